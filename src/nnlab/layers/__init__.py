@@ -1,0 +1,27 @@
+"""Layers: each an explicit forward/backward block (see ``base.Layer``)."""
+
+from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .base import Layer
+from .dense import Dense
+from .dropout import Dropout
+from .normalization import BatchNormalization
+from .reshape import Flatten, Input
+
+LAYERS = {
+    cls.__name__: cls
+    for cls in (
+        Activation,
+        BatchNormalization,
+        Dense,
+        Dropout,
+        Flatten,
+        Input,
+        LeakyReLU,
+        ReLU,
+        Sigmoid,
+        Softmax,
+        Tanh,
+    )
+}
+
+__all__ = ["LAYERS", "Layer", *LAYERS]

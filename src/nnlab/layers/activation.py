@@ -1,0 +1,92 @@
+"""Activation functions as layers: ``a = g(z)``, ``dz = da * g'(z)``; no parameters.
+
+Input and output shape: any (m, ...), unchanged.
+"""
+
+from __future__ import annotations
+
+from .. import activations
+from .base import Layer
+
+
+class Activation(Layer):
+    """Apply an activation function (by name or instance) element-wise.
+
+    A final ``Activation("softmax")`` or ``Activation("sigmoid")`` is fused with the
+    matching cross-entropy loss exactly as a Dense layer's activation is.
+    """
+
+    def __init__(self, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self._z = self._a = None
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        z = a_prev.copy() if self.activation.in_place else a_prev
+        a = self.activation.forward(z)
+        self._z, self._a = a_prev, a
+        return a
+
+    @property
+    def preactivation(self):
+        return self._z
+
+    def backward(self, da, need_input_grad=True):
+        return self.activation.backward(da, self._z, self._a)
+
+    def backward_preactivation(self, dz, need_input_grad=True):
+        return dz
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = self.activation.get_config()
+        return config
+
+
+class _FixedActivation(Activation):
+    """An Activation layer whose function is fixed by the subclass."""
+
+    function = "linear"
+
+    def __init__(self, **kwargs):
+        super().__init__(self.function, **kwargs)
+
+    def get_config(self):
+        return Layer.get_config(self)
+
+
+class ReLU(_FixedActivation):
+    """a = max(0, z)."""
+
+    function = "relu"
+
+
+class Sigmoid(_FixedActivation):
+    """a = 1 / (1 + exp(-z))."""
+
+    function = "sigmoid"
+
+
+class Tanh(_FixedActivation):
+    """a = tanh(z)."""
+
+    function = "tanh"
+
+
+class Softmax(_FixedActivation):
+    """a = softmax(z) over the last axis."""
+
+    function = "softmax"
+
+
+class LeakyReLU(Activation):
+    """a = z if z > 0 else alpha z."""
+
+    def __init__(self, alpha: float = 0.01, **kwargs):
+        super().__init__(activations.LeakyReLU(alpha), **kwargs)
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config["alpha"] = self.activation.alpha
+        return config

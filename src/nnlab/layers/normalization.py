@@ -1,0 +1,97 @@
+"""Batch normalization (Ioffe and Szegedy 2015), over every axis but the last.
+
+For inputs (m, n) the statistics run over m; for images (m, n_H, n_W, n_C) over
+m * n_H * n_W, one mean and variance per channel.  With N the number of values per
+feature:
+
+    training:   mu = mean(x),  var = mean((x - mu)^2)            (per feature)
+                x_hat = (x - mu) / sqrt(var + eps)
+                y = gamma * x_hat + beta
+                running_mean = momentum * running_mean + (1 - momentum) * mu   (same for var)
+    inference:  x_hat = (x - running_mean) / sqrt(running_var + eps)
+    backward:   dgamma = sum(dy * x_hat),  dbeta = sum(dy)
+                dx = gamma / (N sqrt(var + eps)) * (N dy - dbeta - x_hat * dgamma)
+
+Keras defaults: momentum 0.99, epsilon 1e-3 (PyTorch: momentum 0.1 meaning 0.9, eps 1e-5).
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..errors import ConfigError
+from .base import Layer
+
+
+class BatchNormalization(Layer):
+    """Normalize each feature (last axis) with batch statistics; learn gamma and beta.
+
+    Args:
+        momentum: weight of the old running average (the course's beta of the
+            exponentially weighted average), in [0, 1).
+        epsilon: added to the variance before the square root.
+
+    Input and output shape: (m, ..., n_C).
+    """
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= momentum < 1.0:
+            raise ConfigError(f"BatchNormalization: momentum must be in [0, 1), got {momentum}")
+        if not epsilon > 0:
+            raise ConfigError(f"BatchNormalization: epsilon must be > 0, got {epsilon}")
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self._x_hat = self._inv_std = None
+
+    def build_params(self, input_shape, rng):
+        xp = backend.xp
+        n = input_shape[-1]
+        self.params["gamma"] = xp.ones((n,), dtype=self.dtype)
+        self.params["beta"] = xp.zeros((n,), dtype=self.dtype)
+        self.state["moving_mean"] = xp.zeros((n,), dtype=self.dtype)
+        self.state["moving_variance"] = xp.ones((n,), dtype=self.dtype)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        xp = backend.xp
+        x = a_prev.reshape(-1, a_prev.shape[-1])  # (N, n_C)
+        if training:
+            mu = x.mean(axis=0)
+            x_hat = x - mu
+            var = (x_hat * x_hat).mean(axis=0)
+            inv_std = 1.0 / xp.sqrt(var + self.epsilon)
+            x_hat *= inv_std
+            self._update_running(mu, var)
+            self._x_hat, self._inv_std = x_hat, inv_std
+        else:
+            inv_std = 1.0 / xp.sqrt(self.state["moving_variance"] + self.epsilon)
+            x_hat = (x - self.state["moving_mean"]) * inv_std
+        y = x_hat * self.params["gamma"] + self.params["beta"]
+        return y.reshape(a_prev.shape)
+
+    def _update_running(self, mu, var):
+        for key, batch_value in (("moving_mean", mu), ("moving_variance", var)):
+            running = self.state[key]
+            running *= self.momentum
+            running += (1.0 - self.momentum) * batch_value
+
+    def backward(self, da, need_input_grad=True):
+        dy = da.reshape(-1, da.shape[-1])  # (N, n_C)
+        x_hat = self._x_hat
+        dbeta = dy.sum(axis=0, out=self.grads["beta"])
+        dgamma = self.grads["gamma"]
+        dgamma[...] = (dy * x_hat).sum(axis=0)
+        if not need_input_grad:
+            return None
+        n = dy.shape[0]
+        scale = self.params["gamma"] * self._inv_std / n
+        dx = dy * n
+        dx -= dbeta
+        dx -= x_hat * dgamma
+        dx *= scale
+        return dx.reshape(da.shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(momentum=self.momentum, epsilon=self.epsilon)
+        return config
