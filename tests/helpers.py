@@ -1,0 +1,70 @@
+"""Shared test helpers: run an nnlab layer forward and backward next to the same op in torch.
+
+torch is imported lazily inside the functions: the test files that use these helpers call
+``pytest.importorskip("torch")`` at module top, so they skip cleanly without torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TOL = {"float32": 1e-5, "float64": 1e-10}
+
+
+def assert_close(actual, expected, dtype="float64", tol=None, what=""):
+    """Elementwise |actual - expected| <= tol + tol |expected| (atol = rtol = tol)."""
+    tol = TOL[np.dtype(dtype).name] if tol is None else tol
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol, err_msg=what)
+
+
+def run_layer(layer, x, da, training=True):
+    """nnlab forward + backward on copies of x and da: (out, dx, {param: grad})."""
+    x_in, da_in = x.copy(), da.copy()
+    out = np.array(layer.forward(x_in, training=training), copy=True)
+    dx = layer.backward(da_in, need_input_grad=True)
+    dx = None if dx is None else np.array(dx, copy=True)
+    np.testing.assert_array_equal(x_in, x, err_msg="layer modified its input")
+    np.testing.assert_array_equal(da_in, da, err_msg="layer modified the upstream gradient")
+    return out, dx, {key: np.array(g, copy=True) for key, g in layer.grads.items()}
+
+
+def compare_with_torch(
+    layer, torch_fn, x, seed=0, dtype="float64", training=True, tol=None, build=True
+):
+    """Assert nnlab's forward output, input gradient and parameter gradients equal torch's.
+
+    Args:
+        layer: an nnlab layer, built here for ``x.shape[1:]`` unless ``build=False``.
+        torch_fn: ``torch_fn(x_t, params_t) -> out_t``; ``params_t`` maps each name of
+            ``layer.params`` to a torch leaf tensor holding the same values.
+        x: the input batch (cast to ``dtype``).
+        seed: seeds the layer's build and the random upstream gradient da.
+    Returns (out, dx, grads) from nnlab, for further checks.
+    """
+    import torch
+
+    rng = np.random.default_rng(seed)
+    x = np.asarray(x, dtype=dtype)
+    if build:
+        layer.build(x.shape[1:], np.random.default_rng(seed + 1), dtype)
+    params_t = {
+        key: torch.tensor(np.array(value, copy=True), requires_grad=True)
+        for key, value in layer.params.items()
+    }
+    da = rng.standard_normal((x.shape[0], *layer.output_shape)).astype(dtype)
+    out, dx, grads = run_layer(layer, x, da, training=training)
+
+    x_t = torch.tensor(x, requires_grad=True)
+    out_t = torch_fn(x_t, params_t)
+    out_t.backward(torch.tensor(da))
+    name = type(layer).__name__
+    assert out.dtype == np.dtype(dtype), f"{name}: output dtype {out.dtype} != {dtype}"
+    assert_close(out, out_t.detach().numpy(), dtype, tol, f"{name} forward")
+    assert_close(dx, x_t.grad.numpy(), dtype, tol, f"{name} input gradient")
+    assert set(grads) == set(params_t)
+    for key, p_t in params_t.items():
+        assert_close(grads[key], p_t.grad.numpy(), dtype, tol, f"{name} d{key}")
+    return out, dx, grads
