@@ -1,10 +1,10 @@
 """The ``nnlab`` command: train, evaluate, gradcheck.
 
-    nnlab train                          the default deep net on MNIST
-    nnlab train --config run.toml --epochs 20 --out runs/deep
-    nnlab train --resume runs/deep       continue from the last checkpoint
-    nnlab evaluate runs/deep --dataset mnist
-    nnlab gradcheck --layers 5,3 --activation tanh
+nnlab train                          the default deep net on MNIST
+nnlab train --config run.toml --epochs 20 --out runs/deep
+nnlab train --resume runs/deep       continue from the last checkpoint
+nnlab evaluate runs/deep --dataset mnist
+nnlab gradcheck --layers 5,3 --activation tanh
 """
 
 from __future__ import annotations
@@ -58,10 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="a run config (TOML); flags override it")
     for flag, (_, kind, text) in TRAIN_FLAGS.items():
         train.add_argument(flag, type=kind or _int_list, default=None, help=text)
-    train.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
-                       help="batch normalization after each hidden Dense layer")
-    train.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
-                       help="standardize inputs with training-set statistics")
+    train.add_argument(
+        "--batch-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="batch normalization after each hidden Dense layer",
+    )
+    train.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="standardize inputs with training-set statistics",
+    )
     train.add_argument("--out", help="run folder (default: a new folder under runs/)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -82,8 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dropout", type=float, default=0.0)
     check.add_argument("--l2", type=float, default=0.0)
     check.add_argument("--examples", type=int, default=8)
-    check.add_argument("--max-per-param", type=int, default=None,
-                       help="check a random sample of this many entries per tensor")
+    check.add_argument(
+        "--max-per-param",
+        type=int,
+        default=None,
+        help="check a random sample of this many entries per tensor",
+    )
     check.add_argument("--threshold", type=float, default=1e-7)
     check.set_defaults(handler=cmd_gradcheck)
     return parser
@@ -106,8 +118,10 @@ def cmd_train(args) -> int:
         config = config.updated(epochs=args.epochs)
     else:
         config = RunConfig.from_toml(args.config) if args.config else RunConfig()
-        flags = {field: getattr(args, flag[2:].replace("-", "_"))
-                 for flag, (field, _, _) in TRAIN_FLAGS.items()}
+        flags = {
+            field: getattr(args, flag[2:].replace("-", "_"))
+            for flag, (field, _, _) in TRAIN_FLAGS.items()
+        }
         if flags["dev_size"] is not None and flags["dev_size"] >= 1:
             flags["dev_size"] = int(flags["dev_size"])
         config = config.updated(**flags, batch_norm=args.batch_norm, standardize=args.standardize)
@@ -116,8 +130,11 @@ def cmd_train(args) -> int:
     try:
         result = train(config, run_dir, verbose=0 if args.quiet else 1, resume=bool(args.resume))
     except KeyboardInterrupt:
-        print(f"\nnnlab: interrupted. The last checkpoint is {run_dir / 'checkpoint.safetensors'};"
-              f" resume with: nnlab train --resume {run_dir}", file=sys.stderr)
+        print(
+            f"\nnnlab: interrupted. The last checkpoint is {run_dir / 'checkpoint.safetensors'};"
+            f" resume with: nnlab train --resume {run_dir}",
+            file=sys.stderr,
+        )
         return 130
     print(format_metrics(result.metrics))
     print(f"trained in {result.seconds:.1f} s; run folder: {run_dir}")
@@ -169,16 +186,24 @@ def cmd_gradcheck(args) -> int:
         dataset = RunConfig.from_toml(run_config).dataset if run_config.exists() else args.dataset
         data = load_data(RunConfig(dataset=dataset))
     else:
-        config = RunConfig(dataset=args.dataset, layers=args.layers, activation=args.activation,
-                           batch_norm=args.batch_norm, dropout=args.dropout, l2=args.l2)
+        config = RunConfig(
+            dataset=args.dataset,
+            layers=args.layers,
+            activation=args.activation,
+            batch_norm=args.batch_norm,
+            dropout=args.dropout,
+            l2=args.l2,
+        )
         data = load_data(config)
         model = build_model(config, data.x_train.shape[1:], data.n_classes)
     x, y = data.x_train[: args.examples], data.y_train[: args.examples]
     result = gradcheck(model, x, y, max_per_param=args.max_per_param)
     print(result)
     ok = result.difference < args.threshold
-    print(f"{'OK' if ok else 'FAILED'}: difference {result.difference:.3e} "
-          f"{'<' if ok else '>='} {args.threshold:g}")
+    print(
+        f"{'OK' if ok else 'FAILED'}: difference {result.difference:.3e} "
+        f"{'<' if ok else '>='} {args.threshold:g}"
+    )
     return 0 if ok else 1
 
 

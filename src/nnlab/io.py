@@ -7,6 +7,7 @@ Layout of the header's ``__metadata__`` (all strings, as safetensors requires):
     version        "1"
     model          JSON of ``model.get_config()`` (layers and their arguments)
     optimizer      JSON of the optimizer step count ``{"t": ...}`` when saved with it
+    rng            JSON of the model's generator state (checkpoints: resume = no interruption)
     sha256         digest of every tensor's name, dtype, shape and bytes, in name order
     extra          JSON of caller data (``{"epoch": 3}`` for checkpoints)
 
@@ -47,6 +48,9 @@ def save_model(model, path, include_optimizer=True, extra_metadata=None) -> None
         metadata["optimizer"] = json.dumps({"t": optimizer.t})
     if extra_metadata:
         metadata["extra"] = json.dumps(extra_metadata)
+    rng_state = getattr(getattr(model.rng, "bit_generator", None), "state", None)
+    if include_optimizer and isinstance(rng_state, dict):
+        metadata["rng"] = json.dumps(rng_state)
     metadata["sha256"] = tensor_digest(tensors)
     atomic_write_bytes(path, st_save(tensors, metadata=metadata))
 
@@ -158,6 +162,8 @@ def load_model(path, compile: bool = True):
     model.set_weights(tensors)
     if model.compiled:
         _restore_optimizer(model, tensors, metadata)
+    if "rng" in metadata:  # the shuffle and dropout generator continues where it stopped
+        model.rng.bit_generator.state = json.loads(metadata["rng"])
     extra = json.loads(metadata.get("extra", "{}"))
     model.initial_epoch = int(extra.get("epoch", 0))
     return model

@@ -294,7 +294,8 @@ class Sequential:
         total_loss, total_penalty, counts = 0.0, 0.0, {k: [0.0, 0] for k in self.metric_names}
         batches = _batches(x, y, order, batch_size)
         for step, (xb, yb) in enumerate(batches):
-            value, penalty, a = self.train_step(xb, yb)
+            with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is reported below
+                value, penalty, a = self.train_step(xb, yb)
             if not math.isfinite(value + penalty):
                 history.stop_reason = (
                     f"loss became {value + penalty} at epoch {epoch + 1}, batch {step + 1} "

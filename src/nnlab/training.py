@@ -63,7 +63,9 @@ def load_data(config: RunConfig) -> Data:
     if config.standardize:
         scaler = Standardizer().fit(data.x_train)  # training statistics only
         data.x_train, data.x_dev, data.x_test = (
-            scaler.transform(data.x_train), scaler.transform(data.x_dev), scaler.transform(data.x_test)
+            scaler.transform(data.x_train),
+            scaler.transform(data.x_dev),
+            scaler.transform(data.x_test),
         )
     return data
 
@@ -77,22 +79,41 @@ def build_model(config: RunConfig, input_shape, n_classes: int) -> Sequential:
     for width in config.layers:
         if config.batch_norm:
             layers += [
-                Dense(width, use_bias=False, kernel_initializer=config.initializer,
-                      kernel_regularizer=config.l2 or None),
+                Dense(
+                    width,
+                    use_bias=False,
+                    kernel_initializer=config.initializer,
+                    kernel_regularizer=config.l2 or None,
+                ),
                 BatchNormalization(),
                 Activation(config.activation),
             ]
         else:
-            layers.append(Dense(width, config.activation, kernel_initializer=config.initializer,
-                                kernel_regularizer=config.l2 or None))
+            layers.append(
+                Dense(
+                    width,
+                    config.activation,
+                    kernel_initializer=config.initializer,
+                    kernel_regularizer=config.l2 or None,
+                )
+            )
         if config.dropout:
             layers.append(Dropout(config.dropout))
     binary = n_classes == 2
-    layers.append(Dense(1 if binary else n_classes, "sigmoid" if binary else "softmax",
-                        kernel_initializer="glorot_uniform", kernel_regularizer=config.l2 or None))
+    layers.append(
+        Dense(
+            1 if binary else n_classes,
+            "sigmoid" if binary else "softmax",
+            kernel_initializer="glorot_uniform",
+            kernel_regularizer=config.l2 or None,
+        )
+    )
     model = Sequential(layers, input_shape=input_shape, seed=config.seed)
-    model.compile(make_optimizer(config),
-                  "binary_crossentropy" if binary else "categorical_crossentropy", ["accuracy"])
+    model.compile(
+        make_optimizer(config),
+        "binary_crossentropy" if binary else "categorical_crossentropy",
+        ["accuracy"],
+    )
     return model
 
 
@@ -101,8 +122,14 @@ def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
     lr = config.learning_rate
     if config.decay != "none":
         extra = {"interval": config.decay_interval} if config.decay == "scheduled" else {}
-        lr = schedules.get({"name": config.decay, "initial_learning_rate": lr,
-                            "decay_rate": config.decay_rate, **extra})
+        lr = schedules.get(
+            {
+                "name": config.decay,
+                "initial_learning_rate": lr,
+                "decay_rate": config.decay_rate,
+                **extra,
+            }
+        )
     beta_arg = {"momentum": "beta", "rmsprop": "beta", "adam": "beta_1"}.get(config.optimizer)
     options = {beta_arg: config.beta} if beta_arg else {}
     return optimizers.get({"name": config.optimizer, "learning_rate": lr, **options})
@@ -129,8 +156,14 @@ class RunResult:
     seconds: float
 
 
-def train(config: RunConfig, run_dir, verbose: int = 1, resume: bool = False,
-          data: Data | None = None, extra_callbacks=()) -> RunResult:
+def train(
+    config: RunConfig,
+    run_dir,
+    verbose: int = 1,
+    resume: bool = False,
+    data: Data | None = None,
+    extra_callbacks=(),
+) -> RunResult:
     """Run ``config`` into ``run_dir`` (resuming from its checkpoint if ``resume``)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -148,8 +181,13 @@ def train(config: RunConfig, run_dir, verbose: int = 1, resume: bool = False,
         cbs.append(callbacks_module.EarlyStopping("val_loss", patience=config.early_stopping))
     start = time.perf_counter()
     history = model.fit(
-        data.x_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
-        validation_data=(data.x_dev, data.y_dev), callbacks=cbs, verbose=verbose,
+        data.x_train,
+        data.y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=(data.x_dev, data.y_dev),
+        callbacks=cbs,
+        verbose=verbose,
         initial_epoch=model.initial_epoch,
     )
     seconds = time.perf_counter() - start
