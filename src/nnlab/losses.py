@@ -116,9 +116,11 @@ class CategoricalCrossentropy(Loss):
         if y.ndim == 2 and y.shape[1] == 1 and n_classes > 1:
             y = y[:, 0]
         if y.ndim == 1:
-            if not bool(backend.xp.all(y == backend.xp.round(y))):
+            fractional = y != backend.xp.round(y)
+            if bool(fractional.any()):
                 raise InputValueError(
-                    f"{self.name}: integer class labels expected, got non-integer values"
+                    f"{self.name}: integer class labels expected, "
+                    f"got a label of {float(y[fractional][0]):g}"
                 )
             _check_range(self.name, y, 0, n_classes - 1, f"class labels in [0, {n_classes - 1}]")
             return y.astype(backend.xp.int64)
@@ -211,8 +213,6 @@ def _as_targets(y, loss_name):
         raise ShapeError(f"{loss_name}: labels must be a non-empty array (m, ...), got {y.shape}")
     if y.dtype.kind == "f" and not bool(xp.isfinite(y).all()):
         raise InputValueError(f"{loss_name}: labels contain NaN or inf")
-    if y.dtype.kind == "f" and y.dtype != backend.floatx():
-        y = y.astype(backend.floatx())
     return y
 
 

@@ -217,6 +217,8 @@ class Sequential:
                 f"{self.name}.{who}: x has {m} examples but y has "
                 f"{y_host.shape[0] if y_host.ndim else 'no batch axis'} (shape {y_host.shape})"
             )
+        if y_host.dtype.kind == "f" and y_host.dtype != self.dtype:
+            y_host = y_host.astype(self.dtype)  # float targets in the model's precision
         return self.loss.prepare(backend.xp.asarray(y_host), self.output_shape)
 
     def _require_compiled(self, who):

@@ -9,6 +9,7 @@ feature:
                 y = gamma * x_hat + beta
                 running_mean = momentum * running_mean + (1 - momentum) * mu   (same for var)
     inference:  x_hat = (x - running_mean) / sqrt(running_var + eps)
+                (backward then is dx = dy * gamma / sqrt(running_var + eps))
     backward:   dgamma = sum(dy * x_hat),  dbeta = sum(dy)
                 dx = gamma / (N sqrt(var + eps)) * (N dy - dbeta - x_hat * dgamma)
 
@@ -42,6 +43,7 @@ class BatchNormalization(Layer):
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self._x_hat = self._inv_std = None
+        self._training = False
 
     def build_params(self, input_shape, rng):
         xp = backend.xp
@@ -62,10 +64,10 @@ class BatchNormalization(Layer):
             inv_std = 1.0 / xp.sqrt(var + self.epsilon)
             x_hat *= inv_std
             self._update_running(mu, var)
-            self._x_hat, self._inv_std = x_hat, inv_std
         else:
             inv_std = 1.0 / xp.sqrt(self.state["moving_variance"] + self.epsilon)
             x_hat = (x - self.state["moving_mean"]) * inv_std
+        self._x_hat, self._inv_std, self._training = x_hat, inv_std, training
         y = x_hat * self.params["gamma"] + self.params["beta"]
         return y.reshape(a_prev.shape)
 
@@ -83,6 +85,8 @@ class BatchNormalization(Layer):
         dgamma[...] = (dy * x_hat).sum(axis=0)
         if not need_input_grad:
             return None
+        if not self._training:  # fixed statistics: a per-feature affine map
+            return (dy * (self.params["gamma"] * self._inv_std)).reshape(da.shape)
         n = dy.shape[0]
         scale = self.params["gamma"] * self._inv_std / n
         dx = dy * n
