@@ -19,7 +19,7 @@ softmax     exp(z_i) / sum_j exp(z_j)      da -> a * (da - sum(da * a)) (Jacobia
 from __future__ import annotations
 
 from . import backend
-from .errors import unknown_name
+from .errors import ConfigError, unknown_name
 
 
 class Activation:
@@ -99,8 +99,8 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
 
     def __init__(self, alpha: float = 0.01):
-        if not 0 <= alpha < 1:
-            raise ValueError(f"LeakyReLU: alpha must be in [0, 1), got {alpha}")
+        if not isinstance(alpha, int | float) or not 0 <= alpha < 1:
+            raise ConfigError(f"LeakyReLU: alpha must be a number in [0, 1), got {alpha!r}")
         self.alpha = float(alpha)
 
     def forward(self, z):

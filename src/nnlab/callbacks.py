@@ -172,6 +172,10 @@ class EarlyStopping(Callback):
         self.wait = 0
         self._best_weights = None
         self.stopped_epoch = None
+        self._diverged = False
+
+    def on_nan(self, message):
+        self._diverged = True
 
     def on_epoch_end(self, epoch, logs):
         if self.monitor not in logs:
@@ -192,11 +196,16 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, history):
         if self.stopped_epoch is not None:
-            history.stop_reason = (
-                f"early stopping: {self.monitor} did not improve for {self.patience} epochs; "
+            best = (
                 f"best {self.sign * self.best:.4f} at epoch {self.best_epoch + 1}"
+                if self.best_epoch is not None
+                else f"{self.monitor} was never a number"
             )
-        if self._best_weights is not None and self.best_epoch != history.epoch[-1]:
+            history.stop_reason = (
+                f"early stopping: {self.monitor} did not improve for {self.patience} epochs; {best}"
+            )
+        last = history.epoch[-1] if history.epoch else None
+        if self._best_weights is not None and (self._diverged or self.best_epoch != last):
             self.model.set_weights(self._best_weights)
 
 
@@ -218,7 +227,12 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs):
         if self.save_best_only:
-            score = self.sign * logs.get(self.monitor, -math.inf * self.sign)
+            if self.monitor not in logs:
+                raise ConfigError(
+                    f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs "
+                    f"({', '.join(logs)}); pass validation data to monitor val_*"
+                )
+            score = self.sign * logs[self.monitor]
             if not score > self.best:
                 return
             self.best = score

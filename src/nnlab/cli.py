@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--threshold", type=float, default=1e-7)
     check.set_defaults(handler=cmd_gradcheck)
+    from .error_analysis import add_command as add_errors
+
+    add_errors(commands)
     return parser
 
 

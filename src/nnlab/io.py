@@ -8,7 +8,8 @@ Layout of the header's ``__metadata__`` (all strings, as safetensors requires):
     model          JSON of ``model.get_config()`` (layers and their arguments)
     optimizer      JSON of the optimizer step count ``{"t": ...}`` when saved with it
     rng            JSON of the model's generator state (checkpoints: resume = no interruption)
-    sha256         digest of every tensor's name, dtype, shape and bytes, in name order
+    sha256         digest of the other metadata entries and of every tensor's name,
+                   dtype, shape and bytes, in name order: any altered byte is detected
     extra          JSON of caller data (``{"epoch": 3}`` for checkpoints)
 
 Tensors: ``<layer>/<param>`` (``dense_1/W``), state (``batch_normalization_1/moving_mean``),
@@ -51,13 +52,14 @@ def save_model(model, path, include_optimizer=True, extra_metadata=None) -> None
     rng_state = getattr(getattr(model.rng, "bit_generator", None), "state", None)
     if include_optimizer and isinstance(rng_state, dict):
         metadata["rng"] = json.dumps(rng_state)
-    metadata["sha256"] = tensor_digest(tensors)
+    metadata["sha256"] = file_digest(tensors, metadata)
     atomic_write_bytes(path, st_save(tensors, metadata=metadata))
 
 
-def tensor_digest(tensors: dict) -> str:
-    """SHA-256 over each tensor's name, dtype, shape and bytes, in sorted name order."""
-    digest = hashlib.sha256()
+def file_digest(tensors: dict, metadata: dict) -> str:
+    """SHA-256 over the metadata (but its own "sha256" entry) and every tensor."""
+    described = {k: v for k, v in metadata.items() if k != "sha256"}
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
     for name in sorted(tensors):
         arr = np.ascontiguousarray(tensors[name])
         digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
@@ -71,6 +73,9 @@ def atomic_write_bytes(path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -101,7 +106,7 @@ def read_model_file(path) -> tuple[dict, dict]:
         raise ModelFileError(
             f"{path}: format version {metadata.get('version')!r}, this nnlab reads {VERSION!r}"
         )
-    expected, actual = metadata.get("sha256"), tensor_digest(tensors)
+    expected, actual = metadata.get("sha256"), file_digest(tensors, metadata)
     if expected != actual:
         raise ModelFileError(
             f"{path}: the weights were altered (checksum {actual[:12]}..., header says "
@@ -155,17 +160,16 @@ def load_model(path, compile: bool = True):
     tensors, metadata = read_model_file(path)
     try:
         model = load_model_from_config(json.loads(metadata["model"]), compile=compile)
-    except (KeyError, TypeError, ValueError) as err:
-        raise ModelFileError(
-            f"{path}: the architecture in the header is invalid ({err!r})"
-        ) from None
-    model.set_weights(tensors)
-    if model.compiled:
-        _restore_optimizer(model, tensors, metadata)
-    if "rng" in metadata:  # the shuffle and dropout generator continues where it stopped
-        model.rng.bit_generator.state = json.loads(metadata["rng"])
-    extra = json.loads(metadata.get("extra", "{}"))
-    model.initial_epoch = int(extra.get("epoch", 0))
+        model.set_weights(tensors)
+        if model.compiled:
+            _restore_optimizer(model, tensors, metadata)
+        if "rng" in metadata:  # the shuffle and dropout generator continues where it stopped
+            model.rng.bit_generator.state = json.loads(metadata["rng"])
+        extra = json.loads(metadata.get("extra", "{}"))
+        model.initial_epoch = int(extra.get("epoch", 0))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        # ShapeError and ConfigError are ValueErrors: the header disagrees with itself
+        raise ModelFileError(f"{path}: the header is inconsistent ({err})") from None
     return model
 
 

@@ -3,10 +3,14 @@
 One training step on a mini-batch (X, Y) of m examples, for layers 1..L:
 
     A[0] = X;  A[l] = layer_l.forward(A[l-1])                 forward, caches kept
-    J = loss(Y, A[L]) + sum_l (lambda_l / 2m) ||W[l]||^2      cost (penalty reported apart)
+    J = loss(Y, A[L]) + sum_l (lambda_l / 2M) ||W[l]||^2      cost (penalty reported apart)
     dZ[L] = (A[L] - Y) / m                                    fused sigmoid/softmax + CE
     dA[l-1] = layer_l.backward(dA[l])                         dW, db filled in place
-    dW[l] += (lambda_l / m) W[l];  optimizer.step(theta, dtheta)
+    dW[l] += (lambda_l / M) W[l];  optimizer.step(theta, dtheta)
+
+M is the number of training examples (the course's m of full-batch training), so a
+mini-batch step follows the gradient of the same regularized cost J whatever the batch
+size; for full-batch training M = m.
 
 The course writes X as (n_x, m); nnlab, like Keras, puts the batch first: X is (m, n_x).
 """
@@ -163,21 +167,25 @@ class Sequential:
             for key, reg in layer.regularizers.items():
                 yield layer.params[key], layer.grads[key], reg
 
-    def compute_gradients(self, x, y, training: bool = True):
-        """Forward and backward on one batch: fill every grad; return (J, penalty, A)."""
+    def compute_gradients(self, x, y, training: bool = True, n_examples: int | None = None):
+        """Forward and backward on one batch: fill every grad; return (J, penalty, A).
+
+        ``n_examples`` is M of the L2 term (lambda / 2M) ||W||^2: the training set size
+        during fit, the batch size by default.
+        """
         a = self.forward(x, training=training)
         value, grad, fused = self.loss_and_output_grad(y, a)
         self.backward(grad, from_preactivation=fused)
-        m = x.shape[0]
+        m = n_examples or x.shape[0]
         penalty = 0.0
         for param, dparam, reg in self.regularized():
             reg.add_gradient(param, dparam, m)
             penalty += reg.cost(param, m)
         return value, penalty, a
 
-    def train_step(self, x, y):
+    def train_step(self, x, y, n_examples: int | None = None):
         """One optimizer step on a batch; returns (data loss, penalty, outputs)."""
-        value, penalty, a = self.compute_gradients(x, y)
+        value, penalty, a = self.compute_gradients(x, y, n_examples=n_examples)
         self.optimizer.step(self.flat.values, self.flat.grads)
         return value, penalty, a
 
@@ -297,7 +305,7 @@ class Sequential:
         batches = _batches(x, y, order, batch_size)
         for step, (xb, yb) in enumerate(batches):
             with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is reported below
-                value, penalty, a = self.train_step(xb, yb)
+                value, penalty, a = self.train_step(xb, yb, n_examples=m)
             if not math.isfinite(value + penalty):
                 history.stop_reason = (
                     f"loss became {value + penalty} at epoch {epoch + 1}, batch {step + 1} "

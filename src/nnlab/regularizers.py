@@ -2,8 +2,8 @@
 
     J_reg = J + (lambda / (2 m)) * sum_l ||W[l]||_F^2        dW[l] += (lambda / m) W[l]
 
-m is the number of examples in the mini-batch, so the penalty keeps the same weight
-relative to the mean loss at every batch size.  Biases and batch-norm parameters are
+m is the number of training examples (fit passes the training-set size, so every
+mini-batch step follows the gradient of the same J_reg whatever the batch size).  Biases and batch-norm parameters are
 not regularized.  (Dropout, the other regularizer of the course, is a layer.)
 """
 
@@ -39,8 +39,8 @@ def get(spec):
     """Resolve a regularizer from None, a float (L2 strength), a config dict or an instance."""
     if spec is None or isinstance(spec, L2):
         return spec
-    if isinstance(spec, int | float):
-        return L2(spec) if spec > 0 else None
+    if isinstance(spec, int | float) and not isinstance(spec, bool):
+        return L2(spec) if spec != 0 else None
     if isinstance(spec, dict) and spec.get("name") == "l2":
         return L2(spec["lambd"])
     raise ConfigError(f"unknown regularizer {spec!r}; expected a number (L2 lambda) or L2(...)")

@@ -90,8 +90,12 @@ SCHEDULES = {
 
 def get(spec):
     """Resolve a schedule from a config dict or an instance (a float stays a constant)."""
-    if isinstance(spec, int | float | Schedule):
+    if isinstance(spec, Schedule) or (isinstance(spec, int | float) and not isinstance(spec, bool)):
         return spec
+    if not (isinstance(spec, dict) and "name" in spec):
+        raise ConfigError(
+            f"learning_rate must be a number, a Schedule or a schedule config dict, got {spec!r}"
+        )
     config = dict(spec)
     name = config.pop("name")
     if name not in SCHEDULES:

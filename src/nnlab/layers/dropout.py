@@ -24,7 +24,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float = 0.5, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= rate < 1.0:
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
             raise ConfigError(f"Dropout: rate must be in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self._mask = None
