@@ -28,7 +28,9 @@ from .gradcheck import gradcheck
 from .io import load_model
 from .layers import (
     Activation,
+    Add,
     BatchNormalization,
+    Concatenate,
     Dense,
     Dropout,
     Flatten,
@@ -39,7 +41,7 @@ from .layers import (
     Softmax,
     Tanh,
 )
-from .model import Sequential
+from .model import Model, Sequential
 from .optimizers import Adam, GradientDescent, Momentum, RMSprop
 from .regularizers import L2
 from .schedules import ExponentialDecay, InverseTimeDecay, ScheduledInverseTimeDecay
@@ -48,6 +50,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Activation",
+    "Add",
+    "Concatenate",
+    "Model",
     "Adam",
     "BatchNormalization",
     "ConfigError",

@@ -137,14 +137,20 @@ def _read_header_metadata(data: bytes, path) -> dict:
 
 def load_model_from_config(config: dict, dtype=None, compile: bool = True):
     """Build (and compile) a fresh model from ``model.get_config()`` output."""
-    from .layers import LAYERS
-    from .model import Sequential
+    from .layers import LAYERS, Input
+    from .model import Model, Sequential
 
-    model = Sequential(
-        name=config["name"], dtype=dtype or config["dtype"], input_shape=config["input_shape"]
-    )
-    for spec in config["layers"]:
-        model.add(LAYERS[spec["class"]].from_config(dict(spec["config"])))
+    layers = [LAYERS[spec["class"]].from_config(dict(spec["config"])) for spec in config["layers"]]
+    options = {"name": config["name"], "dtype": dtype or config["dtype"]}
+    if config["class"] == "Sequential":
+        model = Sequential(layers, input_shape=config["input_shape"], **options)
+    else:
+        inputs = Input(config["input_shape"])
+        nodes = {"input": inputs.node}
+        for layer, spec in zip(layers, config["layers"], strict=True):
+            parents = [nodes[name] for name in spec["inbound"]]
+            nodes[layer.name] = layer(parents if layer.multi_input else parents[0])
+        model = Model(inputs, nodes[layers[-1].name], **options)
     model.build()
     compiled = config.get("compile")
     if compile and compiled:

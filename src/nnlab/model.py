@@ -1,4 +1,5 @@
-"""Sequential: a chain of layers with Keras' compile / fit / evaluate / predict.
+"""Model (a graph of layers) and Sequential (a chain), with Keras' compile / fit /
+evaluate / predict.
 
 One training step on a mini-batch (X, Y) of m examples, for layers 1..L:
 
@@ -25,50 +26,62 @@ from . import backend, losses, optimizers
 from . import metrics as metrics_module
 from .callbacks import CallbackList, History, ProgressBar
 from .errors import ConfigError, InputValueError, ShapeError
+from .graph import as_node, topological_order
 from .layers import Input, Layer
 from .layers.base import default_name
 from .parameters import FlatParameters
 
 
-class Sequential:
-    """A linear stack of layers.
+class Model:
+    """A graph of layers with one input and one output (Keras' functional API).
 
     Args:
-        layers: the layers, in order; the first may be ``Input(shape)``.
-        input_shape: shape of one example (without the batch axis), if no Input layer.
+        inputs: an ``Input(shape)``.
+        outputs: the node returned by the last layer call (see ``nnlab.graph``).
         seed: seeds the model's generator (initialization, dropout, shuffling).
         dtype: "float32" (default) or "float64".
         name: the model's name.
+
+    Forward runs the layers in topological order; backward runs them in reverse and
+    sums the gradients of a node used by several layers (dA = sum over its consumers).
     """
 
-    def __init__(self, layers=None, input_shape=None, seed=None, dtype=None, name="sequential"):
+    def __init__(self, inputs=None, outputs=None, seed=None, dtype=None, name="model"):
         self.name = name
         self.layers: list[Layer] = []
+        self._parents: list[list[int]] = []  # per layer: indices of its inputs, -1 = x
         self.dtype = np.dtype(dtype or backend.floatx())
         self.seed = seed
         self.rng = backend.make_rng(seed)
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.input_shape = None
         self.built = False
         self.compiled = False
         self.loss = self.optimizer = None
         self.metric_names: list[str] = []
         self.flat: FlatParameters | None = None
         self.stop_training = False
-        for layer in layers or []:
-            self.add(layer)
+        if inputs is not None or outputs is not None:
+            self._set_graph(inputs, outputs)
 
-    # ------------------------------------------------------------------ building
-    def add(self, layer: Layer) -> None:
-        """Append a layer, giving it a unique name if it has none."""
+    def _set_graph(self, inputs, outputs) -> None:
+        source, sink = as_node(inputs), as_node(outputs)
+        if source is None or not isinstance(source.layer, Input):
+            raise ConfigError(f"{self.name}: inputs must be an Input(shape), got {inputs!r}")
+        if sink is None:
+            raise ConfigError(f"{self.name}: outputs must be the result of a layer call")
+        order = topological_order(sink)
+        stray = [n for n in order if isinstance(n.layer, Input) and n is not source]
+        if stray or order[0] is not source:
+            raise ConfigError(f"{self.name}: the outputs do not depend on exactly the given Input")
+        index = {id(node): i - 1 for i, node in enumerate(order)}  # the Input gets -1
+        self.input_shape = source.shape
+        for node in order[1:]:
+            self._append(node.layer, [index[id(p)] for p in node.parents])
+
+    def _append(self, layer: Layer, parents: list[int]) -> None:
+        """Add a layer fed by ``parents``, giving it a unique name if it has none."""
         if not isinstance(layer, Layer):
-            raise ConfigError(f"{self.name}.add: expected a Layer, got {type(layer).__name__}")
-        if isinstance(layer, Input):
-            if self.layers:
-                raise ConfigError(f"{self.name}: Input must be the first layer")
-            self.input_shape = layer.input_shape
-            return
-        if not self.layers and self.input_shape is None and layer.input_shape is not None:
-            self.input_shape = layer.input_shape
+            raise ConfigError(f"{self.name}: expected a Layer, got {type(layer).__name__}")
         taken = {other.name for other in self.layers}
         if layer.name is None:
             base, i = default_name(layer), 1
@@ -78,8 +91,10 @@ class Sequential:
         elif layer.name in taken:
             raise ConfigError(f"{self.name}: two layers are named {layer.name!r}")
         self.layers.append(layer)
+        self._parents.append(parents)
         self.built = False
 
+    # ------------------------------------------------------------------ building
     def build(self, input_shape=None, rng=None) -> None:
         """Create every layer's parameters for examples of shape ``input_shape``.
 
@@ -95,8 +110,9 @@ class Sequential:
             raise ConfigError(f"{self.name}: the model has no layers")
         self.input_shape = shape
         init_rng = rng or self.rng
-        for layer in self.layers:
-            shape = layer.build(shape, init_rng, self.dtype)
+        for layer, parents in zip(self.layers, self._parents, strict=True):
+            shapes = [shape if p < 0 else self.layers[p].output_shape for p in parents]
+            layer.build(shapes if layer.multi_input else shapes[0], init_rng, self.dtype)
             layer.rng = self.rng
         self.flat = FlatParameters(self.layers, self.dtype)
         self.built = True
@@ -137,21 +153,33 @@ class Sequential:
     # ------------------------------------------------------------ forward/back
     def forward(self, x, training: bool = False):
         """A[L] for inputs x (m, *input_shape), keeping every layer's cache."""
-        a = x
-        for layer in self.layers:
-            a = layer.forward(a, training=training)
-        return a
+        outputs = []
+        for layer, parents in zip(self.layers, self._parents, strict=True):
+            args = [x if p < 0 else outputs[p] for p in parents]
+            outputs.append(layer.forward(args if layer.multi_input else args[0], training=training))
+        return outputs[-1]
 
     def backward(self, dz_or_da, from_preactivation: bool) -> None:
-        """Backpropagate from the last layer; the first layer's dA_prev is never computed."""
+        """Backpropagate from the output; gradients w.r.t. the model input are never computed.
+
+        A layer output consumed by several layers receives the sum of their gradients.
+        """
         last = len(self.layers) - 1
-        grad = dz_or_da
+        grads = [None] * len(self.layers)
+        grads[last] = dz_or_da
         for i in range(last, -1, -1):
-            layer = self.layers[i]
+            layer, parents, grad = self.layers[i], self._parents[i], grads[i]
+            grads[i] = None
+            needs = [p >= 0 for p in parents]
             if i == last and from_preactivation:
-                grad = layer.backward_preactivation(grad, need_input_grad=i > 0)
+                d = layer.backward_preactivation(grad, need_input_grad=any(needs))
             else:
-                grad = layer.backward(grad, need_input_grad=i > 0)
+                d = layer.backward(grad, need_input_grad=any(needs))
+            if not any(needs):
+                continue
+            for p, dp, need in zip(parents, d if layer.multi_input else [d], needs, strict=True):
+                if need:
+                    grads[p] = dp if grads[p] is None else grads[p] + dp
 
     def loss_and_output_grad(self, y, a):
         """(J, dZ or dA, fused?) for prepared targets y and outputs a."""
@@ -211,9 +239,14 @@ class Sequential:
             raise InputValueError(f"{self.name}.{who}: x contains {bad} NaN or inf values")
         if not self.built:
             self.build(arr.shape[1:])
-        first = self.layers[0]
         if tuple(arr.shape[1:]) != self.input_shape:
-            first.check_input(arr)
+            first = self.layers[self._parents.index([-1])] if [-1] in self._parents else None
+            if first is not None:
+                first.check_input(arr)  # names the layer that would receive x
+            expected = ", ".join(map(str, self.input_shape))
+            raise ShapeError(
+                f"{self.name}.{who}: expected x of shape (m, {expected}), got {arr.shape}"
+            )
         return backend.xp.asarray(arr, dtype=self.dtype)
 
     def prepare_targets(self, y, m: int, who: str = "fit"):
@@ -429,12 +462,21 @@ class Sequential:
         return text
 
     def get_config(self) -> dict:
+        """JSON-able architecture: layers with their inputs ("inbound" names, "input" = x)."""
+        names = [layer.name for layer in self.layers]
         return {
-            "class": "Sequential",
+            "class": type(self).__name__,
             "name": self.name,
             "dtype": self.dtype.name,
             "input_shape": list(self.input_shape) if self.input_shape else None,
-            "layers": [{"class": type(l).__name__, "config": l.get_config()} for l in self.layers],
+            "layers": [
+                {
+                    "class": type(layer).__name__,
+                    "config": layer.get_config(),
+                    "inbound": ["input" if p < 0 else names[p] for p in parents],
+                }
+                for layer, parents in zip(self.layers, self._parents, strict=True)
+            ],
             "compile": None
             if not self.compiled
             else {
@@ -449,6 +491,39 @@ class Sequential:
         from .io import save_model
 
         save_model(self, path, include_optimizer=include_optimizer, extra_metadata=extra_metadata)
+
+
+class Sequential(Model):
+    """A linear stack of layers: each layer's input is the previous layer's output.
+
+    Args:
+        layers: the layers, in order; the first may be ``Input(shape)``.
+        input_shape: shape of one example (without the batch axis), if no Input layer.
+        seed: seeds the model's generator (initialization, dropout, shuffling).
+        dtype: "float32" (default) or "float64".
+        name: the model's name.
+    """
+
+    def __init__(self, layers=None, input_shape=None, seed=None, dtype=None, name="sequential"):
+        super().__init__(seed=seed, dtype=dtype, name=name)
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer, giving it a unique name if it has none."""
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"{self.name}.add: expected a Layer, got {type(layer).__name__}")
+        if isinstance(layer, Input):
+            if self.layers:
+                raise ConfigError(f"{self.name}: Input must be the first layer")
+            self.input_shape = layer.input_shape
+            return
+        if layer.multi_input:
+            raise ConfigError(f"{self.name}: {layer.describe()} needs several inputs; use Model")
+        if not self.layers and self.input_shape is None and getattr(layer, "input_shape", None):
+            self.input_shape = layer.input_shape
+        self._append(layer, [len(self.layers) - 1])
 
 
 def _check_batch_size(batch_size, owner):

@@ -4,6 +4,7 @@ from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import Layer
 from .dense import Dense
 from .dropout import Dropout
+from .merge import Add, Concatenate
 from .normalization import BatchNormalization
 from .reshape import Flatten, Input
 
@@ -11,6 +12,8 @@ LAYERS = {
     cls.__name__: cls
     for cls in (
         Activation,
+        Add,
+        Concatenate,
         BatchNormalization,
         Dense,
         Dropout,

@@ -42,9 +42,15 @@ class Layer:
         self.dtype = None
 
     # ----------------------------------------------------------------- building
+    #: merge layers (Add, Concatenate) take a list of inputs and return a list of gradients
+    multi_input = False
+
     def build(self, input_shape, rng, dtype=None) -> tuple:
         """Create the parameters for inputs of shape (m, *input_shape); return the output shape."""
-        self.input_shape = tuple(int(d) for d in input_shape)
+        if self.multi_input:
+            self.input_shape = [tuple(int(d) for d in shape) for shape in input_shape]
+        else:
+            self.input_shape = tuple(int(d) for d in input_shape)
         self.dtype = np.dtype(dtype or backend.floatx())
         self.rng = rng
         self.build_params(self.input_shape, rng)
@@ -68,6 +74,11 @@ class Layer:
         raise NotImplementedError
 
     def __call__(self, a_prev, training: bool = False):
+        """Forward on arrays; on symbolic nodes (functional API) record a graph edge."""
+        from ..graph import call_symbolic, is_symbolic
+
+        if is_symbolic(a_prev):
+            return call_symbolic(self, a_prev)
         return self.forward(a_prev, training=training)
 
     def check_input(self, a_prev) -> None:

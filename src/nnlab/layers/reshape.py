@@ -8,13 +8,18 @@ from .base import Layer
 
 
 class Input(Layer):
-    """Declares the input shape (without the batch axis) at the head of a Sequential model.
+    """Declares the input shape (without the batch axis).
 
-    ``Input((784,))`` means inputs of shape (m, 784); the layer passes them through.
+    ``Input((784,))`` means inputs of shape (m, 784).  It heads a Sequential model, or
+    starts a functional graph: ``x = Dense(10)(Input((784,)))``.
     """
 
     def __init__(self, shape, **kwargs):
+        from ..graph import Node
+
         super().__init__(input_shape=tuple(shape), **kwargs)
+        self.output_shape = self.input_shape
+        self.node = Node(self, [], self.input_shape)  # the functional API's source
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
