@@ -1,6 +1,7 @@
 """Layers: each an explicit forward/backward block (see ``base.Layer``)."""
 
 from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
 from .dense import Dense
 from .dropout import Dropout
@@ -20,6 +21,9 @@ LAYERS = {
         Flatten,
         Input,
         LeakyReLU,
+        RandomFlip,
+        RandomRotation,
+        RandomTranslation,
         ReLU,
         Sigmoid,
         Softmax,
