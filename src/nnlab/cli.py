@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, diagnose
 from .config import RunConfig
 from .errors import NNLabError
 
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default: a new folder under runs/)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--human-error", type=diagnose.error_fraction, default=0.0, help="for the diagnosis"
+    )
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a dataset")
@@ -98,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--threshold", type=float, default=1e-7)
     check.set_defaults(handler=cmd_gradcheck)
+    diagnose.add_command(commands)
     from .error_analysis import add_command as add_errors
 
     add_errors(commands)
@@ -142,6 +146,7 @@ def cmd_train(args) -> int:
         )
         return 130
     print(format_metrics(result.metrics))
+    print(f"\n{diagnose.diagnose_run(run_dir, human_error=args.human_error)}")
     print(f"trained in {result.seconds:.1f} s; run folder: {run_dir}")
     if "stop_reason" in result.metrics:
         print(f"note: {result.metrics['stop_reason']}")
