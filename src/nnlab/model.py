@@ -153,11 +153,15 @@ class Model:
     # ------------------------------------------------------------ forward/back
     def forward(self, x, training: bool = False):
         """A[L] for inputs x (m, *input_shape), keeping every layer's cache."""
+        return self.layer_outputs(x, training)[-1]
+
+    def layer_outputs(self, x, training: bool = False) -> list:
+        """Every layer's output A[l], in layer order (the last is the model's output)."""
         outputs = []
         for layer, parents in zip(self.layers, self._parents, strict=True):
             args = [x if p < 0 else outputs[p] for p in parents]
             outputs.append(layer.forward(args if layer.multi_input else args[0], training=training))
-        return outputs[-1]
+        return outputs
 
     def backward(self, dz_or_da, from_preactivation: bool) -> None:
         """Backpropagate from the output; gradients w.r.t. the model input are never computed.

@@ -9,6 +9,9 @@ The run folder holds:
     history.csv             per-epoch loss, metrics, dev loss and metrics, learning rate
     metrics.json            final train / dev / test metrics
     learning_curves.png     train and dev cost and accuracy per epoch
+    layer_stats.json        per-epoch gradient norms and activation statistics (monitor.py)
+    gradient_norms.png      gradient norm of every parameter tensor per epoch
+    activations.png         activation std and dead-ReLU fraction per layer per epoch
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .config import RunConfig
 from .data import Standardizer, load_dataset, train_dev_split
 from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten
 from .model import Sequential
+from .monitor import TrainingMonitor
 
 CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"
@@ -176,7 +180,8 @@ def train(
         model.initial_epoch = 0
         (run_dir / "config.toml").write_text(config.to_toml())
         (run_dir / "model.json").write_text(json.dumps(model.get_config(), indent=2))
-    cbs = [callbacks_module.ModelCheckpoint(checkpoint), *extra_callbacks]
+    monitor = TrainingMonitor.from_data(data.x_train, data.y_train, size=256, seed=config.seed)
+    cbs = [callbacks_module.ModelCheckpoint(checkpoint), monitor, *extra_callbacks]
     if config.early_stopping:
         cbs.append(callbacks_module.EarlyStopping("val_loss", patience=config.early_stopping))
     start = time.perf_counter()
@@ -196,6 +201,7 @@ def train(
     if history.stop_reason:
         metrics["stop_reason"] = history.stop_reason
     write_outputs(run_dir, model, history, metrics)
+    monitor.save(run_dir)
     return RunResult(model, history, metrics, run_dir, seconds)
 
 
