@@ -113,8 +113,9 @@ class Layer:
 
 
 def default_name(layer: Layer) -> str:
-    """Snake-case class name: BatchNormalization -> 'batch_normalization'."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
+    """Keras' snake case: BatchNormalization -> 'batch_normalization', ReLU -> 're_lu',
+    Conv2D -> 'conv2d'."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(layer).__name__).lower()
 
 
 def _fmt(shape) -> str:
