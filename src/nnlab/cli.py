@@ -20,6 +20,7 @@ from .errors import NNLabError
 TRAIN_FLAGS = {
     # flag: (config field, type, help)
     "--dataset": ("dataset", str, "mnist | planar | moons | circles | PATH.npz (Keras layout)"),
+    "--model": ("model", str, "mlp | cnn (LeNet-style) | resnet (small ResNet)"),
     "--layers": ("layers", None, "hidden layer widths, e.g. 256,128"),
     "--activation": ("activation", str, "relu | tanh | sigmoid | leaky_relu"),
     "--initializer": ("initializer", str, "he | xavier | glorot_uniform | small_random | zeros"),
@@ -65,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="batch normalization after each hidden Dense layer",
     )
     train.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random small rotations and shifts of training images (cnn, resnet)",
+    )
+    train.add_argument(
         "--standardize",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -105,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .error_analysis import add_command as add_errors
 
     add_errors(commands)
+    from .tuning import add_command as add_tune
+
+    add_tune(commands)
     return parser
 
 
@@ -133,7 +143,9 @@ def cmd_train(args) -> int:
         }
         if flags["dev_size"] is not None and flags["dev_size"] >= 1:
             flags["dev_size"] = int(flags["dev_size"])
-        config = config.updated(**flags, batch_norm=args.batch_norm, standardize=args.standardize)
+        config = config.updated(
+            **flags, batch_norm=args.batch_norm, standardize=args.standardize, augment=args.augment
+        )
         run_dir = Path(args.out) if args.out else new_run_dir(config)
     print(f"nnlab: training on {config.dataset} -> {run_dir}", file=sys.stderr)
     try:

@@ -3,6 +3,8 @@
 A run config is a flat TOML table; any key left out takes the default below.
 
     dataset = "mnist"          # a known name or the path of a Keras-layout .npz
+    model = "mlp"              # mlp (the layers below) | cnn (LeNet-style) | resnet
+    augment = false            # random small rotations and shifts (cnn and resnet)
     layers = [256, 128]        # hidden layer widths
     activation = "relu"
     initializer = "he"
@@ -35,6 +37,7 @@ import tomli_w
 from .errors import ConfigError
 
 DECAYS = ("none", "inverse_time", "scheduled", "exponential")
+MODELS = ("mlp", "cnn", "resnet")
 
 
 @dataclass
@@ -42,6 +45,8 @@ class RunConfig:
     """One training run; see the module docstring for each field."""
 
     dataset: str = "mnist"
+    model: str = "mlp"
+    augment: bool = False
     layers: list[int] = field(default_factory=lambda: [256, 128])
     activation: str = "relu"
     initializer: str = "he"
@@ -66,6 +71,7 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first invalid field and its value."""
+        _check(self.model in MODELS, "model", self.model, f"one of {', '.join(MODELS)}")
         if not self.layers or any(not isinstance(n, int) or n < 1 for n in self.layers):
             raise ConfigError(f"config: layers must be positive integers, got {self.layers!r}")
         _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "in [0, 1)")

@@ -61,7 +61,10 @@ class Data:
 
 def load_data(config: RunConfig) -> Data:
     """Load ``config.dataset`` and hold out ``config.dev_size`` of its training set as dev."""
-    (x_train, y_train), (x_test, y_test) = load_dataset(config.dataset, seed=config.seed)
+    images = config.model != "mlp"  # CNNs take (m, n_H, n_W, n_C), the MLP (m, n_x)
+    (x_train, y_train), (x_test, y_test) = load_dataset(
+        config.dataset, flatten=not images, seed=config.seed
+    )
     split = train_dev_split(x_train, y_train, size=config.dev_size, seed=config.seed, stratify=True)
     data = Data(split.x_train, split.y_train, split.x_train_dev, split.y_train_dev, x_test, y_test)
     if config.standardize:
@@ -74,11 +77,20 @@ def load_data(config: RunConfig) -> Data:
     return data
 
 
-def build_model(config: RunConfig, input_shape, n_classes: int) -> Sequential:
-    """Dense [-> BatchNorm] -> activation [-> Dropout] per hidden layer, then the output.
+def build_model(config: RunConfig, input_shape, n_classes: int):
+    """The config's network, compiled: ``cnn`` / ``resnet`` from nnlab.vision.models, or
+    for ``mlp`` Dense [-> BatchNorm] -> activation [-> Dropout] per hidden layer.
 
     Two classes get one sigmoid unit and binary cross-entropy; more get softmax.
     """
+    if config.model != "mlp":
+        from .vision.models import BUILDERS
+
+        model = BUILDERS[config.model](
+            input_shape, n_classes, augment=config.augment, seed=config.seed
+        )
+        model.compile(make_optimizer(config), "categorical_crossentropy", ["accuracy"])
+        return model
     layers = [Flatten()] if len(input_shape) > 1 else []
     for width in config.layers:
         if config.batch_norm:
