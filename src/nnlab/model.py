@@ -238,7 +238,8 @@ class Model:
             )
         if arr.shape[0] == 0:
             raise InputValueError(f"{self.name}.{who}: x is empty (0 examples)")
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        # a NaN or inf makes the sum non-finite: one pass, no (m, ...) boolean array
+        if arr.dtype.kind == "f" and not np.isfinite(arr.sum(dtype=np.float64)):
             bad = int(np.size(arr) - np.isfinite(arr).sum())
             raise InputValueError(f"{self.name}.{who}: x contains {bad} NaN or inf values")
         if not self.built:
