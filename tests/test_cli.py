@@ -39,6 +39,7 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
         "metrics.json",
         "history.csv",
         "learning_curves.png",
+        "decision_boundary.png",
     }
     assert expected <= {p.name for p in run.iterdir()}
     metrics = read_metrics(run)

@@ -262,6 +262,8 @@ def test_cli_on_planar_skips_the_gallery_with_a_note(tmp_path, capsys):
     dev = json.loads((run / "metrics.json").read_text())["dev"]
     assert len(rows) == round((1 - dev["accuracy"]) * 40)  # 10% of 400 planar examples
     assert f"{len(rows)} mistakes" in out
+    matrix = run / "errors" / "confusion_matrix.png"
+    assert str(matrix) in out and matrix.read_bytes()[:4] == b"\x89PNG"
 
 
 def write_image_npz(path, rng):

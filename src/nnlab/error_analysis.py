@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import plots
 from .errors import ConfigError, InputValueError, ShapeError
 from .metrics import confusion_matrix
 
@@ -34,6 +35,7 @@ CSV_COLUMNS = ("index", "true", "predicted", "confidence", "tags", "notes")
 ERRORS_DIR = "errors"
 GALLERY = "gallery.png"
 MISTAKES_CSV = "dev_mistakes.csv"
+CONFUSION_PNG = "confusion_matrix.png"
 MIN_IMAGE_SIDE = 4  # a perfect-square width below 4 x 4 is taken for tabular data
 _TAG_SEPARATORS = re.compile(r"[,;]")
 
@@ -591,6 +593,8 @@ def cmd_errors(args) -> int:
     if args.gallery:
         _gallery_step(report, config, data, out / GALLERY, args.gallery)
     _csv_step(report, out / MISTAKES_CSV)
+    counts = confusion_matrix(report.labels, report.predictions, len(report.per_class))
+    print(f"matrix:   {plots.confusion_matrix(counts, out / CONFUSION_PNG, report.class_names)}")
     return 0
 
 

@@ -9,6 +9,7 @@ The run folder holds:
     history.csv             per-epoch loss, metrics, dev loss and metrics, learning rate
     metrics.json            final train / dev / test metrics
     learning_curves.png     train and dev cost and accuracy per epoch
+    decision_boundary.png   for 2-D data: the decision regions over the dev set
     layer_stats.json        per-epoch gradient norms and activation statistics (monitor.py)
     gradient_norms.png      gradient norm of every parameter tensor per epoch
     activations.png         activation std and dead-ReLU fraction per layer per epoch
@@ -214,6 +215,14 @@ def train(
         metrics["stop_reason"] = history.stop_reason
     write_outputs(run_dir, model, history, metrics)
     monitor.save(run_dir)
+    if data.x_dev.ndim == 2 and data.x_dev.shape[1] == 2:  # 2-D data: show the regions
+        plots.decision_boundary(
+            model,
+            data.x_dev,
+            data.y_dev,
+            run_dir / "decision_boundary.png",
+            title=f"{config.dataset}: dev set",
+        )
     return RunResult(model, history, metrics, run_dir, seconds)
 
 
