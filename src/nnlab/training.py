@@ -28,7 +28,7 @@ import numpy as np
 from . import callbacks as callbacks_module
 from . import io, optimizers, plots, schedules
 from .config import RunConfig
-from .data import Standardizer, load_dataset, train_dev_split
+from .data import Standardizer, load_dataset, load_npz_dev, train_dev_split
 from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten
 from .model import Sequential
 from .monitor import TrainingMonitor
@@ -39,7 +39,11 @@ MODEL = "model.safetensors"
 
 @dataclass
 class Data:
-    """The three parts of a dataset, ready for the model (x float32, y int labels)."""
+    """The parts of a dataset, ready for the model (x float32, y int labels).
+
+    ``x_train_dev`` / ``y_train_dev`` exist when dev comes from another distribution than
+    train (an .npz with x_dev / y_dev): a held-out slice of the training distribution.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -47,34 +51,49 @@ class Data:
     y_dev: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    x_train_dev: np.ndarray | None = None
+    y_train_dev: np.ndarray | None = None
 
     @property
     def n_classes(self) -> int:
         return int(max(self.y_train.max(), self.y_dev.max(), self.y_test.max())) + 1
 
     def parts(self):
-        return {
-            "train": (self.x_train, self.y_train),
-            "dev": (self.x_dev, self.y_dev),
-            "test": (self.x_test, self.y_test),
-        }
+        parts = {"train": (self.x_train, self.y_train)}
+        if self.x_train_dev is not None:
+            parts["train_dev"] = (self.x_train_dev, self.y_train_dev)
+        parts.update(dev=(self.x_dev, self.y_dev), test=(self.x_test, self.y_test))
+        return parts
 
 
 def load_data(config: RunConfig) -> Data:
-    """Load ``config.dataset`` and hold out ``config.dev_size`` of its training set as dev."""
+    """Load ``config.dataset``; hold out ``config.dev_size`` of its training set as dev, or,
+    when the .npz has its own x_dev / y_dev (the target distribution), as train-dev."""
     images = config.model != "mlp"  # CNNs take (m, n_H, n_W, n_C), the MLP (m, n_x)
     (x_train, y_train), (x_test, y_test) = load_dataset(
         config.dataset, flatten=not images, seed=config.seed
     )
     split = train_dev_split(x_train, y_train, size=config.dev_size, seed=config.seed, stratify=True)
-    data = Data(split.x_train, split.y_train, split.x_train_dev, split.y_train_dev, x_test, y_test)
+    target_dev = load_npz_dev(config.dataset, flatten=not images)
+    if target_dev is None:  # dev is a slice of the training distribution
+        data = Data(
+            split.x_train, split.y_train, split.x_train_dev, split.y_train_dev, x_test, y_test
+        )
+    else:  # dev from the target distribution; the held-out slice is the train-dev set
+        data = Data(
+            split.x_train,
+            split.y_train,
+            *target_dev,
+            x_test,
+            y_test,
+            split.x_train_dev,
+            split.y_train_dev,
+        )
     if config.standardize:
         scaler = Standardizer().fit(data.x_train)  # training statistics only
-        data.x_train, data.x_dev, data.x_test = (
-            scaler.transform(data.x_train),
-            scaler.transform(data.x_dev),
-            scaler.transform(data.x_test),
-        )
+        for name in ("x_train", "x_dev", "x_test", "x_train_dev"):
+            if getattr(data, name) is not None:
+                setattr(data, name, scaler.transform(getattr(data, name)))
     return data
 
 

@@ -172,6 +172,26 @@ def load_npz_dataset(path, *, flatten: bool = True, normalize: bool = True):
     return tuple(parts)
 
 
+def load_npz_dev(path, *, flatten: bool = True, normalize: bool = True):
+    """The optional dev set (keys x_dev, y_dev) of a Keras-layout ``.npz``, or None.
+
+    A dataset whose dev (and test) examples come from the distribution the model will meet,
+    unlike its training examples, stores them as x_dev / y_dev; nnlab then carves a
+    train-dev set out of the training set to measure data mismatch.
+    """
+    if not os.fspath(path).lower().endswith(".npz") or not Path(path).is_file():
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        if not {"x_dev", "y_dev"} <= set(f.files):
+            return None
+        x_raw, y_raw = f["x_dev"], f["y_dev"]
+    x = _prepare_x(x_raw, flatten, normalize, f"{path}: x_dev")
+    y = _prepare_y(y_raw, f"{path}: y_dev")
+    if x.shape[0] != y.shape[0]:
+        raise ShapeError(f"{path}: x_dev has {x.shape[0]} examples but y_dev has {y.shape[0]}")
+    return x, y
+
+
 def _read_npz(path: Path) -> dict:
     if not path.is_file():
         raise DatasetNotFoundError(f"dataset file not found: {path}")
