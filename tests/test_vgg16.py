@@ -36,6 +36,7 @@ from nnlab.vision import (  # noqa: E402
     vgg16_weights,
 )
 from nnlab.vision import vgg16 as vgg16_module  # noqa: E402
+from nnlab.vision.vgg16 import onnx_conv_base, onnx_output_name  # noqa: E402
 
 ONNX_PATH = find_vgg16_onnx()
 if ONNX_PATH is None:
@@ -45,13 +46,16 @@ if ONNX_PATH is None:
     )
 
 #: ONNX tensor (NCHW) of each Keras layer output compared below.
-ONNX_OUTPUTS = {
-    "block1_conv1": "functional_1/block1_conv1_1/Relu:0",
-    "block1_pool": "functional_1/block1_pool_1/MaxPool2d:0",
-    "block3_pool": "functional_1/block3_pool_1/MaxPool2d:0",
-    "block4_conv3": "functional_1/block4_conv3_1/Relu:0",
-    "block5_conv3": "functional_1/block5_conv3_1/Relu:0",
-    "block5_pool": "functional_1/block5_pool_1/MaxPool2d:0",
+ONNX_OUTPUTS = {  # layer -> ONNX tensor (onnx_output_name), checked for two of them
+    layer: onnx_output_name(layer)
+    for layer in (
+        "block1_conv1",
+        "block1_pool",
+        "block3_pool",
+        "block4_conv3",
+        "block5_conv3",
+        "block5_pool",
+    )
 }
 TOL = 1e-4  # relative: |ours - onnxruntime| <= TOL |ref| + TOL max|ref| per layer
 
@@ -117,23 +121,7 @@ def reference(images):
     width (fixed at 240 in the file) are made symbolic, and the layer outputs listed in
     ONNX_OUTPUTS become graph outputs.
     """
-    model = onnx.load(str(ONNX_PATH))
-    graph = model.graph
-    dims = graph.input[0].type.tensor_type.shape.dim
-    dims[1].dim_param, dims[2].dim_param = "height", "width"
-    needed, keep = set(ONNX_OUTPUTS.values()), []
-    for node in reversed(list(graph.node)):
-        if needed.intersection(node.output):
-            keep.append(node)
-            needed.update(node.input)
-    del graph.node[:]
-    graph.node.extend(reversed(keep))
-    used = [t for t in graph.initializer if t.name in needed]
-    del graph.initializer[:]
-    graph.initializer.extend(used)
-    del graph.output[:]
-    for name in ONNX_OUTPUTS.values():
-        graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    model = onnx_conv_base(ONNX_PATH, list(ONNX_OUTPUTS))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     outputs = session.run(list(ONNX_OUTPUTS.values()), {"input": preprocess_caffe(images)})
     return {k: v.transpose(0, 2, 3, 1) for k, v in zip(ONNX_OUTPUTS, outputs, strict=True)}

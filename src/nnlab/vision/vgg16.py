@@ -328,6 +328,44 @@ def convert_onnx_vgg16(path) -> dict[str, np.ndarray]:
     return weights
 
 
+def onnx_output_name(layer: str) -> str:
+    """The ONNX tensor holding a Keras layer's output (block1_conv1 -> its ReLU output)."""
+    kind = "Relu" if "conv" in layer else "MaxPool2d"
+    return f"functional_1/{layer}_1/{kind}:0"
+
+
+def onnx_conv_base(path, layers=("block5_pool",)):
+    """The ONNX model of the file's VGG16 cut to the given layers' outputs (NCHW).
+
+    Only the nodes those outputs depend on (and their initializers) are kept, so the
+    classification head is dropped; the input's height and width (fixed at 240 in the
+    file) become symbolic.  The input stays NHWC float32 in BGR "caffe" form.  Used by
+    the tests and the benchmark as an independent reference (run it with onnxruntime).
+    """
+    onnx = _try_import_onnx()
+    if onnx is None:
+        raise ImportError("onnx_conv_base needs onnx: pip install onnx")
+    model = onnx.load(str(path))
+    graph = model.graph
+    dims = graph.input[0].type.tensor_type.shape.dim
+    dims[1].dim_param, dims[2].dim_param = "height", "width"
+    outputs = [onnx_output_name(layer) for layer in layers]
+    needed, keep = set(outputs), []
+    for node in reversed(list(graph.node)):
+        if needed.intersection(node.output):
+            keep.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    used = [t for t in graph.initializer if t.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(used)
+    del graph.output[:]
+    for name in outputs:
+        graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    return model
+
+
 def _check_tensors(weights: dict, where) -> None:
     missing = [name for name in VGG16_SHAPES if name not in weights]
     if missing:
