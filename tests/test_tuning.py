@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import signal
@@ -15,8 +16,9 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+from sklearn.metrics import f1_score, precision_score, recall_score
 
-from nnlab import tuning
+from nnlab import io, metrics, tuning
 from nnlab.callbacks import Callback
 from nnlab.cli import main
 from nnlab.config import RunConfig
@@ -415,3 +417,245 @@ def test_cli_tune_reports_a_bad_search_entry(tmp_path, capsys):
     path.write_text('dataset = "moons"\n[search]\nlearning_rate = {low = 0.1, high = 0.001}\n')
     assert main(["tune", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "search.learning_rate: expected low <= high" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- objective
+def tune_with(tmp_path, objective, n_trials=2, base=BASE, search=None, **options):
+    """tune() on a (base, search, objective) tuple into tmp_path / "out"."""
+    search = search or {"learning_rate": SEARCH["learning_rate"]}
+    config = (RunConfig.from_dict(base), search, objective)
+    return tuning.tune(config, n_trials, out_dir=tmp_path / "out", verbose=False, **options)
+
+
+def read_rows(out):
+    with (out / "trials.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_default_objective_is_dev_accuracy_and_every_trial_measures_its_results(coarse):
+    assert coarse.objective == metrics.Objective("dev.accuracy", "maximize", {})
+    assert coarse.study.direction == optuna.study.StudyDirection.MAXIMIZE
+    for trial in coarse.study.trials:
+        results = trial.user_attrs["results"]
+        assert list(results) == list(tuning.RESULT_KEYS)
+        saved = json.loads(
+            (coarse.out_dir / "trials" / str(trial.number) / "metrics.json").read_text()
+        )
+        assert trial.value == results["dev.accuracy"] == saved["dev"]["accuracy"]
+        assert results["dev.loss"] == saved["dev"]["loss"]
+        assert results["train.accuracy"] == saved["train"]["accuracy"]
+        model = io.load_model(coarse.out_dir / "trials" / str(trial.number) / "model.safetensors")
+        assert results["params"] == model.count_params() > 0
+        assert 0 < results["ms_per_example"] < 1000
+    rows = read_rows(coarse.out_dir)
+    assert [r["feasible"] for r in rows] == ["yes"] * 4
+    assert "violations" not in rows[0]  # no constraints, no violations column
+    search = tomllib.loads((coarse.out_dir / "search.toml").read_text())
+    assert search["objective"] == {
+        "optimize": "dev.accuracy",
+        "direction": "maximize",
+        "constraints": {},
+    }
+
+
+def blobs_npz(path, seed=0):
+    """Three Gaussian blobs in 2-D: a tiny 3-class dataset (360 examples)."""
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 1.7]])
+    y = np.repeat(np.arange(3), 120)
+    x = (centers[y] + rng.normal(scale=0.6, size=(360, 2))).astype(np.float32)
+    order = rng.permutation(360)
+    x, y = x[order], y[order]
+    np.savez(path, x_train=x[:300], y_train=y[:300], x_test=x[300:], y_test=y[300:])
+    return str(path)
+
+
+@pytest.mark.parametrize("dataset, average", [("moons", "binary"), ("blobs", "macro")])
+def test_an_f1_objective_scores_each_trial_by_the_f1_of_its_model(tmp_path, dataset, average):
+    if dataset == "blobs":
+        dataset = blobs_npz(tmp_path / "blobs.npz")
+    base = {**BASE, "dataset": dataset, "dev_size": 0.2}
+    result = tune_with(tmp_path, {"optimize": "dev.f1"}, base=base)
+    assert result.study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert any("pruning off" in note for note in result.notes)
+    data = load_data(RunConfig.from_dict(base))
+    x_dev, y_dev = data.x_dev, data.y_dev
+    assert len(np.unique(y_dev)) == (2 if average == "binary" else 3)
+    for trial in result.study.trials:
+        assert trial.state == TrialState.COMPLETE
+        model = io.load_model(result.out_dir / "trials" / str(trial.number) / "model.safetensors")
+        y_pred = metrics.predicted_classes(model.predict(x_dev))
+        assert trial.value == pytest.approx(f1_score(y_dev, y_pred, average=average), abs=1e-12)
+        assert trial.value == metrics.f1(y_dev, y_pred, average)
+        results = trial.user_attrs["results"]
+        assert results["dev.precision"] == pytest.approx(
+            precision_score(y_dev, y_pred, average=average, zero_division=0), abs=1e-12
+        )
+        assert results["dev.recall"] == pytest.approx(
+            recall_score(y_dev, y_pred, average=average, zero_division=0), abs=1e-12
+        )
+    rows = read_rows(result.out_dir)
+    assert list(rows[0])[:6] == ["rank", "number", "state", "dev_f1", "feasible", "dev_accuracy"]
+    assert (
+        float(rows[0]["dev_f1"]) == result.best_value == max(t.value for t in result.study.trials)
+    )
+    assert "dev.f1" in (result.out_dir / "best_config.toml").read_text().splitlines()[0]
+
+
+def test_a_constraint_no_trial_meets_leaves_no_best(tmp_path, capsys):
+    objective = {"constraints": {"ms_per_example": ["<=", 0.0]}, "optimize": "dev.accuracy"}
+    with pytest.raises(tuning.NoFeasibleTrialError, match="no feasible trial") as err:
+        tune_with(tmp_path, objective)
+    assert "ms_per_example <= 0" in str(err.value) and "trial 0: ms_per_example = " in str(
+        err.value
+    )
+    result = err.value.result
+    assert result.best_config is None and result.best_trial is None and result.best_value is None
+    assert not (result.out_dir / "best_config.toml").exists()
+    assert "no trial met the [objective] constraints" in " ".join(result.notes)
+    for trial in result.study.trials:
+        assert trial.state == TrialState.PRUNED  # infeasible: never the study's best
+        assert trial.user_attrs["violations"][0].startswith("ms_per_example = ")
+    rows = read_rows(result.out_dir)
+    assert [(r["state"], r["feasible"]) for r in rows] == [("infeasible", "no")] * 2
+    assert all(r["violations"].endswith("not <= 0") for r in rows)
+    # The CLI (continuing the finished study) prints the table, then the error.
+    config = tmp_path / "search.toml"
+    config.write_text((result.out_dir / "search.toml").read_text())
+    code = main(["tune", str(config), "--trials", "2", "--out", str(result.out_dir), "--quiet"])
+    out, errors = capsys.readouterr()
+    assert code == 2 and "infeasible" in out and "best " not in out
+    assert "no feasible trial" in errors and "ms_per_example <= 0" in errors
+
+
+def test_a_constraint_every_trial_meets_changes_nothing(coarse, tmp_path):
+    objective = {
+        "optimize": "dev.accuracy",
+        "constraints": {"ms_per_example": ["<=", 1e6], "params": ["<=", 1e9]},
+    }
+    config = (RunConfig.from_dict(BASE), SEARCH, objective)
+    result = tuning.tune(config, 2, out_dir=tmp_path / "out", verbose=False)
+    reference = {t.number: (t.params, t.value) for t in coarse.study.trials if t.number < 2}
+    assert {t.number: (t.params, t.value) for t in result.study.trials} == reference
+    rows = read_rows(result.out_dir)
+    assert [r["feasible"] for r in rows] == ["yes", "yes"] and not rows[0]["violations"]
+    assert {"ms_per_example", "params", "dev_accuracy"} <= set(rows[0])
+    best = max(reference, key=lambda n: (reference[n][1], -n))
+    assert result.best_trial.number == best and result.best_value == reference[best][1]
+
+
+def test_a_params_constraint_excludes_the_big_network(tmp_path):
+    search = {
+        "layers": {"choices": [[4], [64, 64]]},
+        "learning_rate": {"low": 1e-2, "high": 1e-1, "log": True},
+    }
+    objective = {"optimize": "dev.accuracy", "constraints": {"params": ["<=", 100]}}
+    result = tune_with(tmp_path, objective, n_trials=4, search=search)
+    rows = read_rows(result.out_dir)
+    big = [r for r in rows if r["layers"] == "[64, 64]"]
+    small = [r for r in rows if r["layers"] == "[4]"]
+    assert big and small, "the sampler should draw both networks"
+    assert all(r["state"] == "complete" and r["feasible"] == "yes" for r in small)
+    assert all(r["state"] == "infeasible" and r["feasible"] == "no" for r in big)
+    assert all(r["violations"] == "params = 4417, not <= 100" for r in big)
+    assert rows[: len(small)] == small  # feasible trials first, best first
+    assert [float(r["dev_accuracy"]) for r in small] == sorted(
+        (float(r["dev_accuracy"]) for r in small), reverse=True
+    )
+    assert (
+        result.best_config.layers == [4] and result.best_trial.user_attrs["results"]["params"] == 17
+    )
+    assert RunConfig.from_toml(result.out_dir / "best_config.toml").layers == [4]
+
+
+def test_a_minimized_objective_makes_a_minimizing_study(tmp_path):
+    result = tune_with(tmp_path, {"optimize": "dev.loss", "direction": "minimize"})
+    assert result.study.direction == optuna.study.StudyDirection.MINIMIZE
+    losses = [float(r["dev_loss"]) for r in read_rows(result.out_dir)]
+    assert losses == sorted(losses) and result.best_value == min(losses)
+
+
+def test_refine_narrows_around_the_lowest_values_of_a_minimizing_study():
+    _, space = tuning.load_search_config(
+        {**BASE, "search": {"learning_rate": {"low": 1e-4, "high": 1e-1, "log": True}}}
+    )
+    study = optuna.create_study(direction="minimize")
+    for lr in np.logspace(-4, -1, 10):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"learning_rate": lr},
+                distributions={
+                    "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
+                },
+                value=lr,  # the smaller the better
+            )
+        )
+    refined = tuning.refine_space(study, space).ranges[0]
+    assert refined.low == 1e-4 and refined.high < 1e-3  # around the three smallest
+
+
+def test_a_study_is_not_continued_with_another_objective(coarse, tmp_path):
+    def resume(objective, storage=coarse.storage, name=coarse.study.study_name):
+        config = (RunConfig.from_dict(BASE), SEARCH, objective)
+        kwargs = dict(storage=storage, study_name=name, out_dir=tmp_path, verbose=False)
+        return tuning.tune(config, 8, **kwargs)
+
+    message = r"different base config or \[search\] table or \[objective\]"
+    with pytest.raises(ConfigError, match=message + r" \(\[objective\]; direction"):
+        resume({"optimize": "dev.loss", "direction": "minimize"})
+    with pytest.raises(ConfigError, match=message + r" \(\[objective\]\)"):
+        resume({"optimize": "dev.f1"})
+    with pytest.raises(ConfigError, match=message):
+        resume({"optimize": "dev.accuracy", "constraints": {"params": ["<=", 1e9]}})
+    storage = tuning.default_storage(tmp_path)
+    tuning.open_study(storage, "fresh")  # an empty study, created maximizing
+    with pytest.raises(ConfigError, match="direction: the study is set to maximize"):
+        resume({"optimize": "dev.loss", "direction": "minimize"}, storage, "fresh")
+    assert len(coarse.study.trials) == 4
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"optimize": "dev.f2"}, "objective.optimize: unknown metric 'dev.f2'; every trial"),
+        ({"optimize": "test.accuracy"}, "objective.optimize: unknown metric 'test.accuracy'"),
+        (
+            {"optimize": "dev.f1", "constraints": {"latency": ["<=", 5]}},
+            "objective.constraints.latency: unknown metric 'latency'",
+        ),
+        ({"optimize": "dev.f1", "direction": "up"}, "objective: unknown direction 'up'"),
+        ({"optimize": "dev.f1", "goal": 1}, "objective: unknown keys goal"),
+        ({"direction": "maximize"}, "objective: missing key 'optimize'"),
+        (
+            {"optimize": "dev.f1", "constraints": {"params": ["=<", 5]}},
+            "unknown comparison of constraint 'params' '=<'",
+        ),
+        (
+            {"optimize": "dev.f1", "constraints": {"params": ["<=", "5"]}},
+            "objective: bound of constraint 'params' must be a finite number",
+        ),
+        ("dev.f1", "objective: expected a table"),
+    ],
+)
+def test_invalid_objective_tables_are_refused(table, message):
+    with pytest.raises(ConfigError) as err:
+        tuning.load_tune_config({**BASE, "search": SEARCH, "objective": table})
+    assert message in str(err.value)
+
+
+def test_the_objective_round_trips_through_toml(tmp_path):
+    path = tmp_path / "search.toml"
+    path.write_text(
+        tuning.search_config_toml(*tuning.load_search_config({**BASE, "search": SEARCH}))
+        + '\n[objective]\noptimize = "dev.f1"\ndirection = "maximize"\n'
+        + 'constraints = { ms_per_example = ["<=", 5.0], dev.recall = [">=", 0.5] }\n'
+    )
+    base, space, objective = tuning.load_tune_config(path)
+    assert objective == metrics.Objective(
+        "dev.f1", "maximize", {"ms_per_example": ("<=", 5.0), "dev.recall": (">=", 0.5)}
+    )
+    assert tuning.load_search_config(path) == (base, space)  # the objective left out
+    again = tmp_path / "again.toml"
+    again.write_text(tuning.search_config_toml(base, space, objective))
+    assert tuning.load_tune_config(again) == (base, space, objective)
+    assert tuning.load_tune_config({**BASE, "search": SEARCH})[2] == tuning.default_objective()

@@ -19,9 +19,27 @@ on the scale the course recommends:
 
 Trials are drawn at random by default (the course's advice: in high dimensions random points
 beat a grid, because few hyperparameters matter and a grid wastes trials on the others), or
-by TPE on request (``sampler="tpe"``). Each trial trains into ``<out>/trials/<number>/`` and
-scores its dev-set accuracy (maximized). A MedianPruner stops a trial whose dev accuracy after
-an epoch trails the median of earlier trials at that epoch.
+by TPE on request (``sampler="tpe"``). Each trial trains into ``<out>/trials/<number>/``.
+
+An optional ``[objective]`` table is the course's single-number evaluation metric: one metric
+to optimize, subject to satisficing constraints (see :class:`nnlab.metrics.Objective`)::
+
+    [objective]
+    optimize = "dev.f1"                                 # default "dev.accuracy"
+    direction = "maximize"                              # or "minimize"
+    constraints = { ms_per_example = ["<=", 5.0], params = ["<=", 100000] }
+
+Every trial measures ``RESULT_KEYS`` (its user attribute ``results``): dev accuracy, loss,
+F1, precision and recall (class 1 for two classes, else the macro average), train accuracy
+and loss, ``ms_per_example`` (inference: the best of 3 ``model.predict`` calls on the dev set,
+per example) and ``params``. Its score is the optimized metric; a trial that violates a
+constraint is *infeasible*: it ends pruned (user attribute ``violations``), so it is never
+the best, and trials.csv lists it after the feasible ones. Without the table the search
+maximizes dev accuracy, unconstrained.
+
+A MedianPruner stops a trial whose dev accuracy after an epoch trails the median of earlier
+trials at that epoch; it compares dev accuracy, so it is off when the objective optimizes
+another metric.
 
 Studies live in an Optuna storage (default ``sqlite:///<out>/study.db``): rerunning the same
 command continues the study until it has ``n_trials`` finished (complete or pruned) trials, and
@@ -33,8 +51,10 @@ failed and its slot is trained again.
 the best trials' values (the top ``max(3, 20%)`` complete trials, widened a little, in log10
 space for log ranges).
 
-Files in ``<out>``: ``search.toml`` (the search that ran), ``trials.csv`` (the ranked table),
-``best_config.toml`` (a plain run config: ``nnlab train --config`` reproduces the best trial),
+Files in ``<out>``: ``search.toml`` (the search that ran, with its ``[objective]``),
+``trials.csv`` (the ranked table: objective value, ``feasible``, the constrained metrics),
+``best_config.toml`` (a plain run config: ``nnlab train --config`` reproduces the best
+feasible trial),
 ``optimization_history.png``, ``param_importances.png``, ``slice.png``; with ``--refine`` also
 ``refined_search.toml`` and ``refined/`` holding the same files for the second study.
 """
@@ -62,6 +82,7 @@ from optuna.trial import TrialState
 from .callbacks import Callback
 from .config import RunConfig
 from .errors import ConfigError, NNLabError
+from .metrics import Objective, f1, precision, predicted_classes, recall, true_classes
 
 try:
     import fcntl
@@ -78,10 +99,36 @@ PRUNE_AFTER_EPOCHS = 1  # ... nor in a trial's first epoch (step 0)
 TOP_FRACTION, MIN_TOP = 0.2, 3  # refine around the best max(3, 20%) complete trials ...
 MARGIN = 0.1  # ... widening their [min, max] by 10% of its span (at least 5% of the range)
 TABLE_ROWS = 20
+LATENCY_REPEATS = 3  # ms_per_example: the best of this many predictions of the dev set
+RESULT_KEYS = (  # what every trial measures: the metrics an [objective] may name
+    "dev.accuracy",
+    "dev.loss",
+    "dev.f1",
+    "dev.precision",
+    "dev.recall",
+    "train.accuracy",
+    "train.loss",
+    "ms_per_example",
+    "params",
+)
+DEFAULT_METRIC = "dev.accuracy"  # without an [objective] table: maximize it, unconstrained
+PRUNED_METRICS = {"dev.accuracy": "val_accuracy"}  # optimized metric -> the epoch log to prune on
 
 
 class TuningError(NNLabError, RuntimeError):
     """A search could not run: a worker process failed or the storage could not be opened."""
+
+
+class NoFeasibleTrialError(TuningError):
+    """Every trained trial violates a constraint of the ``[objective]``: there is no best.
+
+    ``result`` is the :class:`TuneResult` (trials.csv was written); the message names the
+    constraints and how the first trials violate them.
+    """
+
+    def __init__(self, message: str, result):
+        super().__init__(message)
+        self.result = result
 
 
 # ============================================================== search space
@@ -316,6 +363,88 @@ class SearchSpace:
         return SearchSpace(tuple(r.narrowed(params) for r in self.ranges))
 
 
+# ================================================================ objective
+def default_objective() -> Objective:
+    """Maximize dev accuracy, unconstrained (the search without an ``[objective]`` table)."""
+    return Objective(DEFAULT_METRIC)
+
+
+def parse_objective(table) -> Objective:
+    """The ``[objective]`` table as an Objective over a trial's ``RESULT_KEYS``.
+
+    ``None`` (no table) is :func:`default_objective`. A constraint written with a bare dotted
+    key (``{dev.f1 = [">=", 0.5]}``, which TOML nests) is read as ``"dev.f1"``.
+
+    Raises
+    ------
+    ConfigError
+        Not a table, an unknown key, direction or comparison, a bad bound, or a metric that
+        trials do not measure; the message starts with ``objective``.
+    """
+    if table is None:
+        return default_objective()
+    if isinstance(table, Objective):
+        objective = table
+    elif not isinstance(table, dict):
+        raise ConfigError(
+            'objective: expected a table such as [objective] optimize = "dev.f1", '
+            f'constraints = {{ms_per_example = ["<=", 5.0]}}, got {table!r}'
+        )
+    else:
+        table = dict(table)
+        if isinstance(table.get("constraints"), dict):
+            table["constraints"] = _flat_keys(table["constraints"])
+        try:
+            objective = Objective.from_dict(table)
+        except ConfigError as err:
+            raise ConfigError(f"objective: {str(err).removeprefix('Objective: ')}") from None
+    names = [("objective.optimize", objective.optimize)]
+    names += [(f"objective.constraints.{name}", name) for name in objective.constraints]
+    for where, name in names:
+        if name not in RESULT_KEYS:
+            raise ConfigError(
+                f"{where}: unknown metric {name!r}; every trial measures {', '.join(RESULT_KEYS)}"
+            )
+    return objective
+
+
+def _flat_keys(table: dict, prefix: str = "") -> dict:
+    """``{"dev": {"f1": rule}}`` (TOML's reading of ``dev.f1 = rule``) as ``{"dev.f1": rule}``."""
+    flat = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flat_keys(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def describe(objective: Objective) -> str:
+    """``"maximize dev.f1 subject to ms_per_example <= 5"``."""
+    text = f"{objective.direction} {objective.optimize}"
+    rules = [f"{name} {op} {bound:g}" for name, (op, bound) in objective.constraints.items()]
+    return text + (f" subject to {', '.join(rules)}" if rules else "")
+
+
+def metric_label(name: str) -> str:
+    """How a metric is named in messages (``"dev accuracy"`` for the default one)."""
+    return "dev accuracy" if name == DEFAULT_METRIC else name
+
+
+def format_metric(name: str, value) -> str:
+    """Accuracy, F1, precision and recall as percentages; other metrics with 4 digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if name.rsplit(".", 1)[-1] in ("accuracy", "f1", "precision", "recall"):
+        return f"{value:.2%}"
+    return f"{value:.4g}"
+
+
+def prunable(objective: Objective) -> bool:
+    """Whether the pruner's per-epoch metric is the optimized one."""
+    return objective.optimize in PRUNED_METRICS
+
+
 # ----------------------------------------------------------- parsing ranges
 KIND_KEYS = {
     "choices": {"choices"},
@@ -497,14 +626,15 @@ def _check_corners(parsed, base: RunConfig, where: str) -> None:
 
 
 # ============================================================ search files
-def load_search_config(source) -> tuple[RunConfig, SearchSpace]:
-    """The base run config and the search space of a search config.
+def load_tune_config(source) -> tuple[RunConfig, SearchSpace, Objective]:
+    """The base run config, the search space and the objective of a search config.
 
     Parameters
     ----------
     source : str, Path, dict or tuple
-        A TOML file (run config keys plus a ``[search]`` table), the same as a dict, or a
-        pair ``(RunConfig, SearchSpace or [search] dict)``.
+        A TOML file (run config keys, a ``[search]`` table and optionally an ``[objective]``
+        table), the same as a dict, or a tuple ``(RunConfig, SearchSpace or [search] dict)``
+        with optionally a third item, an Objective or ``[objective]`` dict.
 
     Raises
     ------
@@ -512,8 +642,15 @@ def load_search_config(source) -> tuple[RunConfig, SearchSpace]:
         A missing or invalid file, no ``[search]`` table, or an invalid entry.
     """
     if isinstance(source, tuple):
-        base, space = source
-        return base, space if isinstance(space, SearchSpace) else SearchSpace.from_dict(space, base)
+        if len(source) not in (2, 3):
+            raise ConfigError(
+                "tune: expected (base config, search) or (base config, search, objective), "
+                f"got a tuple of {len(source)}"
+            )
+        base, space, objective = (*source, None)[:3]
+        if not isinstance(space, SearchSpace):
+            space = SearchSpace.from_dict(space, base)
+        return base, space, parse_objective(objective)
     values = _read_toml(source) if isinstance(source, str | os.PathLike) else dict(source)
     if "search" not in values:
         raise ConfigError(
@@ -521,8 +658,16 @@ def load_search_config(source) -> tuple[RunConfig, SearchSpace]:
             f"learning_rate = {EXAMPLE}"
         )
     search = values.pop("search")
+    objective = parse_objective(values.pop("objective", None))
     base = RunConfig.from_dict(values)
-    return base, SearchSpace.from_dict(search, base)
+    return base, SearchSpace.from_dict(search, base), objective
+
+
+def load_search_config(source) -> tuple[RunConfig, SearchSpace]:
+    """The base run config and the search space of a search config (see
+    :func:`load_tune_config`; the ``[objective]`` table is checked, then left out)."""
+    base, space, _ = load_tune_config(source)
+    return base, space
 
 
 def _read_toml(path) -> dict:
@@ -534,10 +679,27 @@ def _read_toml(path) -> dict:
         raise ConfigError(f"search config file {path}: invalid TOML ({err})") from None
 
 
-def search_config_toml(base: RunConfig, space: SearchSpace) -> str:
-    """The TOML text of a search config: the base run config, then ``[search]``."""
+def search_config_toml(
+    base: RunConfig, space: SearchSpace, objective: Objective | None = None
+) -> str:
+    """The TOML text of a search config: the base run config, ``[search]``, ``[objective]``.
+
+    The ``[objective]`` table is written when ``objective`` is given.
+    """
     lines = [f"{field} = {_toml_value(spec)}" for field, spec in space.to_dict().items()]
-    return base.to_toml() + "\n[search]\n" + "\n".join(lines) + "\n"
+    text = base.to_toml() + "\n[search]\n" + "\n".join(lines) + "\n"
+    if objective is None:
+        return text
+    table = objective.to_dict()
+    rules = ", ".join(
+        f"{json.dumps(name)} = {_toml_value(rule)}" for name, rule in table["constraints"].items()
+    )
+    return (
+        text
+        + f"\n[objective]\noptimize = {json.dumps(table['optimize'])}\n"
+        + f"direction = {json.dumps(table['direction'])}\n"
+        + f"constraints = {{{rules}}}\n"
+    )
 
 
 def _toml_value(value) -> str:
@@ -605,9 +767,12 @@ def default_storage(out_dir) -> str:
     return f"sqlite:///{(Path(out_dir) / 'study.db').resolve()}"
 
 
-def open_study(storage: str, study_name: str, prune: bool = True) -> optuna.Study:
-    """Create the study (maximizing), or load it if ``storage`` already holds it.
+def open_study(
+    storage: str, study_name: str, prune: bool = True, direction: str = "maximize"
+) -> optuna.Study:
+    """Create the study (maximizing or minimizing), or load it if ``storage`` already holds it.
 
+    A loaded study keeps the direction it was created with (:func:`_claim` checks it).
     Trials write heartbeats, so a trial whose process was killed is later marked failed.
     """
     engine = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None
@@ -632,24 +797,52 @@ def open_study(storage: str, study_name: str, prune: bool = True) -> optuna.Stud
     return optuna.create_study(
         storage=rdb,
         study_name=study_name,
-        direction="maximize",
+        direction=direction,
         sampler=optuna.samplers.RandomSampler(),
         pruner=pruner,
         load_if_exists=True,
     )
 
 
-def _claim(study: optuna.Study, base: RunConfig, space: SearchSpace) -> None:
-    """Record the search on a new study; refuse to continue a study of another search."""
-    expected = json.loads(json.dumps({"search": space.to_dict(), "base_config": base.to_dict()}))
-    stored = {key: study.user_attrs.get(key) for key in expected}
-    if stored["search"] is None:
+def _claim(
+    study: optuna.Study, base: RunConfig, space: SearchSpace, objective: Objective | None = None
+) -> None:
+    """Record the search on a new study; refuse to continue a study of another search.
+
+    The search is its base config, ``[search]`` table and objective (a study of an nnlab
+    without objectives counts as maximizing dev accuracy), and the study's direction must be
+    the objective's.
+    """
+    objective = objective or default_objective()
+    expected = json.loads(
+        json.dumps(
+            {
+                "search": space.to_dict(),
+                "base_config": base.to_dict(),
+                "objective": objective.to_dict(),
+            }
+        )
+    )
+    if study.user_attrs.get("search") is None:
+        stored = expected
         for key, value in expected.items():
             study.set_user_attr(key, value)
-    elif stored != expected:
+    else:
+        default = default_objective().to_dict()
+        stored = {key: study.user_attrs.get(key, default) for key in expected}
+    differs = [
+        {"base_config": "base config", "search": "[search]", "objective": "[objective]"}[key]
+        for key in expected
+        if stored[key] != expected[key]
+    ]
+    direction = study.direction.name.lower()
+    if direction != objective.direction:
+        differs.append(f"direction: the study is set to {direction}")
+    if differs:
         raise ConfigError(
             f"tune: study {study.study_name!r} was started with a different base config or "
-            "[search] table; choose another --study-name or --out (or restore the file)"
+            f"[search] table or [objective] ({'; '.join(differs)}); choose another "
+            "--study-name or --out (or restore the file)"
         )
 
 
@@ -668,10 +861,16 @@ def make_sampler(kind: str, seed: int, worker: int = 0, n_before: int = 0):
 
 
 class _Objective:
-    """Train one trial's config into ``<out>/trials/<number>/``; return its dev accuracy."""
+    """Train one trial's config into ``<out>/trials/<number>/``; return its objective score.
 
-    def __init__(self, base, space, out_dir: Path, prune: bool, worker: int, on_start):
-        self.base, self.space, self.out_dir = base, space, out_dir
+    The trial's metrics (``RESULT_KEYS``) are its user attribute ``results``. A trial that
+    violates a constraint ends pruned, with the user attribute ``violations``.
+    """
+
+    def __init__(
+        self, base, space, objective: Objective, out_dir: Path, prune: bool, worker: int, on_start
+    ):
+        self.base, self.space, self.objective, self.out_dir = base, space, objective, out_dir
         self.prune, self.worker, self.on_start = prune, worker, on_start
         self._data = {}
 
@@ -682,22 +881,31 @@ class _Objective:
         config = self.space.suggest(trial, self.base)
         trial.set_user_attr("config", config.to_dict())
         trial.set_user_attr("worker", self.worker)
-        pruning = PruningCallback(trial) if self.prune else None
+        monitor = PRUNED_METRICS.get(self.objective.optimize)
+        pruning = PruningCallback(trial, monitor) if self.prune and monitor else None
         run_dir = self.out_dir / "trials" / str(trial.number)
+        data = self.data(config)
         result = train(
             config,
             run_dir,
             verbose=0,
-            data=self.data(config),
+            data=data,
             extra_callbacks=[pruning] if pruning else [],
         )
         (run_dir / CHECKPOINT).unlink(missing_ok=True)  # the final model stays; saves space
         _record(trial, result)
+        results = trial_results(result.model, result.metrics, data)
+        trial.set_user_attr("results", results)
         if not math.isfinite(result.metrics["dev"]["loss"]):
             raise optuna.TrialPruned(f"diverged: {result.metrics.get('stop_reason', '')}")
         if pruning:
             pruning.raise_if_pruned()
-        return float(result.metrics["dev"]["accuracy"])
+        score = self.objective.score(results)
+        if score is None:
+            violations = self.objective.violations(results) or [f"{self.objective.optimize} is NaN"]
+            trial.set_user_attr("violations", violations)
+            raise optuna.TrialPruned(f"infeasible: {'; '.join(violations)}")
+        return score
 
     def data(self, config: RunConfig):
         """The dataset, loaded once per process (per dataset / dev split / scaling)."""
@@ -707,6 +915,40 @@ class _Objective:
         if key not in self._data:
             self._data[key] = load_data(config)
         return self._data[key]
+
+
+def trial_results(model, metrics: dict, data, repeats: int = LATENCY_REPEATS) -> dict:
+    """A trained model's ``RESULT_KEYS``, as a flat dict of numbers.
+
+    Parameters
+    ----------
+    model : Sequential
+    metrics : dict
+        The run's ``{"train": {...}, "dev": {...}}`` metrics (accuracy and loss).
+    data : Data
+        F1, precision and recall are those of the model's dev-set predictions: of class 1
+        when the task has two classes, else macro averages. ``ms_per_example`` is the best of
+        ``repeats`` predictions of the whole dev set, in milliseconds per example.
+    """
+    x_dev, y_dev = data.x_dev, data.y_dev
+    seconds = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        outputs = model.predict(x_dev)
+        seconds = min(seconds, time.perf_counter() - start)
+    y_true, y_pred = true_classes(np.asarray(y_dev)), predicted_classes(outputs)
+    average = "binary" if data.n_classes == 2 else "macro"
+    return {
+        "dev.accuracy": float(metrics["dev"]["accuracy"]),
+        "dev.loss": float(metrics["dev"]["loss"]),
+        "dev.f1": f1(y_true, y_pred, average),
+        "dev.precision": precision(y_true, y_pred, average),
+        "dev.recall": recall(y_true, y_pred, average),
+        "train.accuracy": float(metrics["train"]["accuracy"]),
+        "train.loss": float(metrics["train"]["loss"]),
+        "ms_per_example": 1000.0 * seconds / x_dev.shape[0],
+        "params": int(model.count_params()),
+    }
 
 
 def _record(trial, result) -> None:
@@ -719,15 +961,20 @@ def _record(trial, result) -> None:
 class _Progress:
     """Prints one line per finished trial (an Optuna optimize callback)."""
 
-    def __init__(self, n_trials: int, prefix: str = ""):
+    def __init__(self, n_trials: int, prefix: str = "", objective: Objective | None = None):
         self.n_trials, self.prefix = n_trials, prefix
+        self.objective = objective or default_objective()
 
     def __call__(self, study, trial) -> None:
-        row = _row(trial, [])
+        row = _row(trial, self.objective, [])
         done = len(study.get_trials(deepcopy=False, states=FINISHED))
-        score = "" if row["dev_accuracy"] is None else f"dev {row['dev_accuracy']:.2%} "
+        name = self.objective.optimize
+        value = row[_column(name)]
+        score = "" if value is None else f"{metric_label(name)} {format_metric(name, value)} "
+        if trial.user_attrs.get("violations"):
+            score += f"({'; '.join(trial.user_attrs['violations'])}) "
         print(
-            f"{self.prefix}trial {trial.number:>3} {row['state']:<8} {score}after "
+            f"{self.prefix}trial {trial.number:>3} {row['state']:<10} {score}after "
             f"{row['epochs']} epoch(s), {row['seconds']} s [{done}/{self.n_trials}] "
             f"{json.dumps(trial.params)}",
             file=sys.stderr,
@@ -752,25 +999,29 @@ def run_worker(
 
     Several processes may run this on one study at the same time (``nnlab tune --workers``),
     each with its own ``worker`` number; each trial is counted once. The study is created if
-    ``storage`` does not hold it yet.
+    ``storage`` does not hold it yet. ``config`` is a search config (see
+    :func:`load_tune_config`); its objective scores the trials.
 
     Returns
     -------
     optuna.Study
     """
-    base, space = load_search_config(config)
+    base, space, objective = load_tune_config(config)
+    prune = prune and prunable(objective)  # the pruner compares dev accuracy per epoch
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    study = open_study(storage, study_name, prune)
-    _claim(study, base, space)
+    study = open_study(storage, study_name, prune, objective.direction)
+    _claim(study, base, space, objective)
     lock = _SlotLock(Path(out_dir) / "study.lock")
     prefix = "" if worker is None else f"[worker {worker}] "
     worker = worker or 0
-    objective = _Objective(base, space, Path(out_dir), prune, worker, on_start=lock.release)
-    callbacks = [_Progress(n_trials, prefix)] if verbose else []
+    train_trial = _Objective(
+        base, space, objective, Path(out_dir), prune, worker, on_start=lock.release
+    )
+    callbacks = [_Progress(n_trials, prefix, objective)] if verbose else []
     while (n_before := _wait_for_slot(study, n_trials, lock, verbose)) is not None:
         try:
             study.sampler = make_sampler(sampler, seed, worker, n_before)
-            study.optimize(objective, n_trials=1, callbacks=callbacks)
+            study.optimize(train_trial, n_trials=1, callbacks=callbacks)
         finally:
             lock.release()
     return study
@@ -881,9 +1132,11 @@ class TuneResult:
     rows : list of dict
         The ranked table (as in trials.csv).
     best_config : RunConfig or None
-        The best complete trial's config (None when no trial completed).
+        The best feasible trial's config (None when no trial completed feasible).
     notes : list of str
-        Outputs that were skipped, and why.
+        Outputs that were skipped, pruning turned off, and why.
+    objective : Objective
+        What ranks the trials (default: maximize dev accuracy).
     """
 
     study: optuna.Study
@@ -895,11 +1148,17 @@ class TuneResult:
     rows: list
     best_config: RunConfig | None
     notes: list
+    objective: Objective = dataclasses.field(default_factory=default_objective)
+
+    @property
+    def best_trial(self):
+        """The best feasible trial (a FrozenTrial), or None."""
+        return best_trial(self.study, self.objective)
 
     @property
     def best_value(self) -> float | None:
-        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return self.study.best_value if complete else None
+        best = self.best_trial
+        return None if best is None else best.value
 
 
 def tune(
@@ -935,7 +1194,8 @@ def tune(
     seed : int
         The sampler seed (each trial trains with the config's own ``seed``).
     prune : bool
-        Stop trials whose dev accuracy trails the median (MedianPruner).
+        Stop trials whose dev accuracy trails the median (MedianPruner); only when the
+        objective optimizes dev accuracy (a note says when it is turned off).
     out_dir : str or Path, optional
         Default ``runs/tune-<config file stem>``.
     verbose : bool
@@ -945,23 +1205,40 @@ def tune(
     -------
     TuneResult
         Also written to ``out_dir``: trials.csv, best_config.toml and the plots.
+
+    Raises
+    ------
+    NoFeasibleTrialError
+        Trials were trained but none meets the objective's constraints (the files are
+        written; the error's ``result`` is the TuneResult).
     """
     _check_options(n_trials, sampler, workers, seed)
-    base, space = load_search_config(config)
+    base, space, objective = load_tune_config(config)
+    notes = []
+    if prune and not prunable(objective):
+        prune = False
+        notes.append(
+            f"pruning off: the pruner compares dev accuracy after each epoch, the objective "
+            f"optimizes {objective.optimize}"
+        )
+        if verbose:
+            print(f"note: {notes[-1]}", file=sys.stderr)
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / f"tune-{_stem(config)}"
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(out_dir)
-    study = open_study(storage, study_name or f"tune-{_stem(config)}", prune)
-    _claim(study, base, space)
+    study = open_study(storage, study_name or f"tune-{_stem(config)}", prune, objective.direction)
+    _claim(study, base, space, objective)
     search_file = out_dir / "search.toml"
-    search_file.write_text(search_config_toml(base, space))
+    search_file.write_text(search_config_toml(base, space, objective))
     options = dict(storage=storage, study_name=study.study_name, out_dir=out_dir)
     options.update(sampler=sampler, seed=seed, prune=prune, verbose=verbose)
     if workers == 1:
-        run_worker((base, space), n_trials, **options)
+        run_worker((base, space, objective), n_trials, **options)
     else:
         _spawn_workers(search_file, n_trials, workers, options)
-    return write_results(study, base, space, out_dir, storage, n_trials)
+    result = write_results(study, base, space, out_dir, storage, n_trials, objective, notes)
+    _check_feasible(result)
+    return result
 
 
 def _check_options(n_trials, sampler, workers, seed) -> None:
@@ -976,16 +1253,45 @@ def _check_options(n_trials, sampler, workers, seed) -> None:
         raise ConfigError(f"tune: sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
 
 
-def write_results(study, base, space, out_dir: Path, storage: str, n_trials: int) -> TuneResult:
+def write_results(
+    study,
+    base,
+    space,
+    out_dir: Path,
+    storage: str,
+    n_trials: int,
+    objective: Objective | None = None,
+    notes=(),
+) -> TuneResult:
     """Write trials.csv, best_config.toml and the plots; return the TuneResult."""
-    rows = trial_rows(study, space)
+    objective = objective or default_objective()
+    rows = trial_rows(study, space, objective)
     write_trials_csv(rows, out_dir / "trials.csv")
-    notes = []
-    best = write_best_config(study, out_dir / "best_config.toml")
+    notes = list(notes)
+    best = write_best_config(study, out_dir / "best_config.toml", objective)
     if best is None:
-        notes.append("best_config.toml not written: no trial completed")
-    notes += write_plots(study, out_dir)
-    return TuneResult(study, base, space, out_dir, storage, n_trials, rows, best, notes)
+        infeasible = any(row["state"] == "infeasible" for row in rows)
+        why = "no trial met the [objective] constraints" if infeasible else "no trial completed"
+        notes.append(f"best_config.toml not written: {why}")
+    notes += write_plots(study, out_dir, objective)
+    return TuneResult(study, base, space, out_dir, storage, n_trials, rows, best, notes, objective)
+
+
+def _check_feasible(result: TuneResult) -> None:
+    """Raise NoFeasibleTrialError when trials were infeasible and none completed."""
+    infeasible = [row for row in result.rows if row["state"] == "infeasible"]
+    if result.best_config is not None or not infeasible:
+        return
+    rules = describe(result.objective).partition(" subject to ")[2]
+    examples = "; ".join(f"trial {row['number']}: {row['violations']}" for row in infeasible[:3])
+    more = f"; ... ({len(infeasible) - 3} more)" if len(infeasible) > 3 else ""
+    raise NoFeasibleTrialError(
+        f"tune: no feasible trial in study {result.study.study_name!r}: every trained trial "
+        f"violates the [objective] constraints {rules} ({examples}{more}); relax the "
+        f"constraints or change the [search] ranges (the trials are in "
+        f"{result.out_dir / 'trials.csv'})",
+        result,
+    )
 
 
 # ============================================================ coarse to fine
@@ -1000,7 +1306,8 @@ def refine_space(study, space: SearchSpace, top_fraction: float = TOP_FRACTION) 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise ConfigError(f"refine: study {study.study_name!r} has no complete trial to refine")
-    ranked = sorted(complete, key=lambda t: (-t.value, t.number))
+    sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
+    ranked = sorted(complete, key=lambda t: (sign * t.value, t.number))
     k = min(len(ranked), max(MIN_TOP, math.ceil(top_fraction * len(ranked))))
     return space.narrowed([t.params for t in ranked[:k]])
 
@@ -1008,7 +1315,8 @@ def refine_space(study, space: SearchSpace, top_fraction: float = TOP_FRACTION) 
 def tune_refine(result: TuneResult, n_trials: int | None = None, **options) -> TuneResult:
     """Coarse to fine: a second study on the ranges narrowed around ``result``'s best trials.
 
-    The narrowed search is written to ``<out>/refined_search.toml``; the study (named
+    The narrowed search (with the same objective) is written to
+    ``<out>/refined_search.toml``; the study (named
     ``<study>-refined``, in the same storage) runs into ``<out>/refined/``.
 
     Parameters
@@ -1022,7 +1330,7 @@ def tune_refine(result: TuneResult, n_trials: int | None = None, **options) -> T
     """
     space = refine_space(result.study, result.space)
     path = result.out_dir / "refined_search.toml"
-    path.write_text(search_config_toml(result.base, space))
+    path.write_text(search_config_toml(result.base, space, result.objective))
     return tune(
         path,
         n_trials or result.n_trials,
@@ -1034,38 +1342,103 @@ def tune_refine(result: TuneResult, n_trials: int | None = None, **options) -> T
 
 
 # ================================================================= reports
-def trial_rows(study, space: SearchSpace) -> list[dict]:
-    """One dict per trial, best first: complete by dev accuracy, then pruned, then others.
+def trial_rows(study, space: SearchSpace, objective: Objective | None = None) -> list[dict]:
+    """One dict per trial, best first.
 
-    A pruned trial's dev accuracy is the last one it reported.
+    The trials trained to the end are ranked by ``objective.rank`` over their results:
+    complete (feasible) ones best first, then the infeasible ones; then the trials stopped by
+    the pruner (or diverged), ranked the same way on their results; then failed or running
+    ones. Columns: number, state (``infeasible`` for a trial pruned for a violated
+    constraint), the optimized metric, ``feasible``, the constrained metrics, dev accuracy,
+    epochs, seconds, the searched fields, and ``violations`` when there are constraints.
     """
-    order = {"complete": 0, "pruned": 1}
-    rows = [_row(t, space.fields) for t in study.get_trials(deepcopy=False)]
-    return sorted(
-        rows,
-        key=lambda r: (
-            order.get(r["state"], 2),
-            -(r["dev_accuracy"] if r["dev_accuracy"] is not None else -math.inf),
-            r["number"],
-        ),
-    )
+    objective = objective or default_objective()
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    trained = [t for t in trials if t.state == TrialState.COMPLETE or _infeasible(t)]
+    stopped = [t for t in trials if t.state == TrialState.PRUNED and not _infeasible(t)]
+    placed = {t.number for t in trained + stopped}
+    others = [t for t in trials if t.number not in placed]
+    ordered = rank_trials(trained, objective) + rank_trials(stopped, objective) + others
+    return [_row(t, objective, space.fields) for t in ordered]
 
 
-def _row(trial, fields) -> dict:
-    if trial.state == TrialState.COMPLETE:
-        score = trial.value
-    else:
+def rank_trials(trials, objective: Objective) -> list:
+    """The trials ordered by ``objective.rank`` over their results (ties: given order)."""
+    results = [trial_results_of(t, objective) for t in trials]
+    by_id = {id(r): t for r, t in zip(results, trials, strict=True)}
+    return [by_id[id(r)] for r in objective.rank(results)]
+
+
+def best_trial(study, objective: Objective | None = None):
+    """The best complete trial by the objective (every complete trial is feasible), or None."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ranked = rank_trials(complete, objective or default_objective())
+    return ranked[0] if ranked else None
+
+
+def trial_results_of(trial, objective: Objective) -> dict:
+    """A trial's results (user attribute ``results``), with NaN for what it did not measure.
+
+    A trial of an nnlab without objectives has no ``results``: its dev accuracy is its value
+    (complete) or its last reported one (pruned), its dev loss and train accuracy its
+    attributes. A NaN optimized or constrained metric makes the trial infeasible in a ranking.
+    """
+    results = dict(trial.user_attrs.get("results") or {})
+    if not results:
+        value = trial.value if trial.state == TrialState.COMPLETE else None
         steps = trial.intermediate_values
-        score = steps[max(steps)] if steps else None
+        if value is None and steps:
+            value = steps[max(steps)]
+        old = {
+            DEFAULT_METRIC: value,
+            "dev.loss": trial.user_attrs.get("dev_loss"),
+            "train.accuracy": trial.user_attrs.get("train_accuracy"),
+        }
+        results = {key: value for key, value in old.items() if value is not None}
+    for name in (objective.optimize, *objective.constraints):
+        results.setdefault(name, math.nan)
+    return results
+
+
+def _infeasible(trial) -> bool:
+    return trial.state == TrialState.PRUNED and bool(trial.user_attrs.get("violations"))
+
+
+def _column(metric: str) -> str:
+    """A metric's column in trials.csv: ``dev.f1`` -> ``dev_f1``."""
+    return metric.replace(".", "_")
+
+
+def _row(trial, objective: Objective, fields) -> dict:
+    results = trial_results_of(trial, objective)
+    metrics = [objective.optimize, *(c for c in objective.constraints if c != objective.optimize)]
+    if DEFAULT_METRIC not in metrics:
+        metrics.append(DEFAULT_METRIC)
+    values = {_column(m): _finite_or_none(results.get(m)) for m in metrics}
+    if trial.state == TrialState.COMPLETE:
+        values[_column(objective.optimize)] = trial.value
+    infeasible = _infeasible(trial)
+    feasible = "yes" if trial.state == TrialState.COMPLETE else "no" if infeasible else None
     config = trial.user_attrs.get("config", {})
-    return {
+    row = {
         "number": trial.number,
-        "state": trial.state.name.lower(),
-        "dev_accuracy": score,
+        "state": "infeasible" if infeasible else trial.state.name.lower(),
+        _column(objective.optimize): values.pop(_column(objective.optimize)),
+        "feasible": feasible,
+        **values,
         "epochs": trial.user_attrs.get("epochs"),
         "seconds": trial.user_attrs.get("seconds"),
         **{field: config.get(field) for field in fields},
     }
+    if objective.constraints:
+        row["violations"] = "; ".join(trial.user_attrs.get("violations", [])) or None
+    return row
+
+
+def _finite_or_none(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
 
 
 def write_trials_csv(rows: list[dict], path) -> Path:
@@ -1079,12 +1452,13 @@ def write_trials_csv(rows: list[dict], path) -> Path:
     return path
 
 
-def format_table(rows: list[dict], limit: int | None = TABLE_ROWS) -> str:
-    """The ranked table as aligned text (the first ``limit`` rows)."""
+def format_table(rows: list[dict], limit: int | None = TABLE_ROWS, hide=("violations",)) -> str:
+    """The ranked table as aligned text (the first ``limit`` rows, without ``hide`` columns)."""
     if not rows:
         return "(no trials)"
-    header = ["rank", *(k.replace("_", " ") for k in rows[0])]
-    cells = [[str(i + 1), *(_cell(v) for v in row.values())] for i, row in enumerate(rows)]
+    keys = [k for k in rows[0] if k not in hide]
+    header = ["rank", *(k.replace("_", " ") for k in keys)]
+    cells = [[str(i + 1), *(_cell(row[k]) for k in keys)] for i, row in enumerate(rows)]
     shown = cells[:limit] if limit else cells
     widths = [max(len(line[j]) for line in [header, *shown]) for j in range(len(header))]
     lines = [
@@ -1106,18 +1480,22 @@ def _cell(value) -> str:
     return str(value)
 
 
-def write_best_config(study, path) -> RunConfig | None:
-    """The best complete trial's config as a plain run config file; None if none completed."""
+def write_best_config(study, path, objective: Objective | None = None) -> RunConfig | None:
+    """The best feasible trial's config as a plain run config file; None if there is none."""
+    objective = objective or default_objective()
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     path = Path(path)
-    if not complete:
+    best = best_trial(study, objective)
+    if best is None:
         path.unlink(missing_ok=True)  # never leave the best of an older study behind
         return None
-    best = study.best_trial
     config = RunConfig.from_dict(best.user_attrs["config"])
+    kind = "feasible" if objective.constraints else "complete"
+    custom = "" if objective == default_objective() else f"; {describe(objective)}"
     path.write_text(
-        f"# Best of study {study.study_name!r}: trial {best.number}, dev accuracy "
-        f"{best.value:.4f} ({len(complete)} complete trials).\n"
+        f"# Best of study {study.study_name!r}: trial {best.number}, "
+        f"{metric_label(objective.optimize)} {best.value:.4f} ({len(complete)} {kind} "
+        f"trials{custom}).\n"
         f"# Reproduce it: nnlab train --config {path}\n" + config.to_toml()
     )
     return config
@@ -1130,8 +1508,13 @@ PLOTS = (
 )
 
 
-def write_plots(study, out_dir) -> list[str]:
-    """optimization_history.png, param_importances.png and slice.png; notes on skipped ones."""
+def write_plots(study, out_dir, objective: Objective | None = None) -> list[str]:
+    """optimization_history.png, param_importances.png and slice.png; notes on skipped ones.
+
+    The value axis is named after the optimized metric; the optimization history's title
+    gives the whole objective (infeasible trials, pruned, are not plotted).
+    """
+    objective = objective or default_objective()
     import optuna.visualization.matplotlib as vis
 
     from .plots import plt  # pyplot with the Agg backend selected (before any figure)
@@ -1147,8 +1530,11 @@ def write_plots(study, out_dir) -> list[str]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                axes = getattr(vis, function)(study)
-            figure = np.ravel(axes)[0].figure
+                axes = getattr(vis, function)(study, target_name=objective.optimize)
+            first = np.ravel(axes)[0]
+            if name == "optimization_history":
+                first.set_title(f"{first.get_title()}: {describe(objective)}")
+            figure = first.figure
             figure.savefig(path, dpi=80, bbox_inches="tight")
             plt.close(figure)
         except Exception as err:  # a plot is a nicety: never lose the study over it
@@ -1164,7 +1550,9 @@ def add_command(subparsers) -> None:
         help="search hyperparameters (random search, coarse to fine)",
         description=__doc__.split("\n\n")[0],
     )
-    tune_parser.add_argument("config", help="a run config with a [search] table (TOML)")
+    tune_parser.add_argument(
+        "config", help="a run config with a [search] table and optionally an [objective] (TOML)"
+    )
     tune_parser.add_argument(
         "--trials", type=int, default=30, help="finished trials the study should hold"
     )
@@ -1195,7 +1583,8 @@ def cmd_tune(args) -> int:
     options = dict(sampler=args.sampler, workers=args.workers, seed=args.seed, prune=args.prune)
     options["verbose"] = not args.quiet
     try:
-        result = tune(
+        result = _printed(
+            tune,
             args.config,
             args.trials,
             storage=args.storage,
@@ -1203,13 +1592,23 @@ def cmd_tune(args) -> int:
             out_dir=args.out,
             **options,
         )
-        print_result(result)
         if args.refine:
-            print_result(tune_refine(result, args.trials, **options))
+            _printed(tune_refine, result, args.trials, **options)
     except KeyboardInterrupt:
         print("\nnnlab: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
     return 0
+
+
+def _printed(search, *args, **kwargs) -> TuneResult:
+    """Run ``search`` (tune or tune_refine) and print its result, also when none is feasible."""
+    try:
+        result = search(*args, **kwargs)
+    except NoFeasibleTrialError as err:
+        print_result(err.result)  # the table of infeasible trials, then the error
+        raise
+    print_result(result)
+    return result
 
 
 def _cmd_worker(args) -> int:
@@ -1236,15 +1635,18 @@ def _cmd_worker(args) -> int:
 def print_result(result: TuneResult) -> None:
     """The study's summary, ranked table, best config path and notes, on stdout."""
     states = [row["state"] for row in result.rows]
+    counts = {state: states.count(state) for state in ("complete", "infeasible", "pruned")}
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n or state != "infeasible")
     print(
-        f"\nstudy {result.study.study_name!r}: {states.count('complete')} complete, "
-        f"{states.count('pruned')} pruned, {len(states) - states.count('complete') - states.count('pruned')}"
-        f" other trials -> {result.out_dir}"
+        f"\nstudy {result.study.study_name!r} ({describe(result.objective)}): {summary}, "
+        f"{len(states) - sum(counts.values())} other trials -> {result.out_dir}"
     )
     print(format_table(result.rows))
-    if result.best_config is not None:
+    best = result.best_trial
+    if result.best_config is not None and best is not None:
+        name = result.objective.optimize
         print(
-            f"best dev accuracy {result.best_value:.2%} (trial {result.study.best_trial.number}): "
+            f"best {metric_label(name)} {format_metric(name, best.value)} (trial {best.number}): "
             f"nnlab train --config {result.out_dir / 'best_config.toml'}"
         )
     for note in result.notes:
