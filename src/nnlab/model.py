@@ -114,10 +114,24 @@ class Model:
             shapes = [shape if p < 0 else self.layers[p].output_shape for p in parents]
             layer.build(shapes if layer.multi_input else shapes[0], init_rng, self.dtype)
             layer.rng = self.rng
+        self._feeds_params = self._layers_feeding_parameters()
         self.flat = FlatParameters(self.layers, self.dtype)
         self.built = True
         if self.optimizer is not None:
             self.optimizer.build(self.flat.values)
+
+    def _layers_feeding_parameters(self) -> list[bool]:
+        """Per layer: does its output flow into a layer with parameters (itself included)?
+
+        Backward passes a gradient to a layer's input only where this holds, so nothing is
+        computed for the model input, Flatten or augmentation layers before the first
+        parameters.
+        """
+        flags = []
+        for layer, parents in zip(self.layers, self._parents, strict=True):
+            upstream = any(p >= 0 and flags[p] for p in parents)
+            flags.append(bool(layer.params) or upstream)
+        return flags
 
     @property
     def output_shape(self) -> tuple:
@@ -173,8 +187,10 @@ class Model:
         grads[last] = dz_or_da
         for i in range(last, -1, -1):
             layer, parents, grad = self.layers[i], self._parents[i], grads[i]
+            if grad is None:  # nothing before this layer has parameters
+                continue
             grads[i] = None
-            needs = [p >= 0 for p in parents]
+            needs = [p >= 0 and self._feeds_params[p] for p in parents]
             if i == last and from_preactivation:
                 d = layer.backward_preactivation(grad, need_input_grad=any(needs))
             else:
