@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +173,13 @@ def test_default_mnist_run_reaches_97_5_percent(tmp_path):
     metrics = read_metrics(run)
     assert metrics["test"]["accuracy"] >= 0.975
     assert np.isfinite(metrics["dev"]["loss"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_mnist(), reason="MNIST not found")
+def test_mnist_cnn_example_reaches_99_percent(tmp_path):
+    """examples/mnist_cnn.toml: the LeNet-style CNN (about 2 minutes on 2 cores)."""
+    run = tmp_path / "run"
+    config = Path(__file__).parents[1] / "examples" / "mnist_cnn.toml"
+    assert main(["train", "--config", str(config), "--quiet", "--out", str(run)]) == 0
+    assert read_metrics(run)["test"]["accuracy"] >= 0.990
