@@ -125,7 +125,8 @@ class ProgressBar(Callback):
             unit="batch",
             file=self.file,
             leave=True,
-            mininterval=0.25,
+            # a log file (CI, nohup) gets a line every 30 s, a terminal a live bar
+            mininterval=0.25 if _is_terminal(self.file) else 30.0,
             dynamic_ncols=True,
         )
 
@@ -143,6 +144,11 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
         print(f"nnlab: {message}", file=self.file)
+
+
+def _is_terminal(file) -> bool:
+    isatty = getattr(file, "isatty", None)
+    return bool(isatty and isatty())
 
 
 class EarlyStopping(Callback):
