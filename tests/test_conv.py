@@ -137,7 +137,9 @@ def gradcheck_models():
                 ZeroPadding2D(((1, 0), (2, 1))),
                 Conv2D(3, 1, kernel_regularizer=0.3),
                 SpatialDropout2D(0.4),
-                Conv2D(2, 3, strides=(2, 1), padding=1, activation="tanh", kernel_regularizer=L2(0.5)),
+                Conv2D(
+                    2, 3, strides=(2, 1), padding=1, activation="tanh", kernel_regularizer=L2(0.5)
+                ),
                 MaxPool2D(2, strides=1, padding="same"),
                 Flatten(),
                 Dense(2),
@@ -327,7 +329,13 @@ def test_no_input_grad_still_fills_parameter_grads(layer):
 
 def test_gradients_are_written_into_the_flat_buffer():
     model = Sequential(
-        [Conv2D(2, 3, activation="relu"), DepthwiseConv2D(2), SeparableConv2D(2, 2), Flatten(), Dense(2)],
+        [
+            Conv2D(2, 3, activation="relu"),
+            DepthwiseConv2D(2),
+            SeparableConv2D(2, 2),
+            Flatten(),
+            Dense(2),
+        ],
         input_shape=(7, 7, 2),
         seed=0,
     )
@@ -370,7 +378,7 @@ def test_1x1_conv_uses_the_input_as_columns():
     layer = built(Conv2D(4, 1), (5, 6, 3), "float32")
     x = np.random.default_rng(0).standard_normal((2, 5, 6, 3)).astype(np.float32)
     z = layer.forward(x, training=True)
-    assert np.shares_memory(layer._cols, x) and layer._cols_buffer is None
+    assert np.shares_memory(layer._cols, x) and "cols" not in layer._buffers
     expected = x.reshape(-1, 3) @ layer.params["W"].reshape(3, 4) + layer.params["b"]
     np.testing.assert_allclose(z.reshape(-1, 4), expected, rtol=1e-6)
 
@@ -399,7 +407,9 @@ def all_new_layers():
             name="c",
         ),
         Conv2D(4, 3, padding="same", activation={"name": "leaky_relu", "alpha": 0.2}),
-        DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, depthwise_regularizer=L2(0.2)),
+        DepthwiseConv2D(
+            3, strides=2, padding="same", depth_multiplier=2, depthwise_regularizer=L2(0.2)
+        ),
         SeparableConv2D(5, 2, padding=1, activation="tanh", pointwise_regularizer=0.3),
         MaxPool2D((2, 3), strides=(1, 2), padding="same"),
         AvgPool2D(3, strides=1),
@@ -445,8 +455,16 @@ def test_model_config_round_trip_rebuilds_the_same_network():
 # ------------------------------------------------------------------------ errors
 @pytest.mark.parametrize(
     "layer",
-    [Conv2D(4, 3), DepthwiseConv2D(3), SeparableConv2D(2, 3), MaxPool2D(), AvgPool2D(),
-     GlobalAveragePooling2D(), ZeroPadding2D(), SpatialDropout2D(0.1)],
+    [
+        Conv2D(4, 3),
+        DepthwiseConv2D(3),
+        SeparableConv2D(2, 3),
+        MaxPool2D(),
+        AvgPool2D(),
+        GlobalAveragePooling2D(),
+        ZeroPadding2D(),
+        SpatialDropout2D(0.1),
+    ],
     ids=lambda layer: type(layer).__name__,
 )
 def test_wrong_rank_at_build_names_the_layer_and_the_shape(layer):
@@ -460,8 +478,16 @@ def test_wrong_rank_at_build_names_the_layer_and_the_shape(layer):
 
 @pytest.mark.parametrize(
     "layer",
-    [Conv2D(4, 3), DepthwiseConv2D(3), SeparableConv2D(2, 3), MaxPool2D(), AvgPool2D(),
-     GlobalAveragePooling2D(), ZeroPadding2D(), SpatialDropout2D(0.1)],
+    [
+        Conv2D(4, 3),
+        DepthwiseConv2D(3),
+        SeparableConv2D(2, 3),
+        MaxPool2D(),
+        AvgPool2D(),
+        GlobalAveragePooling2D(),
+        ZeroPadding2D(),
+        SpatialDropout2D(0.1),
+    ],
     ids=lambda layer: type(layer).__name__,
 )
 @pytest.mark.parametrize("bad_shape", [(2, 8, 8, 3), (2, 8, 8), (2, 8, 7, 1), (2, 64)])
@@ -476,7 +502,9 @@ def test_wrong_input_at_forward_names_expected_and_actual_shape(layer, bad_shape
 
 
 def test_wrong_channels_through_the_model():
-    model = Sequential([Conv2D(4, 3, name="conv_a"), Flatten(), Dense(2, "softmax")], input_shape=(8, 8, 1))
+    model = Sequential(
+        [Conv2D(4, 3, name="conv_a"), Flatten(), Dense(2, "softmax")], input_shape=(8, 8, 1)
+    )
     model.compile("sgd", "categorical_crossentropy")
     with pytest.raises(ShapeError, match=r'Conv2D layer "conv_a".*\(m, 8, 8, 1\).*\(2, 8, 8, 3\)'):
         model.predict(np.zeros((2, 8, 8, 3)))

@@ -178,7 +178,7 @@ def test_conv2d_1x1_is_a_reshape_and_one_gemm(use_bias, dtype):
     x32 = x.astype(dtype)
     layer.forward(x32, training=True)
     assert np.shares_memory(layer._cols, x32), "1x1 conv copied its input"
-    assert layer._cols_buffer is None
+    assert "cols" not in layer._buffers
 
 
 @pytest.mark.parametrize("strides, padding", [(2, "valid"), (1, 1), (3, "same")])
@@ -215,19 +215,25 @@ def test_conv2d_backward_after_inference_forward(training):
     assert (layer._cols is None) == (not training)
 
 
-def test_conv2d_reuses_its_column_buffer_across_steps():
-    layer = Conv2D(2, 3, padding=1)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_conv2d_reuses_its_column_buffer_across_steps(channels):
+    """The kept column buffer (and, with one channel, its zero padding entries, which
+    im2col never writes) stays right from step to step."""
+    layer = Conv2D(2, 3, padding=1, bias_initializer=random_bias())
     rng = np.random.default_rng(0)
-    layer.build((5, 5, 2), rng, "float32")
-    x1, x2 = rng.standard_normal((2, 3, 5, 5, 2), dtype=np.float32)
+    layer.build((5, 5, channels), rng, "float32")
+    x1, x2 = rng.standard_normal((2, 3, 5, 5, channels), dtype=np.float32)
     layer.forward(x1, training=True)
-    buffer = layer._cols_buffer
+    buffer = layer._buffers["cols"]
     out2 = layer.forward(x2, training=True)
-    assert layer._cols_buffer is buffer
+    assert layer._buffers["cols"] is buffer
     fresh = Conv2D(2, 3, padding=1)
-    fresh.build((5, 5, 2), np.random.default_rng(1), "float32")
-    fresh.params["W"][...] = layer.params["W"]
+    fresh.build((5, 5, channels), np.random.default_rng(1), "float32")
+    for key in layer.params:
+        fresh.params[key][...] = layer.params[key]
     np.testing.assert_array_equal(fresh.forward(x2, training=True), out2)
+    fn = torch_conv2d((3, 3), (1, 1), 1, None)
+    compare_with_torch(layer, fn, x2, seed=0, dtype="float32", build=False)
 
 
 # --------------------------------------------------------------------- DepthwiseConv2D
@@ -273,7 +279,9 @@ def torch_separable(kernel, strides, padding, activation, use_bias=True):
         x_cf = torch_pad(to_cf(x), kernel, strides, padding)
         w_d = p["W_depthwise"].permute(2, 3, 0, 1).reshape(-1, 1, *kernel).contiguous()
         y = F.conv2d(x_cf, w_d, None, stride=strides, groups=c)
-        z = F.conv2d(y, p["W_pointwise"].permute(3, 2, 0, 1).contiguous(), p["b"] if use_bias else None)
+        z = F.conv2d(
+            y, p["W_pointwise"].permute(3, 2, 0, 1).contiguous(), p["b"] if use_bias else None
+        )
         return TORCH_ACTIVATIONS[activation](to_cl(z))
 
     return fn
@@ -446,10 +454,14 @@ def test_small_cnn_step_matches_torch(dtype):
     }
     names = [layer.name for layer in model.layers]
     t = to_cf(torch.tensor(x))
-    t = torch.relu(F.conv2d(t, p[f"{names[0]}/W"].permute(3, 2, 0, 1).contiguous(), p[f"{names[0]}/b"]))
+    t = torch.relu(
+        F.conv2d(t, p[f"{names[0]}/W"].permute(3, 2, 0, 1).contiguous(), p[f"{names[0]}/b"])
+    )
     t = F.max_pool2d(t, 2)
     t = F.pad(t, (0, 1, 0, 1))  # same, (2, 3) kernel, stride 2 on 5x4: bottom 1, right 1
-    t = torch.tanh(F.conv2d(t, p[f"{names[2]}/W"].permute(3, 2, 0, 1).contiguous(), p[f"{names[2]}/b"], 2))
+    t = torch.tanh(
+        F.conv2d(t, p[f"{names[2]}/W"].permute(3, 2, 0, 1).contiguous(), p[f"{names[2]}/b"], 2)
+    )
     t = torch_avg_pool((2, 2), (2, 2), "same")(to_cl(t), {})
     logits = t.flatten(1) @ p[f"{names[5]}/W"] + p[f"{names[5]}/b"]
     loss = F.cross_entropy(logits, torch.tensor(y))
@@ -476,3 +488,44 @@ def test_run_layer_does_not_modify_inputs_for_every_new_layer():
         layer.build(x.shape[1:], rng, "float64")
         da = rng.standard_normal((2, *layer.output_shape))
         run_layer(layer, x, da)
+
+
+# ------------------------------------------------ scratch reused from step to step
+@pytest.mark.parametrize("layer", [MaxPool2D(2), MaxPool2D(3, strides=2, padding="same")])
+def test_max_pool_backward_after_inference_forward_matches_torch(layer):
+    """Inference forward skips the argmax; a backward after it computes it."""
+    x = np.random.default_rng(0).standard_normal((3, 9, 8, 2))
+    kernel, s = layer.pool_size, layer.strides
+    fn = torch_max_pool(kernel, s, layer.padding)
+    compare_with_torch(layer, fn, x, seed=0, dtype="float64", training=False)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_repeated_steps_reuse_scratch_but_not_results(activation):
+    """Conv2D and MaxPool2D keep scratch (columns, ReLU mask, dZ, argmax) between steps;
+    what they return must stay valid after the next step."""
+    rng = np.random.default_rng(0)
+    conv = Conv2D(3, 3, padding="same", activation=activation, bias_initializer=random_bias())
+    pool = MaxPool2D(2)
+    conv.build((6, 6, 2), rng, "float64")
+    pool.build(conv.output_shape, rng, "float64")
+    xs = rng.standard_normal((2, 4, 6, 6, 2))
+    das = rng.standard_normal((2, 4, 3, 3, 3))
+    results = []
+    for x, da in zip(xs, das, strict=True):
+        a = conv.forward(x, training=True)
+        out = pool.forward(a, training=True)
+        dx = conv.backward(pool.backward(da))
+        results.append((out, dx, conv.grads["W"].copy()))
+    for (out, dx, dw), x, da in zip(results, xs, das, strict=True):
+        fresh_conv = Conv2D(3, 3, padding="same", activation=activation)
+        fresh_conv.build((6, 6, 2), rng, "float64")
+        for key in conv.params:
+            fresh_conv.params[key][...] = conv.params[key]
+        fresh_pool = MaxPool2D(2)
+        fresh_pool.build(conv.output_shape, rng, "float64")
+        expected_out = fresh_pool.forward(fresh_conv.forward(x, training=True), training=True)
+        expected_dx = fresh_conv.backward(fresh_pool.backward(da))
+        np.testing.assert_array_equal(out, expected_out)
+        np.testing.assert_array_equal(dx, expected_dx)
+        np.testing.assert_array_equal(dw, fresh_conv.grads["W"])

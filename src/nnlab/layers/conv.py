@@ -15,30 +15,36 @@ Output size along one spatial axis of size n, with kernel f and stride s:
               floor(P / 2) before (top / left) and the rest after (bottom / right): when P is
               odd the extra zero goes to the bottom / right, as in TensorFlow and Keras.
 
-How it is computed (im2col + GEMM):
+How it is computed (im2col + GEMM), with K = f_h f_w n_C_prev:
 
-    forward:   cols = im2col(A_prev)          (m n_H n_W, f_h f_w n_C_prev)   one strided copy
-               Z = cols @ W.reshape(f_h f_w n_C_prev, n_C) + b                one GEMM
-    backward:  dZ = dA * g'(Z)                                                 (m n_H n_W, n_C)
-               dW = cols.T @ dZ               db = sum of dZ over m, n_H, n_W  one GEMM
-               dcols = dZ @ W.reshape(...).T  then col2im: dA_prev            one GEMM
-               gets each kernel tap's slab of dcols added back at its offset, f_h f_w strided
-               slice additions (a loop over kernel offsets, never over pixels or examples).
+    forward:   cols = im2col(A_prev)                  (m n_H n_W, K)   one strided copy
+               Z = [cols, 1] @ [W.reshape(K, n_C); b]                  one GEMM
+    backward:  dZ = dA * g'(Z)                                         (m n_H n_W, n_C)
+               [dW; db] = [cols, 1].T @ dZ                             one GEMM
+               slab[p, q] = dZ @ W[p, q].T  for all (p, q) at once     one batched GEMM
+               dA_prev[window rows and columns of tap (p, q)] += slab[p, q]
+                                                        f_h f_w strided slice additions
 
-The padding is never materialized: each kernel tap (p, q) copies only the rectangle of
-the input it can see into its column block; entries that fall on padding stay zero (the
-column buffer is zeroed when it is allocated).  As everywhere in nnlab, the 1/m of the
-course's dW lives in the loss, and the course's ``conv_backward`` sums over the examples
-just as this one does.
+im2col is a single copy of a strided window view (``as_strided``) of the input, padded once
+into a reused zero-bordered buffer; col2im is a loop over the f_h f_w kernel offsets, never
+over pixels or examples, each adding a contiguous (m, n_H, n_W, n_C_prev) slab (computing
+the slabs tap by tap, rather than dcols = dZ @ W.T as one (m n_H n_W, K) matrix, makes each
+addition run along whole rows).  The bias rides in the GEMMs on a column of ones kept in
+the column buffer, which saves a pass over Z and one over dZ.  As everywhere in nnlab, the
+1/m of the course's dW lives in the loss; the course's ``conv_backward`` sums over the
+examples just as this one does, so its numbers come out unchanged.
 
 Memory against speed: in training, the column matrix of the forward pass (f_h f_w times
 the input, ~9x for 3x3 kernels) is kept for the backward pass, in a buffer the layer reuses
-from step to step, so backward does no second im2col.  In inference it is dropped after the
-GEMM (a backward after an inference forward recomputes it).  When one batch's columns would
-exceed ``COLS_BUDGET_BYTES`` (large images, e.g. VGG16 at 224x224), the batch is processed in
+from step to step, so backward does no second im2col; the slabs, dZ of a ReLU and its mask
+live in reused buffers too (fresh arrays of this size cost page faults, ~3 us per 4 KiB page
+here).  A layer therefore holds about 2 f_h f_w / (s_h s_w) times its input (columns and
+slabs) plus 1.25 times its output of scratch after the first training step.  In inference the columns are not kept (a backward after an
+inference forward recomputes them).  When one batch's columns would exceed
+``COLS_BUDGET_BYTES`` (large images, e.g. VGG16 at 224x224), the batch is processed in
 chunks of examples and backward recomputes each chunk's columns instead of keeping them.
 A 1x1 convolution with stride 1 and no padding skips im2col: the input, reshaped to
-(m n_H n_W, n_C_prev), is the column matrix (a view, no copy).
+(m n_H n_W, n_C_prev), is the column matrix (a view, no copy), and the bias is added to Z.
 """
 
 from __future__ import annotations
@@ -180,21 +186,47 @@ def _axis_padding(padding, axis):
     return padding[axis] if isinstance(padding, tuple | list) else padding
 
 
-def im2col(x, g: Geometry, out):
+def window_view(x, g: Geometry):
+    """The windows of x (m, n_H_prev + top + bottom, n_W_prev + left + right, C), already
+    padded, as a strided view (m, n_H, n_W, f_h, f_w, C): no copy."""
+    s_m, s_h, s_w, s_c = x.strides
+    shape = (x.shape[0], g.n_H, g.n_W, g.f_h, g.f_w, x.shape[-1])
+    strides = (s_m, g.s_h * s_h, g.s_w * s_w, s_h, s_w, s_c)
+    return backend.xp.lib.stride_tricks.as_strided(x, shape, strides)
+
+
+def im2col(x, g: Geometry, out, padded=None):
     """Copy the windows of x (m, n_H_prev, n_W_prev, C) into out (m, n_H, n_W, f_h, f_w, C).
 
-    Entries of ``out`` that fall on padding are not written (keep them zero).
+    One strided copy of :func:`window_view`; with padding, x is first copied into the
+    interior of ``padded`` (m, n_H_prev + top + bottom, n_W_prev + left + right, C), whose
+    border must be zero.  With one channel (C = 1), one copy per kernel tap instead (each
+    copies whole output rows; 3x faster than the single copy, whose innermost run would be
+    f_w numbers): there ``padded`` is not used and the entries of ``out`` that fall on
+    padding are not written, so they must be zero.
     """
-    for p, q, out_r, in_r, out_c, in_c in g.taps:
-        out[:, out_r, out_c, p, q, :] = x[:, in_r, in_c, :]
+    if x.shape[-1] == 1:
+        for p, q, out_r, in_r, out_c, in_c in g.taps:
+            out[:, out_r, out_c, p, q, :] = x[:, in_r, in_c, :]
+        return out
+    if any(g.pad):
+        top, _, left, _ = g.pad
+        padded[:, top : top + g.n_H_prev, left : left + g.n_W_prev, :] = x
+        x = padded
+    out[...] = window_view(x, g)
     return out
 
 
-def col2im(dcols, g: Geometry, dx):
-    """Add each tap's slab of dcols (m, n_H, n_W, f_h, f_w, C) into dx (m, n_H_prev,
-    n_W_prev, C), which the caller zeroed: the adjoint of :func:`im2col`."""
+def col2im(slabs, g: Geometry, dx):
+    """The adjoint of im2col: add each tap's slab back where the tap read from.
+
+    slabs (f_h f_w, m, n_H, n_W, C): slabs[p f_w + q] is the gradient w.r.t. the input
+    pixels that tap (p, q) saw.  dx (m, n_H_prev, n_W_prev, C) must be zeroed.  f_h f_w
+    strided slice additions, each over the whole batch (with stride 1 each adds rows of
+    n_W C contiguous numbers).
+    """
     for p, q, out_r, in_r, out_c, in_c in g.taps:
-        dx[:, in_r, in_c, :] += dcols[:, out_r, out_c, p, q, :]
+        dx[:, in_r, in_c, :] += slabs[p * g.f_w + q][:, out_r, out_c, :]
     return dx
 
 
@@ -222,6 +254,7 @@ class _Conv(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.geometry: Geometry | None = None
         self._a_prev = self._z = self._a = None
+        self._buffers: dict = {}
 
     def _geometry(self, input_shape) -> Geometry:
         return make_geometry(self, input_shape, self.kernel_size, self.strides, self.padding)
@@ -233,9 +266,9 @@ class _Conv(Layer):
         g = self._geometry(tuple(input_shape))
         return (g.n_H, g.n_W, self._channels_out(input_shape))
 
-    def _finish(self, z, a_prev):
+    def _finish(self, z, a_prev, add_bias=True):
         """Add the bias to z (m, n_H, n_W, n_C) in place, apply g, keep the caches."""
-        if self.use_bias:
+        if self.use_bias and add_bias:
             z += self.params["b"]
         a = self.activation.forward(z)
         self._a_prev = a_prev
@@ -249,8 +282,34 @@ class _Conv(Layer):
         return self._z
 
     def backward(self, da, need_input_grad=True):
-        dz = self.activation.backward(da, self._z, self._a)
+        if isinstance(self.activation, activations.ReLU):
+            # dZ = dA * 1[A > 0] (activations.ReLU's rule) into buffers reused across steps:
+            # a fresh (m, n_H, n_W, n_C) array per step costs page faults, not just a pass
+            xp = backend.xp
+            mask = self._buffer("relu_mask", da.shape, bool, keep=True)
+            dz = self._buffer("dz", da.shape, xp.result_type(da.dtype, self._a.dtype), keep=True)
+            xp.multiply(da, xp.greater(self._a, 0, out=mask), out=dz)
+        else:
+            dz = self.activation.backward(da, self._z, self._a)
         return self.backward_preactivation(dz, need_input_grad)
+
+    def build(self, input_shape, rng, dtype=None):
+        self._buffers = {}  # scratch arrays reused from step to step (see _buffer)
+        return super().build(input_shape, rng, dtype)
+
+    def _buffer(self, name, shape, dtype, keep, ones_column=False):
+        """A zeroed scratch array, or the one kept from the last call with this name,
+        shape and dtype (its contents as they were left); kept for the next call if
+        ``keep``.  Only for arrays that never leave the layer."""
+        buf = self._buffers.get(name)
+        if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
+            return buf
+        buf = backend.xp.zeros(shape, dtype=dtype)
+        if ones_column:
+            buf[:, -1] = 1
+        if keep:
+            self._buffers[name] = buf
+        return buf
 
     def backward_preactivation(self, dz, need_input_grad=True):
         raise NotImplementedError
@@ -310,14 +369,15 @@ class Conv2D(_Conv):
         kernel_regularizer=None,
         **kwargs,
     ):
-        super().__init__(kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs)
+        super().__init__(
+            kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs
+        )
         if not _is_int(filters) or filters < 1:
             raise ConfigError(f"Conv2D: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self._cols = None
-        self._cols_buffer = None
+        self._cols = None  # the forward pass's column matrix, kept for backward in training
 
     def _channels_out(self, input_shape):
         return self.filters
@@ -331,25 +391,44 @@ class Conv2D(_Conv):
         if self.kernel_regularizer is not None:
             self.regularizers["W"] = self.kernel_regularizer
 
-    # ------------------------------------------------------------------ forward
+    # ------------------------------------------------------------------ helpers
     def _chunk(self, m: int, itemsize: int) -> int:
         """Examples per im2col chunk so that one chunk's columns fit COLS_BUDGET_BYTES."""
         g = self.geometry
-        per_example = g.n_H * g.n_W * g.f_h * g.f_w * self.input_shape[-1] * itemsize
+        per_example = g.n_H * g.n_W * (g.f_h * g.f_w * self.input_shape[-1] + 1) * itemsize
         return max(1, min(m, COLS_BUDGET_BYTES // per_example))
 
-    def _columns(self, m: int, dtype, keep: bool):
-        """A zeroed (m, n_H, n_W, f_h, f_w, n_C_prev) buffer; reused across calls if keep."""
+    def _im2col(self, x, keep):
+        """Columns (m n_H n_W, f_h f_w n_C_prev [+ 1]) of x; the extra column of ones (with
+        a bias) folds b into the GEMM: Z = [cols, 1] @ [W; b]."""
         g = self.geometry
-        shape = (m, g.n_H, g.n_W, g.f_h, g.f_w, self.input_shape[-1])
-        buf = self._cols_buffer
-        if buf is not None and buf.shape == shape and buf.dtype == dtype:
-            return buf  # its padding entries are still zero: im2col never writes them
-        buf = backend.xp.zeros(shape, dtype=dtype)
-        if keep:
-            self._cols_buffer = buf
-        return buf
+        m, c = x.shape[0], x.shape[-1]
+        k = g.f_h * g.f_w * c
+        shape = (m * g.n_H * g.n_W, k + self.use_bias)
+        cols = self._buffer("cols", shape, x.dtype, keep, ones_column=self.use_bias)
+        padded = None
+        if any(g.pad) and c > 1:
+            top, bottom, left, right = g.pad
+            padded_shape = (m, g.n_H_prev + top + bottom, g.n_W_prev + left + right, c)
+            padded = self._buffer("padded", padded_shape, x.dtype, keep)
+        out = cols[:, :k].reshape(m, g.n_H, g.n_W, g.f_h, g.f_w, c)  # a view into cols
+        im2col(x, g, out, padded)
+        return cols
 
+    def _weight_grads(self, cols, dz2, accumulate: bool):
+        """[dW; db] (+)= [cols, 1].T @ dZ: one GEMM gives both (db from the ones column)."""
+        k = cols.shape[1] - self.use_bias
+        full = backend.xp.matmul(cols.T, dz2)  # (f_h f_w n_C_prev [+ 1], n_C)
+        parts = [(self.grads["W"].reshape(k, self.filters), full[:k])]
+        if self.use_bias:
+            parts.append((self.grads["b"], full[k]))
+        for grad, value in parts:
+            if accumulate:
+                grad += value
+            else:
+                grad[...] = value
+
+    # ------------------------------------------------------------------ forward
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
         xp = backend.xp
@@ -360,22 +439,24 @@ class Conv2D(_Conv):
         z = xp.empty((m, g.n_H, g.n_W, self.filters), dtype=dtype)
         z2 = z.reshape(-1, self.filters)  # (m n_H n_W, n_C)
         self._cols = None
-        if g.identity:
-            self._cols = a_prev.reshape(-1, c_prev)  # a view: 1x1 needs no im2col
+        if g.identity:  # 1x1, stride 1, no padding: the input is the column matrix
+            self._cols = a_prev.reshape(-1, c_prev)  # a view (when a_prev is contiguous)
             xp.matmul(self._cols, w2, out=z2)
-        else:
-            chunk = self._chunk(m, a_prev.dtype.itemsize)
-            rows = g.n_H * g.n_W
-            for start in range(0, m, chunk):
-                stop = min(start + chunk, m)
-                keep = training and stop - start == chunk
-                cols = self._columns(stop - start, a_prev.dtype, keep)
-                im2col(a_prev[start:stop], g, cols)
-                cols2 = cols.reshape(-1, w2.shape[0])
-                xp.matmul(cols2, w2, out=z2[start * rows : stop * rows])
-                if training and chunk >= m:
-                    self._cols = cols2  # (m n_H n_W, f_h f_w n_C_prev), kept for backward
-        return self._finish(z, a_prev)
+            return self._finish(z, a_prev)
+        if self.use_bias:  # [W; b]: (f_h f_w n_C_prev + 1, n_C)
+            w_ext = self._buffer("w_ext", (w2.shape[0] + 1, self.filters), w2.dtype, True)
+            w_ext[:-1] = w2
+            w_ext[-1] = self.params["b"]
+            w2 = w_ext
+        chunk = self._chunk(m, a_prev.dtype.itemsize)
+        rows = g.n_H * g.n_W
+        for start in range(0, m, chunk):
+            stop = min(start + chunk, m)
+            cols = self._im2col(a_prev[start:stop], keep=training and stop - start == chunk)
+            xp.matmul(cols, w2, out=z2[start * rows : stop * rows])
+        if training and chunk >= m:
+            self._cols = cols  # kept for backward (reused buffer)
+        return self._finish(z, a_prev, add_bias=False)
 
     # ----------------------------------------------------------------- backward
     def backward_preactivation(self, dz, need_input_grad=True):
@@ -385,33 +466,32 @@ class Conv2D(_Conv):
         a_prev = self._a_prev
         m, c_prev = a_prev.shape[0], a_prev.shape[-1]
         dz2 = xp.ascontiguousarray(dz).reshape(-1, self.filters)  # (m n_H n_W, n_C)
-        w2 = self.params["W"].reshape(-1, self.filters)
-        dw2 = self.grads["W"].reshape(-1, self.filters)
-        self._bias_grad(dz2)
+        w = self.params["W"]
         if g.identity:
-            xp.matmul(self._cols.T, dz2, out=dw2)
-            return xp.matmul(dz2, w2.T).reshape(a_prev.shape) if need_input_grad else None
+            xp.matmul(self._cols.T, dz2, out=self.grads["W"].reshape(c_prev, self.filters))
+            self._bias_grad(dz2)
+            if not need_input_grad:
+                return None
+            return xp.matmul(dz2, w.reshape(c_prev, self.filters).T).reshape(a_prev.shape)
+        taps = g.f_h * g.f_w
+        # (taps, n_C, n_C_prev): tap t's slab of dcols is dZ @ W[t].T
+        w_taps = w.reshape(taps, c_prev, self.filters).transpose(0, 2, 1)
         dx = xp.zeros(a_prev.shape, dtype=dz2.dtype) if need_input_grad else None
         rows = g.n_H * g.n_W
-        if self._cols is not None:  # columns kept from the forward pass
-            xp.matmul(self._cols.T, dz2, out=dw2)
-            if need_input_grad:
-                dcols = xp.matmul(dz2, w2.T)  # (m n_H n_W, f_h f_w n_C_prev)
-                col2im(dcols.reshape(m, g.n_H, g.n_W, g.f_h, g.f_w, c_prev), g, dx)
-            return dx
-        chunk = self._chunk(m, a_prev.dtype.itemsize)  # recompute the columns chunk by chunk
+        kept = self._cols is not None
+        chunk = m if kept else self._chunk(m, a_prev.dtype.itemsize)
         for start in range(0, m, chunk):
             stop = min(start + chunk, m)
-            cols = self._columns(stop - start, a_prev.dtype, keep=False)
-            cols2 = im2col(a_prev[start:stop], g, cols).reshape(-1, w2.shape[0])
+            keep = kept or stop - start == chunk
+            cols = self._cols if kept else self._im2col(a_prev[start:stop], keep=False)
             dz_chunk = dz2[start * rows : stop * rows]
-            if start == 0:
-                xp.matmul(cols2.T, dz_chunk, out=dw2)
-            else:
-                dw2 += cols2.T @ dz_chunk
+            self._weight_grads(cols, dz_chunk, accumulate=start > 0)
             if need_input_grad:
-                dcols = xp.matmul(dz_chunk, w2.T).reshape(cols.shape)
-                col2im(dcols, g, dx[start:stop])
+                shape = (taps, dz_chunk.shape[0], c_prev)
+                slabs = self._buffer("slabs", shape, dz2.dtype, keep and kept)
+                xp.matmul(dz_chunk, w_taps, out=slabs)  # (taps, rows, n_C_prev), one call
+                slabs = slabs.reshape(taps, stop - start, g.n_H, g.n_W, c_prev)
+                col2im(slabs, g, dx[start:stop])
         return dx
 
     def get_config(self):
@@ -487,7 +567,9 @@ class DepthwiseConv2D(_Conv):
         depthwise_regularizer=None,
         **kwargs,
     ):
-        super().__init__(kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs)
+        super().__init__(
+            kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs
+        )
         if not _is_int(depth_multiplier) or depth_multiplier < 1:
             raise ConfigError(
                 f"DepthwiseConv2D: depth_multiplier must be a positive integer, got {depth_multiplier!r}"
@@ -583,9 +665,13 @@ class SeparableConv2D(_Conv):
         pointwise_regularizer=None,
         **kwargs,
     ):
-        super().__init__(kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs)
+        super().__init__(
+            kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs
+        )
         if not _is_int(filters) or filters < 1:
-            raise ConfigError(f"SeparableConv2D: filters must be a positive integer, got {filters!r}")
+            raise ConfigError(
+                f"SeparableConv2D: filters must be a positive integer, got {filters!r}"
+            )
         if not _is_int(depth_multiplier) or depth_multiplier < 1:
             raise ConfigError(
                 f"SeparableConv2D: depth_multiplier must be a positive integer, got {depth_multiplier!r}"
@@ -643,9 +729,7 @@ class SeparableConv2D(_Conv):
         w_p = self.params["W_pointwise"].reshape(c_mid, self.filters)
         dy = xp.matmul(dz2, w_p.T).reshape(m, g.n_H, g.n_W, c_prev, -1)
         dx = xp.zeros(a_prev.shape, dtype=dz2.dtype) if need_input_grad else None
-        depthwise_backward(
-            dy, a_prev, self.params["W_depthwise"], g, self.grads["W_depthwise"], dx
-        )
+        depthwise_backward(dy, a_prev, self.params["W_depthwise"], g, self.grads["W_depthwise"], dx)
         return dx
 
     def get_config(self):

@@ -1,0 +1,209 @@
+"""Scratch profile of nnlab's conv layers against PyTorch (not the formal bench_cnn.py).
+
+Network (both frameworks, same initial weights, same random batch):
+    conv3x3 32 -> ReLU -> maxpool 2 -> conv3x3 64 -> ReLU -> maxpool 2 -> Flatten -> Dense 10
+    (softmax cross-entropy), batch 64 of 28x28x1, plain SGD (lr 0.01).
+One training step = forward + loss + backward + SGD update (loss read back as a float).
+
+Threads are pinned to --threads (threadpoolctl for NumPy's BLAS, torch.set_num_threads).
+The frameworks alternate for --rounds rounds of --steps steps (order rotating, 0.3 s idle
+before each timing so the other framework's spinning BLAS / OpenMP threads sleep); we print the
+median and min-max samples/s and the ratio nnlab / PyTorch.  Then a per-layer breakdown of
+nnlab's step (perf_counter around each layer's forward and backward, medians) and the top
+of a cProfile of --steps nnlab steps.
+
+Run from the repository root:
+    python benchmarks/profile_cnn_layers.py [--padding valid|same] [--threads 2] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import statistics
+import time
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+import nnlab
+from nnlab import Dense, Flatten, Sequential
+from nnlab.layers import Conv2D, MaxPool2D
+
+BATCH, H, W, C, CLASSES = 64, 28, 28, 1, 10
+LR = 0.01
+
+
+def make_nnlab(padding: str):
+    model = Sequential(
+        [
+            Conv2D(32, 3, padding=padding, activation="relu", kernel_initializer="he"),
+            MaxPool2D(2),
+            Conv2D(64, 3, padding=padding, activation="relu", kernel_initializer="he"),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(CLASSES, activation="softmax"),
+        ],
+        input_shape=(H, W, C),
+        seed=0,
+    )
+    model.compile(nnlab.optimizers.GradientDescent(LR), "categorical_crossentropy")
+    return model
+
+
+def make_torch(model):
+    """The same network in PyTorch (NCHW), with nnlab's initial weights copied in."""
+    nn = torch.nn
+    pad = 1 if model.layers[0].padding == "same" else 0
+    net = nn.Sequential(
+        nn.Conv2d(C, 32, 3, padding=pad),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=pad),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(model.layers[-1].params["W"].shape[0], CLASSES),
+    )
+    with torch.no_grad():
+        for t_conv, n_conv in ((net[0], model.layers[0]), (net[3], model.layers[2])):
+            t_conv.weight.copy_(torch.from_numpy(n_conv.params["W"].transpose(3, 2, 0, 1)))
+            t_conv.bias.copy_(torch.from_numpy(n_conv.params["b"]))
+        # nnlab flattens (h, w, c), torch (c, h, w): permute the dense rows to match
+        dense = model.layers[-1].params["W"]  # (h w c, k)
+        hh, ww, cc = model.layers[-2].input_shape
+        w_chw = dense.reshape(hh, ww, cc, CLASSES).transpose(2, 0, 1, 3).reshape(-1, CLASSES)
+        net[7].weight.copy_(torch.from_numpy(np.ascontiguousarray(w_chw.T)))
+        net[7].bias.copy_(torch.from_numpy(model.layers[-1].params["b"]))
+    return net
+
+
+def nnlab_stepper(model, x, y):
+    xb = model.prepare_inputs(x, "bench")
+    yb = model.prepare_targets(y, x.shape[0], "bench")
+
+    def step():
+        return model.train_step(xb, yb)[0]
+
+    return step
+
+
+def torch_stepper(net, x, y):
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    yt = torch.from_numpy(y.astype(np.int64))
+    opt = torch.optim.SGD(net.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def time_steps(step, n, settle=0.0):
+    """Mean seconds per step over n steps, after ``settle`` idle seconds: the other
+    framework's spinning worker threads (OpenBLAS, OpenMP) go to sleep before we time."""
+    time.sleep(settle)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n
+
+
+def layer_breakdown(model, x, y, n):
+    """Median seconds per step of each layer's forward and backward, and of the rest."""
+    xb = model.prepare_inputs(x, "bench")
+    yb = model.prepare_targets(y, x.shape[0], "bench")
+    rows = {}
+    totals = []
+    for _ in range(n):
+        t_start = time.perf_counter()
+        a = xb
+        for layer in model.layers:
+            t0 = time.perf_counter()
+            a = layer.forward(a, training=True)
+            rows.setdefault(f"{layer.name} forward", []).append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        _, grad, fused = model.loss_and_output_grad(yb, a)
+        rows.setdefault("loss", []).append(time.perf_counter() - t0)
+        for i in range(len(model.layers) - 1, -1, -1):
+            layer = model.layers[i]
+            t0 = time.perf_counter()
+            if i == len(model.layers) - 1 and fused:
+                grad = layer.backward_preactivation(grad, need_input_grad=i > 0)
+            else:
+                grad = layer.backward(grad, need_input_grad=i > 0)
+            rows.setdefault(f"{layer.name} backward", []).append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        model.optimizer.step(model.flat.values, model.flat.grads)
+        rows.setdefault("optimizer", []).append(time.perf_counter() - t0)
+        totals.append(time.perf_counter() - t_start)
+    total = statistics.median(totals)
+    print(f"\nper-layer medians over {n} steps (step median {total * 1e3:.2f} ms):")
+    for name, ts in rows.items():
+        med = statistics.median(ts)
+        print(f"  {name:<24} {med * 1e3:7.3f} ms  {100 * med / total:5.1f}%")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--padding", default="valid", choices=["valid", "same"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, H, W, C), dtype=np.float32)
+    y = rng.integers(0, CLASSES, BATCH)
+    model = make_nnlab(args.padding)
+    net = make_torch(model)
+    with threadpool_limits(limits=args.threads):
+        steps = {"nnlab": nnlab_stepper(model, x, y), "torch": torch_stepper(net, x, y)}
+        first = {name: step() for name, step in steps.items()}
+        print(f"first-step loss: nnlab {first['nnlab']:.6f}  torch {first['torch']:.6f}")
+        for step in steps.values():  # warm-up
+            time_steps(step, 5)
+        samples = {name: [] for name in steps}
+        names = list(steps)
+        for r in range(args.rounds):
+            order = names[r % 2 :] + names[: r % 2]
+            for name in order:
+                samples[name].append(BATCH / time_steps(steps[name], args.steps, settle=0.3))
+        med = {k: statistics.median(v) for k, v in samples.items()}
+        print(
+            f"padding {args.padding}, {args.threads} threads, batch {BATCH}, {args.rounds} rounds"
+        )
+        for name, v in samples.items():
+            print(
+                f"  {name:<6} {med[name]:8.0f} samples/s  "
+                f"(min {min(v):.0f}, max {max(v):.0f}; {1e3 * BATCH / med[name]:.2f} ms/step)"
+            )
+        ratios = [a / b for a, b in zip(samples["nnlab"], samples["torch"], strict=True)]
+        print(
+            f"  ratio nnlab/torch: {med['nnlab'] / med['torch']:.2f} "
+            f"(per-round median {statistics.median(ratios):.2f}, "
+            f"min {min(ratios):.2f}, max {max(ratios):.2f})"
+        )
+        layer_breakdown(model, x, y, 4 * args.steps)
+        if not args.no_profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            time_steps(steps["nnlab"], 2 * args.steps)
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+            print("\n".join(out.getvalue().splitlines()[:45]))
+
+
+if __name__ == "__main__":
+    main()
