@@ -76,3 +76,26 @@ def test_bad_arguments_and_placement():
     layer.forward(images(), training=True)
     with pytest.raises(ConfigError, match="must come first"):
         layer.backward(images(), need_input_grad=True)
+
+
+def test_nearest_translation_keeps_pixel_values_and_config_round_trips():
+    """Nearest-pixel shifts move pixels without blending them (no blur), fill with zeros."""
+    x = images(m=50)
+    layer = built(RandomTranslation(0.3, 0.3, interpolation="nearest"))
+    out = layer.forward(x, training=True)
+    values = set(np.round(x, 12).ravel()) | {0.0}
+    assert set(np.round(out, 12).ravel()) <= values
+    assert RandomTranslation(**layer.get_config()).interpolation == "nearest"
+    with pytest.raises(ConfigError, match="interpolation"):
+        RandomTranslation(0.1, 0.1, interpolation="cubic")
+
+
+def test_nearest_integer_shift_equals_bilinear():
+    x = images(m=1)
+    shifts = (np.zeros(1), np.array([-1.0]), np.array([2.0]))
+    outs = []
+    for interpolation in ("bilinear", "nearest"):
+        layer = built(RandomTranslation(0.3, 0.3, interpolation=interpolation))
+        layer.angles_and_shifts = lambda m: shifts
+        outs.append(layer.forward(x, training=True))
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-12)

@@ -4,7 +4,7 @@ A run config is a flat TOML table; any key left out takes the default below.
 
     dataset = "mnist"          # a known name or the path of a Keras-layout .npz
     model = "mlp"              # mlp (the layers below) | cnn (LeNet-style) | resnet
-    augment = false            # random small rotations and shifts (cnn and resnet)
+    augment = false            # random shifts of up to 2 pixels (cnn and resnet)
     layers = [256, 128]        # hidden layer widths
     activation = "relu"
     initializer = "he"

@@ -7,7 +7,9 @@ examples are transformed at once (no loop over examples):
     RandomTranslation  shift by (dy, dx) ~ U(-h, h) * n_H, U(-w, w) * n_W pixels
     RandomRotation     rotate by theta ~ U(-f, f) * 2 pi about the image centre
 
-Translation and rotation resample with bilinear interpolation and fill with zeros.
+Translation and rotation resample with bilinear interpolation (``interpolation="bilinear"``,
+the default) or take the nearest pixel (``"nearest"``: no blur, so shifted digits stay as
+sharp as the test images), and fill with zeros.
 Augmentation changes the data, not the function being learned, so these layers belong
 at the model input: their backward passes no gradient on (there is no parameter before
 them to learn).  Input and output shape: (m, n_H, n_W, n_C).
@@ -73,8 +75,20 @@ class RandomFlip(Augmentation):
         return {**super().get_config(), "mode": self.mode}
 
 
+INTERPOLATIONS = ("bilinear", "nearest")
+
+
 class _AffineAugmentation(Augmentation):
-    """Resample every image through its own rotation + translation (bilinear, zero fill)."""
+    """Resample every image through its own rotation + translation (zero fill)."""
+
+    def __init__(self, interpolation: str = "bilinear", **kwargs):
+        super().__init__(**kwargs)
+        if interpolation not in INTERPOLATIONS:
+            raise ConfigError(
+                f"{type(self).__name__}: interpolation must be one of {INTERPOLATIONS}, "
+                f"got {interpolation!r}"
+            )
+        self.interpolation = interpolation
 
     def angles_and_shifts(self, m):
         """(theta (m,), dy (m,), dx (m,)) in radians and pixels."""
@@ -90,7 +104,12 @@ class _AffineAugmentation(Augmentation):
         # source coordinates: rotate the output grid back by -theta about the centre
         src_r = cos * rows + sin * cols + (h - 1) / 2  # (m, h, w)
         src_c = -sin * rows + cos * cols + (w - 1) / 2
+        if self.interpolation == "nearest":
+            return _nearest(x, src_r, src_c)
         return _bilinear(x, src_r, src_c)
+
+    def get_config(self):
+        return {**super().get_config(), "interpolation": self.interpolation}
 
 
 class RandomTranslation(_AffineAugmentation):
@@ -156,3 +175,14 @@ def _bilinear(x, src_r, src_c):
         sample = x[batch, xp.clip(r, 0, h - 1), xp.clip(c, 0, w - 1)]  # (m, h, w, c)
         out += xp.where(inside, sample, 0) * weight
     return out
+
+
+def _nearest(x, src_r, src_c):
+    """Sample x (m, h, w, c) at the pixel nearest to (src_r, src_c) (m, h, w); zeros outside."""
+    xp = backend.xp
+    m, h, w, _ = x.shape
+    r = xp.rint(src_r).astype(xp.int64)
+    c = xp.rint(src_c).astype(xp.int64)
+    inside = ((r >= 0) & (r < h) & (c >= 0) & (c < w))[..., None]
+    sample = x[xp.arange(m)[:, None, None], xp.clip(r, 0, h - 1), xp.clip(c, 0, w - 1)]
+    return xp.where(inside, sample, xp.zeros((), dtype=x.dtype))
