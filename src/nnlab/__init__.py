@@ -29,17 +29,28 @@ from .io import load_model
 from .layers import (
     Activation,
     Add,
+    AvgPool2D,
     BatchNormalization,
     Concatenate,
+    Conv2D,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     Flatten,
+    GlobalAveragePooling2D,
     Input,
     LeakyReLU,
+    MaxPool2D,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
     ReLU,
+    SeparableConv2D,
     Sigmoid,
     Softmax,
+    SpatialDropout2D,
     Tanh,
+    ZeroPadding2D,
 )
 from .model import Model, Sequential
 from .optimizers import Adam, GradientDescent, Momentum, RMSprop
@@ -49,6 +60,17 @@ from .schedules import ExponentialDecay, InverseTimeDecay, ScheduledInverseTimeD
 __version__ = "0.1.0"
 
 __all__ = [
+    "ZeroPadding2D",
+    "SpatialDropout2D",
+    "SeparableConv2D",
+    "RandomTranslation",
+    "RandomRotation",
+    "RandomFlip",
+    "MaxPool2D",
+    "GlobalAveragePooling2D",
+    "DepthwiseConv2D",
+    "Conv2D",
+    "AvgPool2D",
     "Activation",
     "Add",
     "Concatenate",
