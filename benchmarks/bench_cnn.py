@@ -35,7 +35,8 @@ What is measured
 
 How
     Threads are pinned to ``--threads`` (default 2) with threadpoolctl (NumPy's OpenBLAS and
-    every other pool it sees) and ``torch.set_num_threads``; onnxruntime gets the same count.
+    every other pool it sees), ``nnlab.parallel.set_num_threads`` (the threads nnlab splits
+    its memory-bound passes over) and ``torch.set_num_threads``; onnxruntime gets the same.
     After one untimed warm-up epoch (VGG: one batch) per contender, they alternate for
     ``--rounds`` rounds (VGG: ``--vgg-rounds``, one batch each), the order rotating each round;
     we report the median and min-max throughput over rounds.  ``ratio`` is nnlab's median over

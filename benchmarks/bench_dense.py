@@ -265,7 +265,11 @@ def make_trainer(name, x, y, batch_size, perms, fused_mode="fused", layers=LAYER
 
 
 def pin_threads(n: int, with_torch: bool):
-    """Pin torch's intra-op threads and every BLAS/OpenMP pool threadpoolctl sees to n."""
+    """Pin torch's intra-op threads, nnlab's batch-pass threads and every BLAS/OpenMP pool
+    threadpoolctl sees to n."""
+    from nnlab import parallel
+
+    parallel.set_num_threads(n)
     if with_torch:
         import torch
 

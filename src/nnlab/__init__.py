@@ -12,6 +12,7 @@ from . import (
     losses,
     metrics,
     optimizers,
+    parallel,
     regularizers,
     schedules,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "losses",
     "metrics",
     "optimizers",
+    "parallel",
     "regularizers",
     "schedules",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from . import backend
 from .errors import ConfigError, unknown_name
+from .parallel import run_over_batch
 
 
 class Activation:
@@ -87,7 +88,15 @@ class ReLU(Activation):
     in_place = True
 
     def forward(self, z):
-        return backend.xp.maximum(z, 0, out=z)
+        xp = backend.xp
+        if z.ndim == 0:
+            return xp.maximum(z, 0)
+
+        def pass_(lo, hi):  # in place, the batch split across threads
+            xp.maximum(z[lo:hi], 0, out=z[lo:hi])
+
+        run_over_batch(pass_, z.shape[0], z.size)
+        return z
 
     def backward(self, da, z, a):
         return da * (a > 0)

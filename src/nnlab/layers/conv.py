@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 from .. import activations, backend, initializers, regularizers
 from ..errors import ConfigError, ShapeError
+from ..parallel import run_over_batch
 from .base import Layer
 
 #: Largest column matrix (bytes) built at once; bigger batches are processed in chunks.
@@ -203,8 +204,18 @@ def im2col(x, g: Geometry, out, padded=None):
     border must be zero.  With one channel (C = 1), one copy per kernel tap instead (each
     copies whole output rows; 3x faster than the single copy, whose innermost run would be
     f_w numbers): there ``padded`` is not used and the entries of ``out`` that fall on
-    padding are not written, so they must be zero.
+    padding are not written, so they must be zero.  Split over the batch across threads.
     """
+
+    def pass_(lo, hi):
+        _im2col_chunk(x[lo:hi], g, out[lo:hi], None if padded is None else padded[lo:hi])
+
+    run_over_batch(pass_, x.shape[0], out.size)
+    return out
+
+
+def _im2col_chunk(x, g: Geometry, out, padded):
+    """im2col on one chunk of the batch."""
     if x.shape[-1] == 1:
         for p, q, out_r, in_r, out_c, in_c in g.taps:
             out[:, out_r, out_c, p, q, :] = x[:, in_r, in_c, :]
@@ -223,10 +234,14 @@ def col2im(slabs, g: Geometry, dx):
     slabs (f_h f_w, m, n_H, n_W, C): slabs[p f_w + q] is the gradient w.r.t. the input
     pixels that tap (p, q) saw.  dx (m, n_H_prev, n_W_prev, C) must be zeroed.  f_h f_w
     strided slice additions, each over the whole batch (with stride 1 each adds rows of
-    n_W C contiguous numbers).
+    n_W C contiguous numbers), the batch split across threads.
     """
-    for p, q, out_r, in_r, out_c, in_c in g.taps:
-        dx[:, in_r, in_c, :] += slabs[p * g.f_w + q][:, out_r, out_c, :]
+
+    def pass_(lo, hi):
+        for p, q, out_r, in_r, out_c, in_c in g.taps:
+            dx[lo:hi, in_r, in_c, :] += slabs[p * g.f_w + q][lo:hi, out_r, out_c, :]
+
+    run_over_batch(pass_, dx.shape[0], slabs.size)
     return dx
 
 
@@ -288,7 +303,12 @@ class _Conv(Layer):
             xp = backend.xp
             mask = self._buffer("relu_mask", da.shape, bool, keep=True)
             dz = self._buffer("dz", da.shape, xp.result_type(da.dtype, self._a.dtype), keep=True)
-            xp.multiply(da, xp.greater(self._a, 0, out=mask), out=dz)
+            a = self._a
+
+            def pass_(lo, hi):
+                xp.multiply(da[lo:hi], xp.greater(a[lo:hi], 0, out=mask[lo:hi]), out=dz[lo:hi])
+
+            run_over_batch(pass_, da.shape[0], da.size)
         else:
             dz = self.activation.backward(da, self._z, self._a)
         return self.backward_preactivation(dz, need_input_grad)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..errors import ConfigError, ShapeError
+from ..parallel import run_over_batch
 from .base import Layer
 from .conv import Geometry, _is_int, as_padding, as_pair, make_geometry
 
@@ -122,7 +123,16 @@ class MaxPool2D(_Pool2D):
 
 def _max_pool(x, g: Geometry, out, argmax=None):
     """out = the max over each window of x; argmax (if given) = the number of the tap
-    that holds it (the first one on ties)."""
+    that holds it (the first one on ties).  Split over the batch across threads."""
+
+    def pass_(lo, hi):
+        _max_pool_chunk(x[lo:hi], g, out[lo:hi], None if argmax is None else argmax[lo:hi])
+
+    run_over_batch(pass_, x.shape[0], x.size)
+
+
+def _max_pool_chunk(x, g: Geometry, out, argmax=None):
+    """_max_pool on one chunk of the batch."""
     xp = backend.xp
     taps = g.taps
     if g.full and len(taps) > 1:  # taps 0 and 1 see every window: start from them
@@ -157,7 +167,17 @@ def _max_pool(x, g: Geometry, out, argmax=None):
 
 
 def _max_pool_backward(da, argmax, g: Geometry, dx, disjoint: bool):
-    """Route each window's gradient to its argmax tap (dx zeroed unless windows tile it)."""
+    """Route each window's gradient to its argmax tap (dx zeroed unless windows tile it).
+    Split over the batch across threads."""
+
+    def pass_(lo, hi):
+        _max_pool_backward_chunk(da[lo:hi], argmax[lo:hi], g, dx[lo:hi], disjoint)
+
+    run_over_batch(pass_, dx.shape[0], dx.size)
+
+
+def _max_pool_backward_chunk(da, argmax, g: Geometry, dx, disjoint: bool):
+    """_max_pool_backward on one chunk of the batch."""
     xp = backend.xp
     index_type = argmax.dtype.type
     for k, (_, _, out_r, in_r, out_c, in_c) in enumerate(g.taps):
