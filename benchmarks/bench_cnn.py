@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (imports follow the OpenBLAS setting below)
 """nnlab against PyTorch (CPU) on a small CNN, and against onnxruntime on VGG16's conv base.
 
 What is measured
@@ -38,7 +39,8 @@ How
     every other pool it sees), ``nnlab.parallel.set_num_threads`` (the threads nnlab splits
     its memory-bound passes over) and ``torch.set_num_threads``; onnxruntime gets the same.
     After one untimed warm-up epoch (VGG: one batch) per contender, they alternate for
-    ``--rounds`` rounds (VGG: ``--vgg-rounds``, one batch each), the order rotating each round;
+    ``--rounds`` rounds (VGG: ``--vgg-rounds``, one batch each), the order rotating each round
+    and 0.5 s of idle before each run (spinning threads of the last contender stop first);
     we report the median and min-max throughput over rounds.  ``ratio`` is nnlab's median over
     the other's median (> 1: nnlab faster; the issue's target is ratio >= 0.9 against default
     Adam, printed, never asserted).  Each round line shows the CPU share a run got (CPU time /
@@ -62,9 +64,14 @@ The last line printed is one JSON object with the figures.
 
 from __future__ import annotations
 
+import os
+
+# NumPy is imported below, before nnlab: give OpenBLAS the short idle-thread spin that
+# `import nnlab` asks for (see nnlab/__init__.py) before NumPy loads it.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
+
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (imports follow the OpenBLAS setting below)
 """nnlab against PyTorch (CPU) on a dense MLP: training throughput and peak memory.
 
 What is measured
@@ -20,7 +21,8 @@ How
     BLAS threads are pinned to ``--threads`` (default 2) with threadpoolctl (NumPy's
     OpenBLAS and every other pool it sees) and ``torch.set_num_threads``.  After one
     untimed warm-up epoch per trainer, the trainers alternate for ``--rounds`` rounds (the
-    order rotates each round), each timing ``--epochs-per-round`` epochs; we report the
+    order rotates each round, with ``IDLE_GAP_S`` of idle before each run so that the last
+    trainer's spinning BLAS/OpenMP threads do not slow the next one), each timing ``--epochs-per-round`` epochs; we report the
     median and min-max samples/s over rounds.  The ratio is nnlab's median over the other's
     median (> 1: nnlab faster); the headline ``ratio`` is against default Adam.  Each round
     line shows the CPU share a run got (CPU time / (wall x threads)); a share below 80%
@@ -49,9 +51,14 @@ The last line printed is one JSON object with the figures.
 
 from __future__ import annotations
 
+import os
+
+# NumPy is imported below, before nnlab: give OpenBLAS the short idle-thread spin that
+# `import nnlab` asks for (see nnlab/__init__.py) before NumPy loads it.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
+
 import argparse
 import json
-import os
 import platform
 import re
 import resource
@@ -71,6 +78,9 @@ LAYERS = (784, 256, 128, 10)
 LEARNING_RATE = 1e-3
 TRAINERS = ("nnlab", "torch", "torch_fused")
 SEED = 0
+#: Seconds of idle before each timed run: OpenBLAS' idle threads spin ~0.1 s after a GEMM
+#: (torch's OpenMP threads spin too) and would otherwise slow the next contender.
+IDLE_GAP_S = 0.5
 CPU_SHARE_WARN = 0.8  # warn when a timed run got less of its threads' CPU time than this
 
 
@@ -393,6 +403,7 @@ def time_rounds(trainers: dict, rounds: int, epochs_per_round: int, m: int, thre
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
+            time.sleep(IDLE_GAP_S)  # the last contender's idle BLAS/OpenMP threads stop spinning
             cpu0, wall0 = _cpu_seconds(), time.perf_counter()
             seconds = trainers[name].train(epochs_per_round)
             wall = time.perf_counter() - wall0

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (imports follow the OpenBLAS setting below)
 """Scratch profile of nnlab's conv layers against PyTorch (not the formal bench_cnn.py).
 
 Network (both frameworks, same initial weights, same random batch):
@@ -17,6 +18,12 @@ Run from the repository root:
 """
 
 from __future__ import annotations
+
+import os
+
+# NumPy is imported below, before nnlab: give OpenBLAS the short idle-thread spin that
+# `import nnlab` asks for (see nnlab/__init__.py) before NumPy loads it.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
 
 import argparse
 import cProfile

@@ -3,7 +3,17 @@
 Public names only; see the modules for the equations.
 """
 
-from . import (
+import os as _os
+
+# OpenBLAS' idle worker threads spin for about 0.1 s (2^28 cycles) after every GEMM.  On a
+# small machine they then hold the cores that the memory-bound passes between GEMMs, and
+# nnlab's batch threads (nnlab.parallel), need: measured here, those passes ran 2x slower
+# right after a GEMM, and a small CNN trained 25-35% faster with a 2^14-cycle spin.  A
+# default only (a value you set wins), and only effective if nnlab is imported before
+# NumPy loads OpenBLAS (the nnlab command always is).
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
+
+from . import (  # noqa: E402
     activations,
     backend,
     callbacks,
