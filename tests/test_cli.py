@@ -183,3 +183,20 @@ def test_mnist_cnn_example_reaches_99_percent(tmp_path):
     config = Path(__file__).parents[1] / "examples" / "mnist_cnn.toml"
     assert main(["train", "--config", str(config), "--quiet", "--out", str(run)]) == 0
     assert read_metrics(run)["test"]["accuracy"] >= 0.990
+
+
+def test_gradcheck_of_a_saved_cnn_run_uses_the_runs_image_inputs(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    dataset = tmp_path / "tiny_images.npz"
+    np.savez(
+        dataset,
+        x_train=rng.integers(0, 255, (60, 16, 16), dtype=np.uint8),
+        y_train=rng.integers(0, 3, 60),
+        x_test=rng.integers(0, 255, (20, 16, 16), dtype=np.uint8),
+        y_test=rng.integers(0, 3, 20),
+    )
+    run = tmp_path / "run"
+    train = ["train", "--model", "cnn", "--dataset", str(dataset), "--epochs", "1"]
+    assert main([*train, "--quiet", "--out", str(run)]) == 0
+    assert main(["gradcheck", str(run), "--examples", "4", "--max-per-param", "3"]) == 0
+    assert "OK" in capsys.readouterr().out

@@ -659,3 +659,21 @@ def test_the_objective_round_trips_through_toml(tmp_path):
     again.write_text(tuning.search_config_toml(base, space, objective))
     assert tuning.load_tune_config(again) == (base, space, objective)
     assert tuning.load_tune_config({**BASE, "search": SEARCH})[2] == tuning.default_objective()
+
+
+def test_the_data_cache_keeps_images_and_flat_inputs_apart(tmp_path):
+    """A search over model = mlp | cnn loads the data once for each input layout."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tiny_images.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 255, (40, 6, 6), dtype=np.uint8),
+        y_train=rng.integers(0, 2, 40),
+        x_test=rng.integers(0, 255, (10, 6, 6), dtype=np.uint8),
+        y_test=rng.integers(0, 2, 10),
+    )
+    objective = tuning._Objective(None, None, None, tmp_path, False, 0, None)
+    flat = objective.data(RunConfig(dataset=str(path), model="mlp"))
+    images = objective.data(RunConfig(dataset=str(path), model="cnn"))
+    assert flat.x_train.shape[1:] == (36,)
+    assert images.x_train.shape[1:] == (6, 6, 1)

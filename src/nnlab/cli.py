@@ -205,8 +205,13 @@ def cmd_gradcheck(args) -> int:
         path = Path(args.model)
         model = load_model(path / MODEL if path.is_dir() else path)
         run_config = path / "config.toml" if path.is_dir() else path.parent / "config.toml"
-        dataset = RunConfig.from_toml(run_config).dataset if run_config.exists() else args.dataset
-        data = load_data(RunConfig(dataset=dataset))
+        # the run's own data settings (model kind, split, scaling), else the --dataset flag
+        config = (
+            RunConfig.from_toml(run_config)
+            if run_config.exists()
+            else RunConfig(dataset=args.dataset)
+        )
+        data = load_data(config)
     else:
         config = RunConfig(
             dataset=args.dataset,

@@ -908,10 +908,12 @@ class _Objective:
         return score
 
     def data(self, config: RunConfig):
-        """The dataset, loaded once per process (per dataset / dev split / scaling)."""
+        """The dataset, loaded once per process (per dataset / image or flat / dev split /
+        scaling): the key holds every config field that ``load_data`` reads."""
         from .training import load_data
 
-        key = (config.dataset, config.dev_size, config.seed, config.standardize)
+        images = config.model != "mlp"  # load_data keeps images 4-D for CNNs only
+        key = (config.dataset, images, config.dev_size, config.seed, config.standardize)
         if key not in self._data:
             self._data[key] = load_data(config)
         return self._data[key]
