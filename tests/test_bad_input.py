@@ -148,6 +148,14 @@ def test_nan_or_inf_in_x(bad):
         mnist_like().predict(x)
 
 
+def test_huge_finite_x_is_not_taken_for_inf():
+    """float64 values near the maximum overflow a sum, but are finite: predict accepts them."""
+    x = np.full((2, X.shape[1]), 1e308)
+    model = mnist_like()
+    model.fit(X, Y, epochs=1, verbose=0)
+    assert model.predict(x).shape == (2, 10)
+
+
 def test_nan_in_validation_x():
     x_dev = X[:4].copy()
     x_dev[0, 0] = np.nan

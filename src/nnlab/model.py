@@ -169,10 +169,12 @@ class Model:
         """A[L] for inputs x (m, *input_shape), keeping every layer's cache."""
         return self.layer_outputs(x, training)[-1]
 
-    def layer_outputs(self, x, training: bool = False) -> list:
-        """Every layer's output A[l], in layer order (the last is the model's output)."""
+    def layer_outputs(self, x, training: bool = False, last: int | None = None) -> list:
+        """Every layer's output A[l], in layer order (the last is the model's output); with
+        ``last``, only those of layers 0..last (the rest are not computed)."""
+        stop = len(self.layers) if last is None else last + 1
         outputs = []
-        for layer, parents in zip(self.layers, self._parents, strict=True):
+        for layer, parents in zip(self.layers[:stop], self._parents[:stop], strict=True):
             args = [x if p < 0 else outputs[p] for p in parents]
             outputs.append(layer.forward(args if layer.multi_input else args[0], training=training))
         return outputs
@@ -254,10 +256,12 @@ class Model:
             )
         if arr.shape[0] == 0:
             raise InputValueError(f"{self.name}.{who}: x is empty (0 examples)")
-        # a NaN or inf makes the sum non-finite: one pass, no (m, ...) boolean array
+        # a NaN or inf makes the sum non-finite: one pass, no (m, ...) boolean array; the
+        # count confirms it (huge finite values can overflow the sum too)
         if arr.dtype.kind == "f" and not np.isfinite(arr.sum(dtype=np.float64)):
             bad = int(np.size(arr) - np.isfinite(arr).sum())
-            raise InputValueError(f"{self.name}.{who}: x contains {bad} NaN or inf values")
+            if bad:
+                raise InputValueError(f"{self.name}.{who}: x contains {bad} NaN or inf values")
         if not self.built:
             self.build(arr.shape[1:])
         if tuple(arr.shape[1:]) != self.input_shape:
