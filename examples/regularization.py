@@ -39,7 +39,6 @@ cost of the three models), ``sweep.png`` (train/dev accuracy over lambda and rat
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import shlex
@@ -50,6 +49,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from threadpoolctl import threadpool_limits  # comes with scikit-learn
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -257,20 +257,17 @@ def improvement(before: Trained, after: Trained) -> str:
     )
 
 
-@contextlib.contextmanager
-def single_thread():
-    """One BLAS thread: the matrices are tiny, and on a shared 2-core machine BLAS threads
-    spinning against other processes made training 20x slower."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=1):
-        yield
-
-
 # -------------------------------------------------------------------------- plots
+def _save(fig, axes, ylabel: str, path) -> Path:
+    """Label the first panel, add its legend, save the figure as PNG and close it."""
+    axes[0].set_ylabel(ylabel)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_learning_curves(runs: dict, path) -> Path:
     """Train vs dev cost (inference mode, no L2 term) per epoch, one panel per model."""
     fig, axes = plt.subplots(1, len(runs), figsize=(10, 3.2), sharey=True)
@@ -284,12 +281,7 @@ def plot_learning_curves(runs: dict, path) -> Path:
         ax.set_title(NAMES[key] + setting, fontsize=9)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("cross-entropy cost")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, axes, "cross-entropy cost", path)
 
 
 def plot_sweep(sweeps: dict, chosen: dict, path) -> Path:
@@ -307,12 +299,7 @@ def plot_sweep(sweeps: dict, chosen: dict, path) -> Path:
             ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("accuracy")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, axes, "accuracy", path)
 
 
 # ------------------------------------------------------------------------ report
@@ -322,7 +309,7 @@ def summary_rows(runs: dict) -> list[dict]:
         rows.append(
             {
                 "model": key,
-                "setting": None if run.value is None else run.value,
+                "setting": run.value,
                 **{
                     f"{part}_accuracy": run.scores[part]["accuracy"]
                     for part in ("train", "dev", "test")
@@ -452,7 +439,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
     start = time.perf_counter()
-    with single_thread():
+    # One BLAS thread: the matrices are tiny, and on a shared 2-core machine BLAS threads
+    # spinning against other processes made training 20x slower.
+    with threadpool_limits(limits=1):
         data, runs, sweeps = run_experiment(epochs=args.epochs, split_seed=args.split_seed)
         args.out.mkdir(parents=True, exist_ok=True)
         plot_learning_curves(runs, args.out / "learning_curves.png")
@@ -503,7 +492,7 @@ def main(argv=None) -> int:
             "selection": "highest dev accuracy, ties to the lower dev cost",
         },
         "human_error": HUMAN_ERROR,
-        "chosen": {kind: runs[kind].value for kind in ("l2", "dropout")},
+        "chosen": chosen,
         "models": summary_rows(runs),
         "sweeps": sweeps,
         "diagnosis": {key: d.to_dict() for key, d in diagnoses.items()},

@@ -37,7 +37,7 @@ reg = load_example()
 
 @pytest.fixture(scope="module")
 def experiment():
-    with reg.single_thread():
+    with reg.threadpool_limits(limits=1):  # as the example runs
         data = reg.load_data()
         base = reg.train(data, "none", None, EPOCHS, every=100)
         l2, l2_rows = reg.select(data, "l2", L2_GRID, EPOCHS, every=100)

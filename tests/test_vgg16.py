@@ -60,14 +60,6 @@ ONNX_OUTPUTS = {  # layer -> ONNX tensor (onnx_output_name), checked for two of 
 TOL = 1e-4  # relative: |ours - onnxruntime| <= TOL |ref| + TOL max|ref| per layer
 
 
-def conv_classes():
-    """nnlab's Conv2D and MaxPool2D, or skip (they are written in parallel)."""
-    try:
-        return vgg16_module._conv_and_pool_classes()
-    except ImportError as err:
-        pytest.skip(f"nnlab Conv2D/MaxPool2D not available yet: {err}")
-
-
 def assert_close_to(ours, ref, what):
     ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
     assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
@@ -307,7 +299,6 @@ def test_preprocess_caffe_is_keras_preprocess_input():
 
 def test_conv_base_matches_onnxruntime(converted, images, reference, monkeypatch):
     """nnlab's VGG16 (Conv2D, MaxPool2D) loaded from the cache, onnx not importable."""
-    conv_classes()
     monkeypatch.setenv("NNLAB_CACHE_DIR", str(converted))
     monkeypatch.setitem(sys.modules, "onnx", None)
     model = vgg16_module.vgg16_conv_base(weights="imagenet")
@@ -326,7 +317,6 @@ def test_conv_base_matches_onnxruntime(converted, images, reference, monkeypatch
 
 
 def test_conv_base_without_top_pool(converted, images, reference, monkeypatch):
-    conv_classes()
     monkeypatch.setenv("NNLAB_CACHE_DIR", str(converted))
     model = load_vgg16_weights(vgg16_module.vgg16_conv_base(include_top_pool=False))
     assert model.layers[-1].name == "block5_conv3" and model.output_shape == (14, 14, 512)

@@ -38,7 +38,6 @@ from pathlib import Path
 
 from .errors import InputValueError, ModelFileError
 
-ERRORS = ("human", "train", "train_dev", "dev", "test")  # in order, best to worst expected
 LABELS = {"human": "human level", "train_dev": "train-dev"}  # the rest print as their key
 TIE = 1e-9  # gaps closer than this are equal
 

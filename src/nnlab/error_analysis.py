@@ -428,11 +428,7 @@ def _display_image(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _draw_grid(images: list, titles: list, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.plt
     cols = max(1, math.ceil(math.sqrt(len(images))))
     rows = max(1, math.ceil(len(images) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows), squeeze=False)
@@ -445,9 +441,7 @@ def _draw_grid(images: list, titles: list, path: Path) -> Path:
         axes[0, 0].text(0.5, 0.5, "no dev mistakes", ha="center", va="center")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
-    return path
+    return plots.save_png(fig, path, dpi=70)
 
 
 # ------------------------------------------------------------ the spreadsheet

@@ -71,7 +71,7 @@ def run_over_batch(pass_: Callable[[int, int], object], m: int, size: int) -> No
         pass_(0, m)
         return
     bounds = [m * i // n for i in range(n + 1)]
-    executor = _get_executor(n - 1)
+    executor = _get_executor()
     futures = [executor.submit(pass_, bounds[i], bounds[i + 1]) for i in range(1, n)]
     try:
         pass_(bounds[0], bounds[1])
@@ -80,13 +80,12 @@ def run_over_batch(pass_: Callable[[int, int], object], m: int, size: int) -> No
             future.result()
 
 
-def _get_executor(workers: int) -> ThreadPoolExecutor:
+def _get_executor() -> ThreadPoolExecutor:
+    """The worker threads (num_threads() - 1; the caller is the last), made on first use."""
     global _executor
     with _lock:
-        if _executor is None or _executor._max_workers < workers:
-            if _executor is not None:
-                _executor.shutdown(wait=True)
-            _executor = ThreadPoolExecutor(workers, thread_name_prefix="nnlab-batch")
+        if _executor is None:
+            _executor = ThreadPoolExecutor(num_threads() - 1, thread_name_prefix="nnlab-batch")
         return _executor
 
 

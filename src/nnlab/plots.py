@@ -46,7 +46,7 @@ def gradient_norms(history: dict, path, title: str = "Gradient norms") -> Path:
         ax.plot(history["epoch"], _positive(history[key]), marker="o", ms=3, label=key[10:])
     ax.set_yscale("log")
     _finish(fig, [ax], r"gradient norm $\|d\theta\|_2$", title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def activation_stats(history: dict, path, title: str = "Activations") -> Path:
@@ -63,7 +63,7 @@ def activation_stats(history: dict, path, title: str = "Activations") -> Path:
     if not _series(history, "dead_relu/"):
         right.text(0.5, 0.5, "no ReLU layers", ha="center", va="center", transform=right.transAxes)
     _finish(fig, [left, right], ["std of the layer's output", "dead ReLU fraction"], title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _series(history: dict, prefix: str) -> list[str]:
@@ -91,9 +91,10 @@ def _finish(fig, axes, ylabels, title) -> None:
     fig.tight_layout()
 
 
-def _save(fig, path) -> Path:
+def save_png(fig, path, dpi=80) -> Path:
+    """Write the figure as PNG and close it."""
     path = Path(path)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -142,10 +143,7 @@ def decision_boundary(
     ax.set_ylabel(axis_names[1])
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi)
 
 
 def confusion_matrix(counts, path, class_names=None, title="Confusion matrix (dev)") -> Path:
@@ -174,7 +172,4 @@ def confusion_matrix(counts, path, class_names=None, title="Confusion matrix (de
             )
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

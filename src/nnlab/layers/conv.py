@@ -502,13 +502,12 @@ class Conv2D(_Conv):
         chunk = m if kept else self._chunk(m, a_prev.dtype.itemsize)
         for start in range(0, m, chunk):
             stop = min(start + chunk, m)
-            keep = kept or stop - start == chunk
             cols = self._cols if kept else self._im2col(a_prev[start:stop], keep=False)
             dz_chunk = dz2[start * rows : stop * rows]
             self._weight_grads(cols, dz_chunk, accumulate=start > 0)
             if need_input_grad:
                 shape = (taps, dz_chunk.shape[0], c_prev)
-                slabs = self._buffer("slabs", shape, dz2.dtype, keep and kept)
+                slabs = self._buffer("slabs", shape, dz2.dtype, keep=kept)  # not when chunked
                 xp.matmul(dz_chunk, w_taps, out=slabs)  # (taps, rows, n_C_prev), one call
                 slabs = slabs.reshape(taps, stop - start, g.n_H, g.n_W, c_prev)
                 col2im(slabs, g, dx[start:stop])

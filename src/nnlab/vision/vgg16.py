@@ -43,6 +43,8 @@ from .. import backend
 from ..data.datasets import cache_dir
 from ..errors import ConfigError, InputValueError, ModelFileError, NNLabError, ShapeError
 from ..io import _read_header_metadata, atomic_write_bytes, file_digest
+from ..layers import Conv2D, MaxPool2D
+from ..model import Sequential
 
 #: Filters of each conv layer, block by block.
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -86,12 +88,6 @@ VGG16_SHAPES = _expected_shapes()
 # --------------------------------------------------------------------------- model
 
 
-def _conv_and_pool_classes():
-    from ..layers import Conv2D, MaxPool2D
-
-    return Conv2D, MaxPool2D
-
-
 def vgg16_conv_base(
     include_top_pool: bool = True,
     input_shape=(224, 224, 3),
@@ -116,18 +112,15 @@ def vgg16_conv_base(
         A built :class:`nnlab.Sequential` whose layers carry Keras' names (block1_conv1,
         block1_pool, ...); inputs must be preprocessed with :func:`preprocess_caffe`.
     """
-    from ..model import Sequential
-
-    conv2d, max_pool2d = _conv_and_pool_classes()
     input_shape = tuple(int(d) for d in input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ShapeError(f"vgg16_conv_base: input_shape must be (H, W, 3), got {input_shape}")
     layers = []
     for b, filters in enumerate(VGG16_BLOCKS, start=1):
         for c, n in enumerate(filters, start=1):
-            layers.append(conv2d(n, 3, padding="same", activation="relu", name=f"block{b}_conv{c}"))
+            layers.append(Conv2D(n, 3, padding="same", activation="relu", name=f"block{b}_conv{c}"))
         if b < len(VGG16_BLOCKS) or include_top_pool:
-            layers.append(max_pool2d(2, name=f"block{b}_pool"))
+            layers.append(MaxPool2D(2, name=f"block{b}_pool"))
     model = Sequential(layers, input_shape=input_shape, dtype=dtype, name=name)
     model.build()
     if weights is not None:
@@ -472,14 +465,6 @@ def vgg16_features(model, images, layers="block5_conv3"):
         )
     last = max(index[n] for n in names)
     x = model.prepare_inputs(images, "vgg16_features")
-    # A Model lists its layers in topological order with their inputs in ``_parents``
-    # (-1 = the model input); a plain chain feeds each layer the previous one's output.
-    parents = getattr(model, "_parents", None) or [[i - 1] for i in range(len(model.layers))]
-    values, outputs = [], {}
-    for layer, feeds in zip(model.layers[: last + 1], parents, strict=False):
-        args = [x if p < 0 else values[p] for p in feeds]
-        arg = args if getattr(layer, "multi_input", False) else args[0]
-        values.append(layer.forward(arg, training=False))
-        if layer.name in names:
-            outputs[layer.name] = backend.to_numpy(values[-1]).copy()
-    return outputs[layers] if isinstance(layers, str) else {n: outputs[n] for n in names}
+    values = model.layer_outputs(x, training=False, last=last)  # stops after the deepest
+    outputs = {n: backend.to_numpy(values[index[n]]).copy() for n in names}
+    return outputs[layers] if isinstance(layers, str) else outputs
