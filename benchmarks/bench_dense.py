@@ -367,16 +367,17 @@ def run_child(args) -> None:
     )
 
 
-def measure_memory(args, data_spec: str) -> dict:
-    """{trainer: child report} from one fresh subprocess per trainer."""
+def measure_memory(args, data_spec: str, names=TRAINERS, script=__file__, extra=()) -> dict:
+    """{name: child report} from one fresh subprocess per contender: ``script --child
+    NAME`` with the common options and ``extra`` ones."""
     results = {}
     env = dict(os.environ)
     src = str(REPO / "src")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for name in TRAINERS:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name]
+    for name in names:
+        cmd = [sys.executable, str(Path(script).resolve()), "--child", name]
         cmd += ["--threads", str(args.threads), "--data", data_spec]
-        cmd += ["--n-train", str(args.n_train), "--batch-size", str(args.batch_size)]
+        cmd += ["--n-train", str(args.n_train), "--batch-size", str(args.batch_size), *extra]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:
             tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
