@@ -11,7 +11,14 @@ import pytest
 
 h5py = pytest.importorskip("h5py")
 
-from nnlab import BatchNormalization, Dense, ModelFileError, Sequential, ShapeError  # noqa: E402
+from nnlab import (  # noqa: E402
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    ModelFileError,
+    Sequential,
+    ShapeError,
+)
 from nnlab.errors import ConfigError  # noqa: E402
 from nnlab.weights_h5 import keras_snake_case, load_h5_weights  # noqa: E402
 
@@ -191,10 +198,6 @@ def test_keras_snake_case():
 
 
 def test_conv_kernels_are_hwio(tmp_path):
-    try:
-        from nnlab.layers.conv import Conv2D
-    except ImportError:
-        pytest.skip("nnlab Conv2D not available yet")
     kernel, bias = arr(3, 3, 2, 4), arr(4)
     path = tmp_path / "conv.h5"
     write_keras2(path, {"conv2d": [("conv2d/kernel:0", kernel), ("conv2d/bias:0", bias)]})
