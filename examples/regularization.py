@@ -24,7 +24,7 @@ keep_prob = 1 - rate).  lambda and rate are chosen by a small sweep on the **dev
 three final models.
 
 What it shows: without regularization the net memorizes the training set (train accuracy
-near 98%, dev below 70%) and ``nnlab.diagnose`` names variance as the dominant problem; L2
+near 98%, dev below 70%) and ``nnlab.practice.diagnose`` names variance as the dominant problem; L2
 and dropout each shrink the train - dev gap from about 30 points to a few points and raise
 dev (and test) accuracy, and the diagnosis no longer lists variance.  The remaining error is
 mostly the Bayes error of two overlapping features; with human-level error set to 0 the
@@ -55,11 +55,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import nnlab  # noqa: E402
-from nnlab import Dense, Dropout, Sequential  # noqa: E402
-from nnlab.callbacks import Callback  # noqa: E402
+from nnlab import Dense, Dropout, Sequential
 from nnlab.data import Standardizer, train_dev_test_split  # noqa: E402
-from nnlab.diagnose import diagnose  # noqa: E402
-from nnlab.plots import decision_boundary  # noqa: E402
+from nnlab.practice.diagnose import diagnose  # noqa: E402
+from nnlab.practice.plots import decision_boundary  # noqa: E402
+from nnlab.training.callbacks import Callback  # noqa: E402
 
 FEATURES = ("worst texture", "worst smoothness")
 DEV_FRACTION = TEST_FRACTION = 0.25
@@ -230,7 +230,7 @@ def kernel_norm(model) -> float:
 
 
 def diagnosis_of(trained: Trained, human_error=HUMAN_ERROR):
-    """nnlab.diagnose on the error rates (1 - accuracy) of train, dev and, if known, test."""
+    """nnlab.practice.diagnose on the error rates (1 - accuracy) of train, dev and, if known, test."""
     test = trained.scores.get("test")
     return diagnose(
         1.0 - trained.scores["train"]["accuracy"],

@@ -7,27 +7,14 @@ import os as _os
 
 # OpenBLAS' idle worker threads spin for about 0.1 s (2^28 cycles) after every GEMM.  On a
 # small machine they then hold the cores that the memory-bound passes between GEMMs, and
-# nnlab's batch threads (nnlab.parallel), need: measured here, those passes ran 2x slower
+# nnlab's batch threads (nnlab.ops.parallel), need: measured here, those passes ran 2x slower
 # right after a GEMM, and a small CNN trained 25-35% faster with a 2^14-cycle spin.  A
 # default only (a value you set wins), and only effective if nnlab is imported before
 # NumPy loads OpenBLAS (the nnlab command always is).
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
 
-from . import (  # noqa: E402
-    activations,
-    backend,
-    callbacks,
-    initializers,
-    layers,
-    losses,
-    metrics,
-    optimizers,
-    parallel,
-    regularizers,
-    schedules,
-)
-from .callbacks import EarlyStopping, ModelCheckpoint
-from .errors import (
+from . import backend, layers  # noqa: E402
+from .exceptions import (  # noqa: E402
     ConfigError,
     InputValueError,
     ModelFileError,
@@ -35,9 +22,7 @@ from .errors import (
     ShapeError,
     TrainingDiverged,
 )
-from .gradcheck import gradcheck
-from .io import load_model
-from .layers import (
+from .layers import (  # noqa: E402
     Activation,
     Add,
     AvgPool2D,
@@ -63,10 +48,19 @@ from .layers import (
     Tanh,
     ZeroPadding2D,
 )
-from .model import Model, Sequential
-from .optimizers import Adam, GradientDescent, Momentum, RMSprop
-from .regularizers import L2
-from .schedules import ExponentialDecay, InverseTimeDecay, ScheduledInverseTimeDecay
+from .models.model import Model, Sequential  # noqa: E402
+from .ops import activations, initializers, parallel, regularizers  # noqa: E402
+from .ops.regularizers import L2  # noqa: E402
+from .saving.model_file import load_model  # noqa: E402
+from .training import callbacks, losses, metrics, optimizers, schedules  # noqa: E402
+from .training.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
+from .training.gradcheck import gradcheck  # noqa: E402
+from .training.optimizers import Adam, GradientDescent, Momentum, RMSprop  # noqa: E402
+from .training.schedules import (  # noqa: E402
+    ExponentialDecay,
+    InverseTimeDecay,
+    ScheduledInverseTimeDecay,
+)
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, InputValueError, NNLabError, ShapeError
+from ..exceptions import ConfigError, InputValueError, NNLabError, ShapeError
 from .preprocessing import scale_images
 from .splits import train_dev_split
 

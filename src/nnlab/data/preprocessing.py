@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputValueError, NNLabError, ShapeError
+from ..exceptions import InputValueError, NNLabError, ShapeError
 
 
 class NotFittedError(NNLabError, RuntimeError):

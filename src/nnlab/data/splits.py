@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputValueError, ShapeError
+from ..exceptions import InputValueError, ShapeError
 
 
 class Split(NamedTuple):

@@ -3,13 +3,13 @@
 from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
-from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
-from .dense import Dense
-from .dropout import Dropout
-from .merge import Add, Concatenate
+from .convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
+from .core import Dense
+from .merging import Add, Concatenate
 from .normalization import BatchNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
-from .reshape import Flatten, Input
+from .regularization import Dropout
+from .reshaping import Flatten, Input
 from .spatial_dropout import SpatialDropout2D
 
 LAYERS = {

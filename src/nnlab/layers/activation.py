@@ -5,7 +5,7 @@ Input and output shape: any (m, ...), unchanged.
 
 from __future__ import annotations
 
-from .. import activations
+from ..ops import activations
 from .base import Layer
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..errors import ConfigError, ShapeError
+from ..exceptions import ConfigError, ShapeError
 from .base import Layer
 
 

@@ -17,7 +17,7 @@ import re
 import numpy as np
 
 from .. import backend
-from ..errors import ShapeError
+from ..exceptions import ShapeError
 
 
 class Layer:
@@ -75,7 +75,7 @@ class Layer:
 
     def __call__(self, a_prev, training: bool = False):
         """Forward on arrays; on symbolic nodes (functional API) record a graph edge."""
-        from ..graph import call_symbolic, is_symbolic
+        from ..models.graph import call_symbolic, is_symbolic
 
         if is_symbolic(a_prev):
             return call_symbolic(self, a_prev)

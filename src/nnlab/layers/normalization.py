@@ -19,7 +19,7 @@ Keras defaults: momentum 0.99, epsilon 1e-3 (PyTorch: momentum 0.1 meaning 0.9, 
 from __future__ import annotations
 
 from .. import backend
-from ..errors import ConfigError
+from ..exceptions import ConfigError
 from .base import Layer
 
 

@@ -31,10 +31,10 @@ inference forward computes it then).
 from __future__ import annotations
 
 from .. import backend
-from ..errors import ConfigError, ShapeError
-from ..parallel import run_over_batch
+from ..exceptions import ConfigError, ShapeError
+from ..ops.parallel import run_over_batch
 from .base import Layer
-from .conv import Geometry, _is_int, as_padding, as_pair, make_geometry
+from .convolutional import Geometry, _is_int, as_padding, as_pair, make_geometry
 
 
 class _Pool2D(Layer):

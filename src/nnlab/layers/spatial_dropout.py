@@ -15,7 +15,7 @@ keep_prob = 1 - rate.  Input and output shape: (m, n_H, n_W, n_C).
 from __future__ import annotations
 
 from .. import backend
-from ..errors import ConfigError, ShapeError
+from ..exceptions import ConfigError, ShapeError
 from .base import Layer
 
 

@@ -1,0 +1,5 @@
+"""The ``nnlab`` command."""
+
+from .main import main
+
+__all__ = ["main"]

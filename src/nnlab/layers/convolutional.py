@@ -1,0 +1,765 @@
+"""Convolution layers: Conv2D, DepthwiseConv2D, SeparableConv2D (channels-last, HWIO kernels).
+
+The course's "convolution step by step", batch first.  With input A_prev (m, n_H_prev,
+n_W_prev, n_C_prev), kernel W (f_h, f_w, n_C_prev, n_C), bias b (n_C,), strides (s_h, s_w)
+and A_pad the zero-padded input:
+
+    Z[i, h, w, c] = sum_{p, q, k} A_pad[i, h s_h + p, w s_w + q, k] W[p, q, k, c] + b[c]
+    A = g(Z)                                                     Z and A (m, n_H, n_W, n_C)
+
+Output size along one spatial axis of size n, with kernel f and stride s:
+
+    "valid"   no padding                            n_out = floor((n - f) / s) + 1
+    p (int)   p zeros on both sides (the course)    n_out = floor((n + 2 p - f) / s) + 1
+    "same"    n_out = ceil(n / s); total padding P = max((n_out - 1) s + f - n, 0), split as
+              floor(P / 2) before (top / left) and the rest after (bottom / right): when P is
+              odd the extra zero goes to the bottom / right, as in TensorFlow and Keras.
+
+How it is computed (im2col + GEMM), with K = f_h f_w n_C_prev:
+
+    forward:   cols = im2col(A_prev)                  (m n_H n_W, K)   one strided copy
+               Z = [cols, 1] @ [W.reshape(K, n_C); b]                  one GEMM
+    backward:  dZ = dA * g'(Z)                                         (m n_H n_W, n_C)
+               [dW; db] = [cols, 1].T @ dZ                             one GEMM
+               slab[p, q] = dZ @ W[p, q].T  for all (p, q) at once     one batched GEMM
+               dA_prev[window rows and columns of tap (p, q)] += slab[p, q]
+                                                        f_h f_w strided slice additions
+
+im2col is a single copy of a strided window view (``as_strided``) of the input, padded once
+into a reused zero-bordered buffer; col2im is a loop over the f_h f_w kernel offsets, never
+over pixels or examples, each adding a contiguous (m, n_H, n_W, n_C_prev) slab (computing
+the slabs tap by tap, rather than dcols = dZ @ W.T as one (m n_H n_W, K) matrix, makes each
+addition run along whole rows).  The bias rides in the GEMMs on a column of ones kept in
+the column buffer, which saves a pass over Z and one over dZ.  As everywhere in nnlab, the
+1/m of the course's dW lives in the loss; the course's ``conv_backward`` sums over the
+examples just as this one does, so its numbers come out unchanged.
+
+Memory against speed: in training, the column matrix of the forward pass (f_h f_w times
+the input, ~9x for 3x3 kernels) is kept for the backward pass, in a buffer the layer reuses
+from step to step, so backward does no second im2col; the slabs, dZ of a ReLU and its mask
+live in reused buffers too (fresh arrays of this size cost page faults, ~3 us per 4 KiB page
+here).  A layer therefore holds about 2 f_h f_w / (s_h s_w) times its input (columns and
+slabs) plus 1.25 times its output of scratch after the first training step.  In inference the columns are not kept (a backward after an
+inference forward recomputes them).  When one batch's columns would exceed
+``COLS_BUDGET_BYTES`` (large images, e.g. VGG16 at 224x224), the batch is processed in
+chunks of examples and backward recomputes each chunk's columns instead of keeping them.
+A 1x1 convolution with stride 1 and no padding skips im2col: the input, reshaped to
+(m n_H n_W, n_C_prev), is the column matrix (a view, no copy), and the bias is added to Z.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import backend
+from ..exceptions import ConfigError, ShapeError
+from ..ops import activations, initializers, regularizers
+from ..ops.parallel import run_over_batch
+from .base import Layer
+
+#: Largest column matrix (bytes) built at once; bigger batches are processed in chunks.
+COLS_BUDGET_BYTES = 256 * 2**20
+
+
+# --------------------------------------------------------------------------- geometry
+def as_pair(value, what: str, who: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints (each >= minimum) as a pair: 3 -> (3, 3)."""
+    items = value if isinstance(value, tuple | list) else (value, value)
+    if len(items) == 2 and all(_is_int(v) and v >= minimum for v in items):
+        return int(items[0]), int(items[1])
+    kind = "positive" if minimum == 1 else "non-negative"
+    raise ConfigError(f"{who}: {what} must be a {kind} integer or a pair of them, got {value!r}")
+
+
+def as_padding(padding, who: str, allow_int: bool = True):
+    """'valid', 'same', or (if allowed) an int / a pair (p_h, p_w) of explicit zeros per side."""
+    if isinstance(padding, str) and padding.lower() in ("valid", "same"):
+        return padding.lower()
+    if allow_int and (_is_int(padding) or isinstance(padding, tuple | list)):
+        try:
+            pair = as_pair(padding, "padding", who, minimum=0)
+        except ConfigError:
+            pass
+        else:
+            return pair[0] if _is_int(padding) else pair
+    expected = "'valid', 'same' or a non-negative integer" if allow_int else "'valid' or 'same'"
+    raise ConfigError(f"{who}: padding must be {expected}, got {padding!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def axis_geometry(n: int, f: int, s: int, padding) -> tuple[int, int, int]:
+    """(n_out, pad_before, pad_after) along one spatial axis; n_out < 1 if f does not fit."""
+    if padding == "same":
+        n_out = -(-n // s)
+        total = max((n_out - 1) * s + f - n, 0)
+        return n_out, total // 2, total - total // 2
+    before = after = 0 if padding == "valid" else int(padding)
+    n_padded = n + before + after
+    n_out = (n_padded - f) // s + 1 if n_padded >= f else 0
+    return n_out, before, after
+
+
+def _tap_range(offset: int, n: int, n_out: int, s: int, before: int):
+    """For kernel offset ``offset``: (output slice, input slice) of the outputs whose tap
+    reads an in-range input index (o s + offset - before in [0, n)), or None."""
+    lo = max(0, -(-(before - offset) // s))
+    hi = min(n_out, (n - 1 + before - offset) // s + 1)
+    if hi <= lo:
+        return None
+    start = lo * s + offset - before
+    return slice(lo, hi), slice(start, start + (hi - lo - 1) * s + 1, s)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Sizes of a 2-D sliding window over (n_H_prev, n_W_prev), and its kernel taps.
+
+    ``taps`` lists, for every kernel offset (p, q) that sees at least one input pixel,
+    ``(p, q, out_rows, in_rows, out_cols, in_cols)``: the slices of the output grid and
+    of the (unpadded) input that the tap pairs up.  ``full`` says whether every tap covers
+    the whole output grid (no padding reached).
+    """
+
+    n_H_prev: int
+    n_W_prev: int
+    f_h: int
+    f_w: int
+    s_h: int
+    s_w: int
+    n_H: int
+    n_W: int
+    pad: tuple  # (top, bottom, left, right)
+    taps: tuple
+
+    @property
+    def full(self) -> bool:
+        return len(self.taps) == self.f_h * self.f_w and all(
+            t[2] == slice(0, self.n_H) and t[4] == slice(0, self.n_W) for t in self.taps
+        )
+
+    @property
+    def identity(self) -> bool:
+        """1x1 kernel, stride 1, no padding: the windows are the pixels themselves."""
+        return (self.f_h, self.f_w, self.s_h, self.s_w) == (1, 1, 1, 1) and not any(self.pad)
+
+    @property
+    def partition(self) -> bool:
+        """Windows tile the input exactly (stride = window, no padding, nothing left over)."""
+        return (
+            (self.s_h, self.s_w) == (self.f_h, self.f_w)
+            and not any(self.pad)
+            and self.n_H * self.s_h == self.n_H_prev
+            and self.n_W * self.s_w == self.n_W_prev
+        )
+
+
+def make_geometry(layer: Layer, input_shape, kernel, strides, padding, what="kernel") -> Geometry:
+    """Check that input_shape is (n_H, n_W, n_C) and the window fits; return the Geometry."""
+    if len(input_shape) != 3:
+        dims = ", ".join(map(str, input_shape))
+        raise ShapeError(
+            f"{layer.describe()}: expected input of shape (m, n_H, n_W, n_C), got (m, {dims})"
+        )
+    (n_H_prev, n_W_prev, _), (f_h, f_w), (s_h, s_w) = input_shape, kernel, strides
+    n_H, top, bottom = axis_geometry(n_H_prev, f_h, s_h, _axis_padding(padding, 0))
+    n_W, left, right = axis_geometry(n_W_prev, f_w, s_w, _axis_padding(padding, 1))
+    if n_H < 1 or n_W < 1:
+        raise ShapeError(
+            f"{layer.describe()}: the {f_h}x{f_w} {what} is larger than the padded input "
+            f"{n_H_prev + top + bottom}x{n_W_prev + left + right} (input shape "
+            f"{tuple(input_shape)}, padding {padding!r})"
+        )
+    taps = []
+    for p in range(f_h):
+        rows = _tap_range(p, n_H_prev, n_H, s_h, top)
+        for q in range(f_w):
+            cols = _tap_range(q, n_W_prev, n_W, s_w, left)
+            if rows is not None and cols is not None:
+                taps.append((p, q, rows[0], rows[1], cols[0], cols[1]))
+    return Geometry(
+        n_H_prev, n_W_prev, f_h, f_w, s_h, s_w, n_H, n_W, (top, bottom, left, right), tuple(taps)
+    )
+
+
+def _axis_padding(padding, axis):
+    return padding[axis] if isinstance(padding, tuple | list) else padding
+
+
+def window_view(x, g: Geometry):
+    """The windows of x (m, n_H_prev + top + bottom, n_W_prev + left + right, C), already
+    padded, as a strided view (m, n_H, n_W, f_h, f_w, C): no copy."""
+    s_m, s_h, s_w, s_c = x.strides
+    shape = (x.shape[0], g.n_H, g.n_W, g.f_h, g.f_w, x.shape[-1])
+    strides = (s_m, g.s_h * s_h, g.s_w * s_w, s_h, s_w, s_c)
+    return backend.xp.lib.stride_tricks.as_strided(x, shape, strides)
+
+
+def im2col(x, g: Geometry, out, padded=None):
+    """Copy the windows of x (m, n_H_prev, n_W_prev, C) into out (m, n_H, n_W, f_h, f_w, C).
+
+    One strided copy of :func:`window_view`; with padding, x is first copied into the
+    interior of ``padded`` (m, n_H_prev + top + bottom, n_W_prev + left + right, C), whose
+    border must be zero.  With one channel (C = 1), one copy per kernel tap instead (each
+    copies whole output rows; 3x faster than the single copy, whose innermost run would be
+    f_w numbers): there ``padded`` is not used and the entries of ``out`` that fall on
+    padding are not written, so they must be zero.  Split over the batch across threads.
+    """
+
+    def pass_(lo, hi):
+        _im2col_chunk(x[lo:hi], g, out[lo:hi], None if padded is None else padded[lo:hi])
+
+    run_over_batch(pass_, x.shape[0], out.size)
+    return out
+
+
+def _im2col_chunk(x, g: Geometry, out, padded):
+    """im2col on one chunk of the batch."""
+    if x.shape[-1] == 1:
+        for p, q, out_r, in_r, out_c, in_c in g.taps:
+            out[:, out_r, out_c, p, q, :] = x[:, in_r, in_c, :]
+        return out
+    if any(g.pad):
+        top, _, left, _ = g.pad
+        padded[:, top : top + g.n_H_prev, left : left + g.n_W_prev, :] = x
+        x = padded
+    out[...] = window_view(x, g)
+    return out
+
+
+def col2im(slabs, g: Geometry, dx):
+    """The adjoint of im2col: add each tap's slab back where the tap read from.
+
+    slabs (f_h f_w, m, n_H, n_W, C): slabs[p f_w + q] is the gradient w.r.t. the input
+    pixels that tap (p, q) saw.  dx (m, n_H_prev, n_W_prev, C) must be zeroed.  f_h f_w
+    strided slice additions, each over the whole batch (with stride 1 each adds rows of
+    n_W C contiguous numbers), the batch split across threads.
+    """
+
+    def pass_(lo, hi):
+        for p, q, out_r, in_r, out_c, in_c in g.taps:
+            dx[lo:hi, in_r, in_c, :] += slabs[p * g.f_w + q][lo:hi, out_r, out_c, :]
+
+    run_over_batch(pass_, dx.shape[0], slabs.size)
+    return dx
+
+
+# ------------------------------------------------------------------------ base class
+class _Conv(Layer):
+    """What every convolution shares: window geometry, bias, activation, input checks."""
+
+    def __init__(
+        self,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        activation=None,
+        use_bias: bool = True,
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        who = type(self).__name__
+        self.kernel_size = as_pair(kernel_size, "kernel_size", who)
+        self.strides = as_pair(strides, "strides", who)
+        self.padding = as_padding(padding, who)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.geometry: Geometry | None = None
+        self._a_prev = self._z = self._a = None
+        self._buffers: dict = {}
+
+    def _geometry(self, input_shape) -> Geometry:
+        return make_geometry(self, input_shape, self.kernel_size, self.strides, self.padding)
+
+    def _channels_out(self, input_shape) -> int:
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        g = self._geometry(tuple(input_shape))
+        return (g.n_H, g.n_W, self._channels_out(input_shape))
+
+    def _finish(self, z, a_prev, add_bias=True):
+        """Add the bias to z (m, n_H, n_W, n_C) in place, apply g, keep the caches."""
+        if self.use_bias and add_bias:
+            z += self.params["b"]
+        a = self.activation.forward(z)
+        self._a_prev = a_prev
+        self._z = None if self.activation.in_place else z
+        self._a = a
+        return a
+
+    @property
+    def preactivation(self):
+        """The cached Z of the last forward pass (None if the activation overwrote it)."""
+        return self._z
+
+    def backward(self, da, need_input_grad=True):
+        if isinstance(self.activation, activations.ReLU):
+            # dZ = dA * 1[A > 0] (activations.ReLU's rule) into buffers reused across steps:
+            # a fresh (m, n_H, n_W, n_C) array per step costs page faults, not just a pass
+            xp = backend.xp
+            mask = self._buffer("relu_mask", da.shape, bool, keep=True)
+            dz = self._buffer("dz", da.shape, xp.result_type(da.dtype, self._a.dtype), keep=True)
+            a = self._a
+
+            def pass_(lo, hi):
+                xp.multiply(da[lo:hi], xp.greater(a[lo:hi], 0, out=mask[lo:hi]), out=dz[lo:hi])
+
+            run_over_batch(pass_, da.shape[0], da.size)
+        else:
+            dz = self.activation.backward(da, self._z, self._a)
+        return self.backward_preactivation(dz, need_input_grad)
+
+    def build(self, input_shape, rng, dtype=None):
+        self._buffers = {}  # scratch arrays reused from step to step (see _buffer)
+        return super().build(input_shape, rng, dtype)
+
+    def _buffer(self, name, shape, dtype, keep, ones_column=False):
+        """A zeroed scratch array, or the one kept from the last call with this name,
+        shape and dtype (its contents as they were left); kept for the next call if
+        ``keep``.  Only for arrays that never leave the layer."""
+        buf = self._buffers.get(name)
+        if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
+            return buf
+        buf = backend.xp.zeros(shape, dtype=dtype)
+        if ones_column:
+            buf[:, -1] = 1
+        if keep:
+            self._buffers[name] = buf
+        return buf
+
+    def backward_preactivation(self, dz, need_input_grad=True):
+        raise NotImplementedError
+
+    def _bias_grad(self, dz2):
+        if self.use_bias:
+            dz2.sum(axis=0, out=self.grads["b"])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            kernel_size=list(self.kernel_size),
+            strides=list(self.strides),
+            padding=list(self.padding) if isinstance(self.padding, tuple) else self.padding,
+            activation=self.activation.get_config(),
+            use_bias=self.use_bias,
+            bias_initializer=self.bias_initializer.get_config(),
+        )
+        return config
+
+
+def _regularizer_config(reg):
+    return reg.get_config() if reg is not None else None
+
+
+# ---------------------------------------------------------------------------- Conv2D
+class Conv2D(_Conv):
+    """2-D convolution ``a = g(conv(a_prev, W) + b)`` (the course's ``conv_forward``).
+
+    Args:
+        filters: n_C, the number of filters (output channels).
+        kernel_size: f, an int or a pair (f_h, f_w).
+        strides: s, an int or a pair (s_h, s_w).
+        padding: "valid" (none), "same" (n_out = ceil(n / s); an odd total padding puts the
+            extra zero at the bottom / right, as Keras does), or an int p (p zeros on every
+            side, the course's ``pad``) or a pair (p_h, p_w).
+        activation: name or Activation; None means linear.
+        use_bias: False drops b (before batch norm).
+        kernel_initializer: for W (default "glorot_uniform"; use "he" with ReLU).
+        bias_initializer: for b (default "zeros").
+        kernel_regularizer: None, an L2 strength, or ``L2(lambd)``.
+
+    Parameters: W (f_h, f_w, n_C_prev, n_C) (HWIO, as in the course and Keras), b (n_C,).
+    Input shape: (m, n_H_prev, n_W_prev, n_C_prev).  Output shape: (m, n_H, n_W, n_C).
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs
+        )
+        if not _is_int(filters) or filters < 1:
+            raise ConfigError(f"Conv2D: filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self._cols = None  # the forward pass's column matrix, kept for backward in training
+
+    def _channels_out(self, input_shape):
+        return self.filters
+
+    def build_params(self, input_shape, rng):
+        self.geometry = self._geometry(input_shape)
+        shape = (*self.kernel_size, input_shape[-1], self.filters)
+        self.params["W"] = self.kernel_initializer(shape, rng, self.dtype)
+        if self.use_bias:
+            self.params["b"] = self.bias_initializer((self.filters,), rng, self.dtype)
+        if self.kernel_regularizer is not None:
+            self.regularizers["W"] = self.kernel_regularizer
+
+    # ------------------------------------------------------------------ helpers
+    def _chunk(self, m: int, itemsize: int) -> int:
+        """Examples per im2col chunk so that one chunk's columns fit COLS_BUDGET_BYTES."""
+        g = self.geometry
+        per_example = g.n_H * g.n_W * (g.f_h * g.f_w * self.input_shape[-1] + 1) * itemsize
+        return max(1, min(m, COLS_BUDGET_BYTES // per_example))
+
+    def _im2col(self, x, keep):
+        """Columns (m n_H n_W, f_h f_w n_C_prev [+ 1]) of x; the extra column of ones (with
+        a bias) folds b into the GEMM: Z = [cols, 1] @ [W; b]."""
+        g = self.geometry
+        m, c = x.shape[0], x.shape[-1]
+        k = g.f_h * g.f_w * c
+        shape = (m * g.n_H * g.n_W, k + self.use_bias)
+        cols = self._buffer("cols", shape, x.dtype, keep, ones_column=self.use_bias)
+        padded = None
+        if any(g.pad) and c > 1:
+            top, bottom, left, right = g.pad
+            padded_shape = (m, g.n_H_prev + top + bottom, g.n_W_prev + left + right, c)
+            padded = self._buffer("padded", padded_shape, x.dtype, keep)
+        out = cols[:, :k].reshape(m, g.n_H, g.n_W, g.f_h, g.f_w, c)  # a view into cols
+        im2col(x, g, out, padded)
+        return cols
+
+    def _weight_grads(self, cols, dz2, accumulate: bool):
+        """[dW; db] (+)= [cols, 1].T @ dZ: one GEMM gives both (db from the ones column)."""
+        k = cols.shape[1] - self.use_bias
+        full = backend.xp.matmul(cols.T, dz2)  # (f_h f_w n_C_prev [+ 1], n_C)
+        parts = [(self.grads["W"].reshape(k, self.filters), full[:k])]
+        if self.use_bias:
+            parts.append((self.grads["b"], full[k]))
+        for grad, value in parts:
+            if accumulate:
+                grad += value
+            else:
+                grad[...] = value
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        xp = backend.xp
+        g = self.geometry
+        m, c_prev = a_prev.shape[0], a_prev.shape[-1]
+        w2 = self.params["W"].reshape(-1, self.filters)  # (f_h f_w n_C_prev, n_C)
+        dtype = xp.result_type(a_prev.dtype, w2.dtype)
+        z = xp.empty((m, g.n_H, g.n_W, self.filters), dtype=dtype)
+        z2 = z.reshape(-1, self.filters)  # (m n_H n_W, n_C)
+        self._cols = None
+        if g.identity:  # 1x1, stride 1, no padding: the input is the column matrix
+            self._cols = a_prev.reshape(-1, c_prev)  # a view (when a_prev is contiguous)
+            xp.matmul(self._cols, w2, out=z2)
+            return self._finish(z, a_prev)
+        if self.use_bias:  # [W; b]: (f_h f_w n_C_prev + 1, n_C)
+            w_ext = self._buffer("w_ext", (w2.shape[0] + 1, self.filters), w2.dtype, True)
+            w_ext[:-1] = w2
+            w_ext[-1] = self.params["b"]
+            w2 = w_ext
+        chunk = self._chunk(m, a_prev.dtype.itemsize)
+        rows = g.n_H * g.n_W
+        for start in range(0, m, chunk):
+            stop = min(start + chunk, m)
+            cols = self._im2col(a_prev[start:stop], keep=training and stop - start == chunk)
+            xp.matmul(cols, w2, out=z2[start * rows : stop * rows])
+        if training and chunk >= m:
+            self._cols = cols  # kept for backward (reused buffer)
+        return self._finish(z, a_prev, add_bias=False)
+
+    # ----------------------------------------------------------------- backward
+    def backward_preactivation(self, dz, need_input_grad=True):
+        """Backward from dZ (m, n_H, n_W, n_C): fill dW, db; return dA_prev or None."""
+        xp = backend.xp
+        g = self.geometry
+        a_prev = self._a_prev
+        m, c_prev = a_prev.shape[0], a_prev.shape[-1]
+        dz2 = xp.ascontiguousarray(dz).reshape(-1, self.filters)  # (m n_H n_W, n_C)
+        w = self.params["W"]
+        if g.identity:
+            xp.matmul(self._cols.T, dz2, out=self.grads["W"].reshape(c_prev, self.filters))
+            self._bias_grad(dz2)
+            if not need_input_grad:
+                return None
+            return xp.matmul(dz2, w.reshape(c_prev, self.filters).T).reshape(a_prev.shape)
+        taps = g.f_h * g.f_w
+        # (taps, n_C, n_C_prev): tap t's slab of dcols is dZ @ W[t].T
+        w_taps = w.reshape(taps, c_prev, self.filters).transpose(0, 2, 1)
+        dx = xp.zeros(a_prev.shape, dtype=dz2.dtype) if need_input_grad else None
+        rows = g.n_H * g.n_W
+        kept = self._cols is not None
+        chunk = m if kept else self._chunk(m, a_prev.dtype.itemsize)
+        for start in range(0, m, chunk):
+            stop = min(start + chunk, m)
+            cols = self._cols if kept else self._im2col(a_prev[start:stop], keep=False)
+            dz_chunk = dz2[start * rows : stop * rows]
+            self._weight_grads(cols, dz_chunk, accumulate=start > 0)
+            if need_input_grad:
+                shape = (taps, dz_chunk.shape[0], c_prev)
+                slabs = self._buffer("slabs", shape, dz2.dtype, keep=kept)  # not when chunked
+                xp.matmul(dz_chunk, w_taps, out=slabs)  # (taps, rows, n_C_prev), one call
+                slabs = slabs.reshape(taps, stop - start, g.n_H, g.n_W, c_prev)
+                col2im(slabs, g, dx[start:stop])
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_initializer=self.kernel_initializer.get_config(),
+            kernel_regularizer=_regularizer_config(self.kernel_regularizer),
+        )
+        return config
+
+
+# ------------------------------------------------------------------- depthwise math
+def depthwise_forward(x, w, g: Geometry, out):
+    """out (m, n_H, n_W, C, d) = each channel of x convolved with its own W[:, :, c, :].
+
+    x (m, n_H_prev, n_W_prev, C), w (f_h, f_w, C, d); ``out`` must be zeroed.  A loop over
+    the kernel taps: out[taps' outputs] += x[taps' inputs, :, None] * w[p, q].
+    """
+    for p, q, out_r, in_r, out_c, in_c in g.taps:
+        out[:, out_r, out_c] += x[:, in_r, in_c, :, None] * w[p, q]
+    return out
+
+
+def depthwise_backward(dz, x, w, g: Geometry, dw, dx):
+    """Fill dw (f_h, f_w, C, d) in place and add into dx (zeroed, or None to skip).
+
+    dz (m, n_H, n_W, C, d): dw[p, q] = sum over (m, rows, cols) of x_tap[..., None] * dz;
+    dx_tap += sum over d of dz * w[p, q].
+    """
+    xp = backend.xp
+    dw[...] = 0
+    for p, q, out_r, in_r, out_c, in_c in g.taps:
+        dz_tap = dz[:, out_r, out_c]
+        dw[p, q] = xp.einsum("nhwc,nhwcd->cd", x[:, in_r, in_c], dz_tap)
+        if dx is not None:
+            dx[:, in_r, in_c] += xp.einsum("nhwcd,cd->nhwc", dz_tap, w[p, q])
+    return dw
+
+
+class DepthwiseConv2D(_Conv):
+    """Depthwise convolution: each input channel convolved with its own filters.
+
+    With depth multiplier d, channel c of the input makes output channels c d .. c d + d - 1
+    (Keras' ordering; PyTorch's ``conv2d(groups=n_C_prev)`` orders them the same way):
+
+        Z[i, h, w, c d + k] = sum_{p, q} A_pad[i, h s_h + p, w s_w + q, c] W[p, q, c, k] + b[c d + k]
+
+    Computed as a loop over the f_h f_w kernel taps, each a broadcast multiply-add over the
+    whole batch.
+
+    Args:
+        kernel_size, strides, padding, activation, use_bias, bias_initializer: as Conv2D.
+        depth_multiplier: d, filters per input channel.
+        depthwise_initializer: for W (default "glorot_uniform", fans as Keras computes them
+            from the (f_h, f_w, n_C_prev, d) shape).
+        depthwise_regularizer: None, an L2 strength, or ``L2(lambd)``.
+
+    Parameters: W (f_h, f_w, n_C_prev, d), b (n_C_prev d,).
+    Input shape: (m, n_H_prev, n_W_prev, n_C_prev).  Output: (m, n_H, n_W, n_C_prev d).
+    """
+
+    def __init__(
+        self,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        depth_multiplier: int = 1,
+        activation=None,
+        use_bias: bool = True,
+        depthwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        depthwise_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs
+        )
+        if not _is_int(depth_multiplier) or depth_multiplier < 1:
+            raise ConfigError(
+                f"DepthwiseConv2D: depth_multiplier must be a positive integer, got {depth_multiplier!r}"
+            )
+        self.depth_multiplier = int(depth_multiplier)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+
+    def _channels_out(self, input_shape):
+        return input_shape[-1] * self.depth_multiplier
+
+    def build_params(self, input_shape, rng):
+        self.geometry = self._geometry(input_shape)
+        c_prev = input_shape[-1]
+        shape = (*self.kernel_size, c_prev, self.depth_multiplier)
+        self.params["W"] = self.depthwise_initializer(shape, rng, self.dtype)
+        if self.use_bias:
+            self.params["b"] = self.bias_initializer(
+                (c_prev * self.depth_multiplier,), rng, self.dtype
+            )
+        if self.depthwise_regularizer is not None:
+            self.regularizers["W"] = self.depthwise_regularizer
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        xp = backend.xp
+        g, w = self.geometry, self.params["W"]
+        m, c_prev = a_prev.shape[0], a_prev.shape[-1]
+        dtype = xp.result_type(a_prev.dtype, w.dtype)
+        z = xp.zeros((m, g.n_H, g.n_W, c_prev * self.depth_multiplier), dtype=dtype)
+        depthwise_forward(a_prev, w, g, z.reshape(m, g.n_H, g.n_W, c_prev, -1))
+        return self._finish(z, a_prev)
+
+    def backward_preactivation(self, dz, need_input_grad=True):
+        """Backward from dZ (m, n_H, n_W, n_C_prev d): fill dW, db; return dA_prev or None."""
+        xp = backend.xp
+        a_prev, g = self._a_prev, self.geometry
+        m, c_prev = a_prev.shape[0], a_prev.shape[-1]
+        dz = xp.ascontiguousarray(dz)
+        self._bias_grad(dz.reshape(-1, dz.shape[-1]))
+        dx = xp.zeros(a_prev.shape, dtype=dz.dtype) if need_input_grad else None
+        dz5 = dz.reshape(m, g.n_H, g.n_W, c_prev, -1)
+        depthwise_backward(dz5, a_prev, self.params["W"], g, self.grads["W"], dx)
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            depth_multiplier=self.depth_multiplier,
+            depthwise_initializer=self.depthwise_initializer.get_config(),
+            depthwise_regularizer=_regularizer_config(self.depthwise_regularizer),
+        )
+        return config
+
+
+class SeparableConv2D(_Conv):
+    """Depthwise separable convolution (MobileNet): a depthwise convolution (no bias, no
+    activation) followed by a pointwise 1x1 convolution, bias and activation:
+
+        Y = depthwise(A_prev, W_depthwise)                  (m, n_H, n_W, n_C_prev d)
+        Z = Y @ W_pointwise.reshape(n_C_prev d, n_C) + b    (m, n_H, n_W, n_C)
+        A = g(Z)
+
+    It costs f_h f_w n_C_prev d + n_C_prev d n_C multiplications per output pixel where a
+    Conv2D costs f_h f_w n_C_prev n_C.  (MobileNet's block with batch norm and ReLU between
+    the two halves is DepthwiseConv2D, BatchNormalization, ReLU, Conv2D(kernel_size=1).)
+
+    Args:
+        filters: n_C, output channels of the pointwise convolution.
+        kernel_size, strides, padding: of the depthwise convolution, as Conv2D.
+        activation, use_bias, bias_initializer: applied after the pointwise convolution.
+        depth_multiplier: d, depthwise filters per input channel.
+        depthwise_initializer, pointwise_initializer: default "glorot_uniform".
+        depthwise_regularizer, pointwise_regularizer: None, an L2 strength, or ``L2(lambd)``.
+
+    Parameters: W_depthwise (f_h, f_w, n_C_prev, d), W_pointwise (1, 1, n_C_prev d, n_C),
+    b (n_C,).  Input shape: (m, n_H_prev, n_W_prev, n_C_prev).  Output: (m, n_H, n_W, n_C).
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        activation=None,
+        depth_multiplier: int = 1,
+        use_bias: bool = True,
+        depthwise_initializer="glorot_uniform",
+        pointwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        depthwise_regularizer=None,
+        pointwise_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs
+        )
+        if not _is_int(filters) or filters < 1:
+            raise ConfigError(
+                f"SeparableConv2D: filters must be a positive integer, got {filters!r}"
+            )
+        if not _is_int(depth_multiplier) or depth_multiplier < 1:
+            raise ConfigError(
+                f"SeparableConv2D: depth_multiplier must be a positive integer, got {depth_multiplier!r}"
+            )
+        self.filters = int(filters)
+        self.depth_multiplier = int(depth_multiplier)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self._y = None
+
+    def _channels_out(self, input_shape):
+        return self.filters
+
+    def build_params(self, input_shape, rng):
+        self.geometry = self._geometry(input_shape)
+        c_mid = input_shape[-1] * self.depth_multiplier
+        dw_shape = (*self.kernel_size, input_shape[-1], self.depth_multiplier)
+        self.params["W_depthwise"] = self.depthwise_initializer(dw_shape, rng, self.dtype)
+        self.params["W_pointwise"] = self.pointwise_initializer(
+            (1, 1, c_mid, self.filters), rng, self.dtype
+        )
+        if self.use_bias:
+            self.params["b"] = self.bias_initializer((self.filters,), rng, self.dtype)
+        if self.depthwise_regularizer is not None:
+            self.regularizers["W_depthwise"] = self.depthwise_regularizer
+        if self.pointwise_regularizer is not None:
+            self.regularizers["W_pointwise"] = self.pointwise_regularizer
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        xp = backend.xp
+        g, w_d = self.geometry, self.params["W_depthwise"]
+        m, c_prev = a_prev.shape[0], a_prev.shape[-1]
+        c_mid = c_prev * self.depth_multiplier
+        dtype = xp.result_type(a_prev.dtype, w_d.dtype)
+        y = xp.zeros((m, g.n_H, g.n_W, c_mid), dtype=dtype)
+        depthwise_forward(a_prev, w_d, g, y.reshape(m, g.n_H, g.n_W, c_prev, -1))
+        w_p = self.params["W_pointwise"].reshape(c_mid, self.filters)
+        z = xp.matmul(y.reshape(-1, c_mid), w_p).reshape(m, g.n_H, g.n_W, self.filters)
+        self._y = y
+        return self._finish(z, a_prev)
+
+    def backward_preactivation(self, dz, need_input_grad=True):
+        """Backward from dZ (m, n_H, n_W, n_C): fill the three gradients; return dA_prev."""
+        xp = backend.xp
+        a_prev, g, y = self._a_prev, self.geometry, self._y
+        m, c_prev = a_prev.shape[0], a_prev.shape[-1]
+        c_mid = y.shape[-1]
+        dz2 = xp.ascontiguousarray(dz).reshape(-1, self.filters)
+        self._bias_grad(dz2)
+        y2 = y.reshape(-1, c_mid)
+        xp.matmul(y2.T, dz2, out=self.grads["W_pointwise"].reshape(c_mid, self.filters))
+        w_p = self.params["W_pointwise"].reshape(c_mid, self.filters)
+        dy = xp.matmul(dz2, w_p.T).reshape(m, g.n_H, g.n_W, c_prev, -1)
+        dx = xp.zeros(a_prev.shape, dtype=dz2.dtype) if need_input_grad else None
+        depthwise_backward(dy, a_prev, self.params["W_depthwise"], g, self.grads["W_depthwise"], dx)
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            depth_multiplier=self.depth_multiplier,
+            depthwise_initializer=self.depthwise_initializer.get_config(),
+            pointwise_initializer=self.pointwise_initializer.get_config(),
+            depthwise_regularizer=_regularizer_config(self.depthwise_regularizer),
+            pointwise_regularizer=_regularizer_config(self.pointwise_regularizer),
+        )
+        return config

@@ -1,0 +1,120 @@
+"""Fully connected layer: the course's ``Z = W A + b; A = g(Z)``, batch-first.
+
+With batch-first arrays the course's column equations transpose: nnlab stores
+W with shape (n_in, n_out) (the course's W[l] is (n[l], n[l-1]) = W.T) and computes
+
+    forward:   Z = A_prev @ W + b                 A_prev (m, n_in), Z and A (m, n_out)
+               A = g(Z)
+    backward:  dZ = dA * g'(Z)
+               dW = A_prev.T @ dZ                 (n_in, n_out)
+               db = sum over m of dZ              (n_out,)
+               dA_prev = dZ @ W.T                 (m, n_in)
+
+The 1/m of the course's dW = (1/m) dZ A_prev.T lives in the loss: its dA is already
+divided by m.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..exceptions import ConfigError, ShapeError
+from ..ops import activations, initializers, regularizers
+from .base import Layer
+
+
+class Dense(Layer):
+    """Fully connected layer ``a = g(a_prev @ W + b)``.
+
+    Args:
+        units: n_out, the number of units.
+        activation: name or Activation ("linear", "sigmoid", "tanh", "relu", "leaky_relu",
+            "softmax"); None means linear.
+        kernel_initializer: name or Initializer for W (default "glorot_uniform"; use "he"
+            with ReLU).
+        bias_initializer: for b (default "zeros").
+        use_bias: False drops b (before batch norm, whose beta does its job).
+        kernel_regularizer: None, an L2 strength, or ``L2(lambd)``.
+
+    Input shape: (m, n_in).  Output shape: (m, units).
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        use_bias: bool = True,
+        kernel_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+            raise ConfigError(f"Dense: units must be a positive integer, got {units!r}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.use_bias = use_bias
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self._a_prev = self._z = self._a = None
+
+    def build_params(self, input_shape, rng):
+        if len(input_shape) != 1:
+            raise ShapeError(
+                f"{self.describe()}: expected input of shape (m, n_in), got (m, "
+                f"{', '.join(map(str, input_shape))}); add a Flatten layer before it"
+            )
+        n_in = input_shape[0]
+        self.params["W"] = self.kernel_initializer((n_in, self.units), rng, self.dtype)
+        if self.use_bias:
+            self.params["b"] = self.bias_initializer((self.units,), rng, self.dtype)
+        if self.kernel_regularizer is not None:
+            self.regularizers["W"] = self.kernel_regularizer
+
+    def compute_output_shape(self, input_shape):
+        return (self.units,)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        z = backend.xp.matmul(a_prev, self.params["W"])  # (m, n_out)
+        if self.use_bias:
+            z += self.params["b"]
+        a = self.activation.forward(z)
+        self._a_prev = a_prev
+        self._z = None if self.activation.in_place else z
+        self._a = a
+        return a
+
+    @property
+    def preactivation(self):
+        """The cached Z of the last forward pass (None if the activation overwrote it)."""
+        return self._z
+
+    def backward(self, da, need_input_grad=True):
+        dz = self.activation.backward(da, self._z, self._a)
+        return self.backward_preactivation(dz, need_input_grad)
+
+    def backward_preactivation(self, dz, need_input_grad=True):
+        """Backward from dZ (the fused loss path starts here): fill dW, db; return dA_prev."""
+        xp = backend.xp
+        xp.matmul(self._a_prev.T, dz, out=self.grads["W"])
+        if self.use_bias:
+            dz.sum(axis=0, out=self.grads["b"])
+        if not need_input_grad:
+            return None
+        return xp.matmul(dz, self.params["W"].T)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            activation=self.activation.get_config(),
+            kernel_initializer=self.kernel_initializer.get_config(),
+            bias_initializer=self.bias_initializer.get_config(),
+            use_bias=self.use_bias,
+            kernel_regularizer=(
+                self.kernel_regularizer.get_config() if self.kernel_regularizer else None
+            ),
+        )
+        return config

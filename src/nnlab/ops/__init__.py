@@ -1,0 +1,1 @@
+"""Stateless kernels with no Layer: activation functions, initializers, regularizers, batch-parallel helpers."""

@@ -1,0 +1,192 @@
+"""Activation functions g(z) and their backward passes dz = da * g'(z).
+
+Each activation is a small object with ``forward(z) -> a`` and ``backward(da, z, a) -> dz``.
+Backward receives both z and a so each function uses whichever is cheaper
+(sigmoid and tanh from a, ReLU from a > 0).  Shapes are unchanged: any (m, ...) array.
+
+=========== ============================== =====================================
+name        g(z)                           g'(z)
+=========== ============================== =====================================
+linear      z                              1
+sigmoid     1 / (1 + exp(-z))              a (1 - a)
+tanh        tanh(z)                        1 - a^2
+relu        max(0, z)                      1[z > 0]
+leaky_relu  max(alpha z, z)                1 if z > 0 else alpha
+softmax     exp(z_i) / sum_j exp(z_j)      da -> a * (da - sum(da * a)) (Jacobian-vector)
+=========== ============================== =====================================
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..exceptions import ConfigError, unknown_name
+from .parallel import run_over_batch
+
+
+class Activation:
+    """Base class: ``forward(z) -> a``, ``backward(da, z, a) -> dz``."""
+
+    name = "activation"
+    #: forward may overwrite z in place (the layer keeps no other use of z)
+    in_place = False
+
+    def forward(self, z):
+        raise NotImplementedError
+
+    def backward(self, da, z, a):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Linear(Activation):
+    """g(z) = z."""
+
+    name = "linear"
+
+    def forward(self, z):
+        return z
+
+    def backward(self, da, z, a):
+        return da
+
+
+class Sigmoid(Activation):
+    """g(z) = 1 / (1 + exp(-z)); g'(z) = a (1 - a).  Finite for any z (exp overflow gives 0)."""
+
+    name = "sigmoid"
+
+    def forward(self, z):
+        xp = backend.xp
+        with _ignore_overflow():
+            return 1.0 / (1.0 + xp.exp(-z))
+
+    def backward(self, da, z, a):
+        return da * a * (1.0 - a)
+
+
+class Tanh(Activation):
+    """g(z) = tanh(z); g'(z) = 1 - a^2."""
+
+    name = "tanh"
+
+    def forward(self, z):
+        return backend.xp.tanh(z)
+
+    def backward(self, da, z, a):
+        return da * (1.0 - a * a)
+
+
+class ReLU(Activation):
+    """g(z) = max(0, z), computed in place; g'(z) = 1 where a > 0 (0 at z = 0, as PyTorch).
+
+    The max is taken against a zero array the size of one example, broadcast over the
+    batch: NumPy's ``maximum`` runs its vector loop on two contiguous operands but not on
+    an array and a scalar, and measured 3.5x faster that way (0.15 against 0.51 ms for a
+    (64, 26, 26, 32) float32 batch).
+    """
+
+    name = "relu"
+    in_place = True
+
+    def __init__(self):
+        self._zeros = None
+
+    def forward(self, z):
+        xp = backend.xp
+        if z.ndim == 0:
+            return xp.maximum(z, 0)
+        zeros = self._zeros
+        if zeros is None or zeros.shape[1:] != z.shape[1:] or zeros.dtype != z.dtype:
+            zeros = self._zeros = xp.zeros((1, *z.shape[1:]), dtype=z.dtype)
+
+        def pass_(lo, hi):  # in place, the batch split across threads
+            xp.maximum(z[lo:hi], zeros, out=z[lo:hi])
+
+        run_over_batch(pass_, z.shape[0], z.size)
+        return z
+
+    def backward(self, da, z, a):
+        return da * (a > 0)
+
+
+class LeakyReLU(Activation):
+    """g(z) = z if z > 0 else alpha z; g'(z) = 1 or alpha."""
+
+    name = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01):
+        if not isinstance(alpha, int | float) or not 0 <= alpha < 1:
+            raise ConfigError(f"LeakyReLU: alpha must be a number in [0, 1), got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def forward(self, z):
+        return backend.xp.where(z > 0, z, z * self.alpha)
+
+    def backward(self, da, z, a):
+        return backend.xp.where(z > 0, da, da * self.alpha)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "alpha": self.alpha}
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+class Softmax(Activation):
+    """a_i = exp(z_i - max z) / sum_j exp(z_j - max z) over the last axis.
+
+    Backward is the Jacobian-vector product dz = a * (da - sum_j da_j a_j).  When softmax
+    feeds categorical cross-entropy the model fuses both and uses dz = (a - y) / m instead.
+    """
+
+    name = "softmax"
+
+    def forward(self, z):
+        xp = backend.xp
+        e = z - z.max(axis=-1, keepdims=True)
+        xp.exp(e, out=e)
+        e /= e.sum(axis=-1, keepdims=True)
+        return e
+
+    def backward(self, da, z, a):
+        return a * (da - (da * a).sum(axis=-1, keepdims=True))
+
+
+class _ignore_overflow:
+    """Silence NumPy's overflow warning where inf is the intended intermediate."""
+
+    def __enter__(self):
+        xp = backend.xp
+        self._state = xp.seterr(over="ignore") if hasattr(xp, "seterr") else None
+
+    def __exit__(self, *exc):
+        if self._state is not None:
+            backend.xp.seterr(**self._state)
+
+
+ACTIVATIONS = {cls.name: cls for cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)}
+
+
+def get(spec) -> Activation:
+    """Resolve an activation from a name, a config dict, an instance or None (linear)."""
+    if spec is None:
+        return Linear()
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        config = dict(spec)
+        name = config.pop("name")
+        return _lookup(name)(**config)
+    return _lookup(spec)()
+
+
+def _lookup(name):
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise unknown_name("activation", name, ACTIVATIONS) from None

@@ -1,0 +1,157 @@
+"""Weight initializers: zeros, small random, large random, Xavier/Glorot, He.
+
+An initializer is called as ``init(shape, rng, dtype)`` and returns a new array.
+For a Dense kernel ``shape = (n_in, n_out)`` (nnlab stores W transposed relative to the
+course's (n[l], n[l-1])); for a convolution kernel ``shape = (f, f, n_C_prev, n_C)``.
+fan_in = n_in * receptive field, fan_out = n_out * receptive field.
+
+=================== ===================================== ===========================
+name                W ~                                   use
+=================== ===================================== ===========================
+zeros               0                                     biases (breaks symmetry never)
+small_random        0.01 N(0, 1)                          the course's first nets
+random_normal       scale N(0, 1)  (scale=10: "large")    the course's initialization lab
+xavier              N(0, 1) sqrt(1 / fan_in)              tanh (the course's Xavier)
+glorot_uniform      U(-l, l), l = sqrt(6/(fan_in+fan_out)) Keras' default
+glorot_normal       N(0, 1) sqrt(2 / (fan_in + fan_out))  tanh
+he                  N(0, 1) sqrt(2 / fan_in)              ReLU (He et al. 2015)
+=================== ===================================== ===========================
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from ..exceptions import unknown_name
+
+
+def fans(shape) -> tuple[int, int]:
+    """Return (fan_in, fan_out) of a kernel shape (..., n_in, n_out)."""
+    if len(shape) < 2:
+        return int(shape[0]), int(shape[0])
+    receptive = math.prod(shape[:-2])
+    return receptive * int(shape[-2]), receptive * int(shape[-1])
+
+
+class Initializer:
+    """Base class: ``__call__(shape, rng, dtype) -> array``."""
+
+    name = "initializer"
+
+    def __call__(self, shape, rng, dtype=None):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class Zeros(Initializer):
+    name = "zeros"
+
+    def __call__(self, shape, rng, dtype=None):
+        return backend.xp.zeros(shape, dtype=dtype or backend.floatx())
+
+
+class Ones(Initializer):
+    name = "ones"
+
+    def __call__(self, shape, rng, dtype=None):
+        return backend.xp.ones(shape, dtype=dtype or backend.floatx())
+
+
+class RandomNormal(Initializer):
+    """W = scale * N(0, 1).  ``scale=0.01`` is the course's "small random", 10 its "large"."""
+
+    name = "random_normal"
+
+    def __init__(self, scale: float = 0.05):
+        self.scale = float(scale)
+
+    def __call__(self, shape, rng, dtype=None):
+        return _normal(shape, rng, dtype) * self.scale
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "scale": self.scale}
+
+
+class SmallRandom(RandomNormal):
+    """W = 0.01 N(0, 1), the course's first initialization."""
+
+    name = "small_random"
+
+    def __init__(self):
+        super().__init__(0.01)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class VarianceScaling(Initializer):
+    """W = N(0, 1) * sqrt(gain / fan), fan chosen by ``mode``."""
+
+    name = "variance_scaling"
+    gain = 1.0
+    mode = "fan_in"
+
+    def __call__(self, shape, rng, dtype=None):
+        fan_in, fan_out = fans(shape)
+        fan = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        return _normal(shape, rng, dtype) * math.sqrt(self.gain / fan)
+
+
+class Xavier(VarianceScaling):
+    """W = N(0, 1) sqrt(1 / fan_in), the course's Xavier initialization."""
+
+    name = "xavier"
+
+
+class GlorotNormal(VarianceScaling):
+    """W = N(0, 1) sqrt(2 / (fan_in + fan_out))."""
+
+    name = "glorot_normal"
+    mode = "fan_avg"
+
+
+class He(VarianceScaling):
+    """W = N(0, 1) sqrt(2 / fan_in) (He et al. 2015), for ReLU layers."""
+
+    name = "he"
+    gain = 2.0
+
+
+class GlorotUniform(Initializer):
+    """W = U(-l, l) with l = sqrt(6 / (fan_in + fan_out)) (Keras' default)."""
+
+    name = "glorot_uniform"
+
+    def __call__(self, shape, rng, dtype=None):
+        fan_in, fan_out = fans(shape)
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        u = rng.random(shape, dtype=dtype or backend.floatx())
+        return (u * 2.0 - 1.0) * limit
+
+
+def _normal(shape, rng, dtype):
+    return rng.standard_normal(shape, dtype=dtype or backend.floatx())
+
+
+INITIALIZERS = {
+    cls.name: cls
+    for cls in (Zeros, Ones, RandomNormal, SmallRandom, Xavier, GlorotNormal, GlorotUniform, He)
+}
+ALIASES = {"he_normal": "he", "glorot": "glorot_uniform", "large_random": "random_normal"}
+
+
+def get(spec) -> Initializer:
+    """Resolve an initializer from a name, a config dict or an instance."""
+    if isinstance(spec, Initializer):
+        return spec
+    config = dict(spec) if isinstance(spec, dict) else {"name": spec}
+    name = config.pop("name")
+    if name == "large_random":
+        config.setdefault("scale", 10.0)
+    name = ALIASES.get(name, name)
+    if name not in INITIALIZERS:
+        raise unknown_name("initializer", name, list(INITIALIZERS) + list(ALIASES))
+    return INITIALIZERS[name](**config)

@@ -1,0 +1,107 @@
+"""Batch-parallel NumPy passes: one memory-bound pass split over the batch across threads.
+
+BLAS already runs the GEMMs on every core.  The passes between them (im2col copies, col2im
+additions, max pooling and its backward, ReLU and its mask) are single NumPy calls over
+arrays of several MB: memory-bound, and single-threaded, so on a 2-core machine they take
+half the step of a small CNN while one core idles.  NumPy releases the GIL inside its
+element loops (numeric dtypes), so the same pass run on disjoint slices of the batch in n
+threads uses n cores:
+
+    run_over_batch(pass_, m, size):   pass_(lo, hi) for chunks [lo, hi) that cover range(m),
+                                      n_threads chunks at once, the last on the calling thread
+
+Each chunk writes only its own examples, so the result is the same, bit for bit, as one
+call over the whole batch.  A pass touching fewer than ``MIN_ELEMENTS`` array elements per
+chunk runs as one call on the calling thread (handing work to a thread costs ~20 us).
+Under CuPy every pass is one call (the GPU is parallel already).
+
+Threads: ``NNLAB_NUM_THREADS`` or :func:`set_num_threads`; by default the number of CPUs
+this process may use, at most 8.  Pin it together with BLAS' threads when you measure.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .. import backend
+from ..exceptions import ConfigError
+
+#: Fewest array elements per chunk worth a thread (smaller passes run in one call).
+MIN_ELEMENTS = 128 * 1024
+MAX_DEFAULT_THREADS = 8
+
+_num_threads: int | None = None
+_executor: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def num_threads() -> int:
+    """Threads a batch pass may use (NNLAB_NUM_THREADS, set_num_threads, or the CPUs)."""
+    global _num_threads
+    if _num_threads is None:
+        env = os.environ.get("NNLAB_NUM_THREADS")
+        _num_threads = _check(env, "NNLAB_NUM_THREADS") if env else _default_threads()
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads (1: every pass on the calling thread) for batch passes."""
+    global _num_threads, _executor
+    n = _check(n, "set_num_threads")
+    with _lock:
+        if _executor is not None:
+            _executor.shutdown(wait=True)
+            _executor = None
+        _num_threads = n
+
+
+def run_over_batch(pass_: Callable[[int, int], object], m: int, size: int) -> None:
+    """Call ``pass_(lo, hi)`` on chunks of the batch range(m), in parallel when worthwhile.
+
+    ``size``: the number of elements of the largest array the pass touches (for the
+    MIN_ELEMENTS rule).  ``pass_`` must only write the examples lo..hi-1 of its outputs.
+    """
+    n = min(num_threads(), m, size // MIN_ELEMENTS)
+    if n <= 1 or backend.xp is not np:
+        pass_(0, m)
+        return
+    bounds = [m * i // n for i in range(n + 1)]
+    executor = _get_executor()
+    futures = [executor.submit(pass_, bounds[i], bounds[i + 1]) for i in range(1, n)]
+    try:
+        pass_(bounds[0], bounds[1])
+    finally:
+        for future in futures:
+            future.result()
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    """The worker threads (num_threads() - 1; the caller is the last), made on first use."""
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(num_threads() - 1, thread_name_prefix="nnlab-batch")
+        return _executor
+
+
+def _default_threads() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_THREADS))
+
+
+def _check(value, who: str) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or (not isinstance(value, str) and n != value) or isinstance(value, bool):
+        raise ConfigError(f"{who}: expected a positive number of threads, got {value!r}")
+    return n

@@ -1,0 +1,175 @@
+"""Plots saved as PNG files (matplotlib, no screen needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def learning_curves(history: dict, path, title: str = "Learning curves") -> Path:
+    """Train/dev cost and every metric per epoch, side by side; returns the PNG path.
+
+    ``history`` maps "loss", "val_loss", "accuracy", ... to per-epoch lists.
+    """
+    metrics = [k for k in history if not k.startswith("val_") and k not in ("lr", "penalty")]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], metrics, strict=True):
+        epochs = range(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], marker="o", ms=3, label=f"train {key}")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", ms=3, label=f"dev {key}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def gradient_norms(history: dict, path, title: str = "Gradient norms") -> Path:
+    """||dtheta||_2 of every parameter tensor per epoch, log scale; returns the PNG path.
+
+    ``history`` is a :class:`~nnlab.runs.monitor.TrainingMonitor`'s: "epoch" and
+    "grad_norm/<layer>/<param>" per-epoch lists (None or 0 values are left out).
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for key in _series(history, "grad_norm/"):
+        ax.plot(history["epoch"], _positive(history[key]), marker="o", ms=3, label=key[10:])
+    ax.set_yscale("log")
+    _finish(fig, [ax], r"gradient norm $\|d\theta\|_2$", title)
+    return save_png(fig, path)
+
+
+def activation_stats(history: dict, path, title: str = "Activations") -> Path:
+    """Each layer's output std, and the dead-ReLU fraction, per epoch; returns the PNG path.
+
+    ``history`` holds "epoch", "act_std/<layer>" and "dead_relu/<layer>" per-epoch lists.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for key in _series(history, "act_std/"):
+        left.plot(history["epoch"], _nan_for_none(history[key]), marker="o", ms=3, label=key[8:])
+    for key in _series(history, "dead_relu/"):
+        right.plot(history["epoch"], _nan_for_none(history[key]), marker="o", ms=3, label=key[10:])
+    right.set_ylim(-0.05, 1.05)
+    if not _series(history, "dead_relu/"):
+        right.text(0.5, 0.5, "no ReLU layers", ha="center", va="center", transform=right.transAxes)
+    _finish(fig, [left, right], ["std of the layer's output", "dead ReLU fraction"], title)
+    return save_png(fig, path)
+
+
+def _series(history: dict, prefix: str) -> list[str]:
+    return [key for key in history if key.startswith(prefix)]
+
+
+def _nan_for_none(values) -> list[float]:
+    return [float("nan") if v is None else v for v in values]
+
+
+def _positive(values) -> list[float]:
+    """Values for a log axis: None, 0 and negatives become NaN (gaps)."""
+    return [v if v is not None and v > 0 else float("nan") for v in values]
+
+
+def _finish(fig, axes, ylabels, title) -> None:
+    ylabels = [ylabels] if isinstance(ylabels, str) else ylabels
+    for ax, ylabel in zip(axes, ylabels, strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+
+
+def save_png(fig, path, dpi=80) -> Path:
+    """Write the figure as PNG and close it."""
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def decision_boundary(
+    model, x, y, path, title, feature_names=None, class_names=None, resolution=200, dpi=70
+) -> Path:
+    """Decision regions of a classifier on 2-D inputs, with the points (x, y) on top.
+
+    The model is evaluated on a ``resolution`` x ``resolution`` grid covering the points;
+    each grid cell is shaded by its predicted class (sigmoid output: p >= 0.5; softmax:
+    argmax), and for a sigmoid output the p = 0.5 contour is drawn.  Returns the PNG path.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"decision_boundary: needs 2-D inputs (m, 2), got shape {x.shape}")
+    y = np.asarray(y).reshape(-1)
+    lo, hi = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
+    g0, g1 = np.meshgrid(
+        np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+    )
+    grid = np.column_stack([g0.ravel(), g1.ravel()]).astype(np.float32)
+    out = model.predict(grid)
+    binary = out.shape[1] == 1
+    regions = (out[:, 0] >= 0.5) if binary else out.argmax(axis=1)
+    n_classes = max(int(y.max()) + 1, 2)
+    colors = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.contourf(
+        g0,
+        g1,
+        regions.reshape(g0.shape),
+        levels=np.arange(n_classes + 1) - 0.5,
+        colors=[colors(k) for k in range(n_classes)],
+        alpha=0.25,
+    )
+    if binary:
+        ax.contour(g0, g1, out[:, 0].reshape(g0.shape), levels=[0.5], colors="k", linewidths=0.8)
+    names = class_names or [f"class {k}" for k in range(n_classes)]
+    for k in range(n_classes):
+        pick = y == k
+        ax.scatter(x[pick, 0], x[pick, 1], s=9, color=colors(k), label=names[k], lw=0)
+    ax.legend(fontsize=7, loc="upper left", framealpha=0.8)
+    axis_names = feature_names or ("x1", "x2")
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_png(fig, path, dpi)
+
+
+def confusion_matrix(counts, path, class_names=None, title="Confusion matrix (dev)") -> Path:
+    """Heat map of a confusion matrix (rows: true class, columns: predicted), with counts."""
+    counts = np.asarray(counts)
+    k = counts.shape[0]
+    names = class_names or [str(i) for i in range(k)]
+    size = min(2.0 + 0.45 * k, 9.0)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(range(k), names, rotation=45 if k > 10 else 0, fontsize=7)
+    ax.set_yticks(range(k), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = counts.max() / 2 if counts.size else 0
+    for i in range(k):
+        for j in range(k):
+            ax.text(
+                j,
+                i,
+                str(counts[i, j]),
+                ha="center",
+                va="center",
+                fontsize=6 if k > 10 else 8,
+                color="white" if counts[i, j] > threshold else "black",
+            )
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_png(fig, path)

@@ -1,0 +1,277 @@
+"""One training run from a RunConfig: data, model, fit, evaluation, run folder.
+
+The run folder holds:
+
+    config.toml             the full config (``nnlab train --config`` runs it again)
+    checkpoint.safetensors  model + optimizer state + epoch, rewritten after every epoch
+    model.safetensors       the final model (architecture JSON in the header, weights)
+    model.json              the architecture, readable
+    history.csv             per-epoch loss, metrics, dev loss and metrics, learning rate
+    metrics.json            final train / dev / test metrics
+    learning_curves.png     train and dev cost and accuracy per epoch
+    decision_boundary.png   for 2-D data: the decision regions over the dev set
+    layer_stats.json        per-epoch gradient norms and activation statistics (monitor.py)
+    gradient_norms.png      gradient norm of every parameter tensor per epoch
+    activations.png         activation std and dead-ReLU fraction per layer per epoch
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..training import callbacks as callbacks_module
+from ..saving import model_file as io
+from ..training import optimizers
+from ..practice import plots
+from ..training import schedules
+from .config import RunConfig
+from ..data import Standardizer, load_dataset, load_npz_dev, train_dev_split
+from ..layers import Activation, BatchNormalization, Dense, Dropout, Flatten
+from ..models.model import Sequential
+from .monitor import TrainingMonitor
+
+CHECKPOINT = "checkpoint.safetensors"
+MODEL = "model.safetensors"
+
+
+@dataclass
+class Data:
+    """The parts of a dataset, ready for the model (x float32, y int labels).
+
+    ``x_train_dev`` / ``y_train_dev`` exist when dev comes from another distribution than
+    train (an .npz with x_dev / y_dev): a held-out slice of the training distribution.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_dev: np.ndarray
+    y_dev: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_train_dev: np.ndarray | None = None
+    y_train_dev: np.ndarray | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_dev.max(), self.y_test.max())) + 1
+
+    def parts(self):
+        parts = {"train": (self.x_train, self.y_train)}
+        if self.x_train_dev is not None:
+            parts["train_dev"] = (self.x_train_dev, self.y_train_dev)
+        parts.update(dev=(self.x_dev, self.y_dev), test=(self.x_test, self.y_test))
+        return parts
+
+
+def load_data(config: RunConfig) -> Data:
+    """Load ``config.dataset``; hold out ``config.dev_size`` of its training set as dev, or,
+    when the .npz has its own x_dev / y_dev (the target distribution), as train-dev."""
+    images = config.model != "mlp"  # CNNs take (m, n_H, n_W, n_C), the MLP (m, n_x)
+    (x_train, y_train), (x_test, y_test) = load_dataset(
+        config.dataset, flatten=not images, seed=config.seed
+    )
+    split = train_dev_split(x_train, y_train, size=config.dev_size, seed=config.seed, stratify=True)
+    target_dev = load_npz_dev(config.dataset, flatten=not images)
+    if target_dev is None:  # dev is a slice of the training distribution
+        data = Data(
+            split.x_train, split.y_train, split.x_train_dev, split.y_train_dev, x_test, y_test
+        )
+    else:  # dev from the target distribution; the held-out slice is the train-dev set
+        data = Data(
+            split.x_train,
+            split.y_train,
+            *target_dev,
+            x_test,
+            y_test,
+            split.x_train_dev,
+            split.y_train_dev,
+        )
+    if config.standardize:
+        scaler = Standardizer().fit(data.x_train)  # training statistics only
+        for name in ("x_train", "x_dev", "x_test", "x_train_dev"):
+            if getattr(data, name) is not None:
+                setattr(data, name, scaler.transform(getattr(data, name)))
+    return data
+
+
+def build_model(config: RunConfig, input_shape, n_classes: int):
+    """The config's network, compiled: ``cnn`` / ``resnet`` from nnlab.applications, or
+    for ``mlp`` Dense [-> BatchNorm] -> activation [-> Dropout] per hidden layer.
+
+    Two classes get one sigmoid unit and binary cross-entropy; more get softmax.
+    """
+    if config.model != "mlp":
+        from ..applications.vision_models import BUILDERS
+
+        model = BUILDERS[config.model](
+            input_shape, n_classes, augment=config.augment, seed=config.seed
+        )
+        model.compile(make_optimizer(config), "categorical_crossentropy", ["accuracy"])
+        return model
+    layers = [Flatten()] if len(input_shape) > 1 else []
+    for width in config.layers:
+        if config.batch_norm:
+            layers += [
+                Dense(
+                    width,
+                    use_bias=False,
+                    kernel_initializer=config.initializer,
+                    kernel_regularizer=config.l2 or None,
+                ),
+                BatchNormalization(),
+                Activation(config.activation),
+            ]
+        else:
+            layers.append(
+                Dense(
+                    width,
+                    config.activation,
+                    kernel_initializer=config.initializer,
+                    kernel_regularizer=config.l2 or None,
+                )
+            )
+        if config.dropout:
+            layers.append(Dropout(config.dropout))
+    binary = n_classes == 2
+    layers.append(
+        Dense(
+            1 if binary else n_classes,
+            "sigmoid" if binary else "softmax",
+            kernel_initializer="glorot_uniform",
+            kernel_regularizer=config.l2 or None,
+        )
+    )
+    model = Sequential(layers, input_shape=input_shape, seed=config.seed)
+    model.compile(
+        make_optimizer(config),
+        "binary_crossentropy" if binary else "categorical_crossentropy",
+        ["accuracy"],
+    )
+    return model
+
+
+def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
+    """The optimizer of the config, with its learning-rate schedule."""
+    lr = config.learning_rate
+    if config.decay != "none":
+        extra = {"interval": config.decay_interval} if config.decay == "scheduled" else {}
+        lr = schedules.get(
+            {
+                "name": config.decay,
+                "initial_learning_rate": lr,
+                "decay_rate": config.decay_rate,
+                **extra,
+            }
+        )
+    beta_arg = {"momentum": "beta", "rmsprop": "beta", "adam": "beta_1"}.get(config.optimizer)
+    options = {beta_arg: config.beta} if beta_arg else {}
+    return optimizers.get({"name": config.optimizer, "learning_rate": lr, **options})
+
+
+def new_run_dir(config: RunConfig, root="runs") -> Path:
+    """runs/<YYYYmmdd-HHMMSS>-<dataset>[-k], a folder that did not exist."""
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(str(config.dataset)).stem}"
+    path, k = Path(root) / stem, 1
+    while path.exists():
+        k += 1
+        path = Path(root) / f"{stem}-{k}"
+    return path
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the model, its history and final metrics, and its folder."""
+
+    model: Sequential
+    history: object
+    metrics: dict
+    run_dir: Path
+    seconds: float
+
+
+def train(
+    config: RunConfig,
+    run_dir,
+    verbose: int = 1,
+    resume: bool = False,
+    data: Data | None = None,
+    extra_callbacks=(),
+) -> RunResult:
+    """Run ``config`` into ``run_dir`` (resuming from its checkpoint if ``resume``)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = data or load_data(config)
+    checkpoint = run_dir / CHECKPOINT
+    if resume and checkpoint.exists():
+        model = io.load_model(checkpoint)
+    else:
+        model = build_model(config, data.x_train.shape[1:], data.n_classes)
+        model.initial_epoch = 0
+        (run_dir / "config.toml").write_text(config.to_toml())
+        (run_dir / "model.json").write_text(json.dumps(model.get_config(), indent=2))
+    monitor = TrainingMonitor.from_data(data.x_train, data.y_train, size=256, seed=config.seed)
+    cbs = [callbacks_module.ModelCheckpoint(checkpoint), monitor, *extra_callbacks]
+    if config.early_stopping:
+        cbs.append(callbacks_module.EarlyStopping("val_loss", patience=config.early_stopping))
+    start = time.perf_counter()
+    history = model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=(data.x_dev, data.y_dev),
+        callbacks=cbs,
+        verbose=verbose,
+        initial_epoch=model.initial_epoch,
+    )
+    seconds = time.perf_counter() - start
+    metrics = {part: model.evaluate(x, y) for part, (x, y) in data.parts().items()}
+    metrics["train_seconds"] = seconds
+    if history.stop_reason:
+        metrics["stop_reason"] = history.stop_reason
+    write_outputs(run_dir, model, history, metrics)
+    monitor.save(run_dir)
+    if data.x_dev.ndim == 2 and data.x_dev.shape[1] == 2:  # 2-D data: show the regions
+        plots.decision_boundary(
+            model,
+            data.x_dev,
+            data.y_dev,
+            run_dir / "decision_boundary.png",
+            title=f"{config.dataset}: dev set",
+        )
+    return RunResult(model, history, metrics, run_dir, seconds)
+
+
+def write_outputs(run_dir: Path, model, history, metrics: dict) -> None:
+    """model.safetensors, metrics.json, history.csv (appended on resume), the PNG."""
+    model.save(run_dir / MODEL, include_optimizer=False)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    rows = list(history.rows())
+    if rows:
+        path = run_dir / "history.csv"
+        append = path.exists() and rows[0]["epoch"] > 1
+        with path.open("a" if append else "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            if not append:
+                writer.writeheader()
+            writer.writerows(rows)
+    full = read_history_csv(run_dir / "history.csv")
+    if full:
+        plots.learning_curves(full, run_dir / "learning_curves.png", title=str(run_dir.name))
+
+
+def read_history_csv(path) -> dict:
+    """history.csv back to {column: [values]} (floats; 'epoch' dropped)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    return {k: [float(r[k]) for r in rows] for k in keys}

@@ -1,0 +1,1 @@
+"""Saving: verified safetensors model files, Keras .h5 weights."""

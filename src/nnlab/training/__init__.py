@@ -1,0 +1,1 @@
+"""Training: losses, optimizers, schedules, metrics, callbacks, gradient checking."""

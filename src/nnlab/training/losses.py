@@ -1,0 +1,252 @@
+"""Losses: a value J and the gradient dA = dJ/dA of the last activation.
+
+All values are means over the m examples of the batch (and over the outputs), so every
+gradient below carries the 1/m that the course writes in dW = (1/m) dZ A_prev.T.
+
+Fused pairs.  When the model ends in sigmoid (softmax) and the loss is binary
+(categorical) cross-entropy, the model skips the activation's backward and asks the loss
+for dZ directly:  dZ = (A - Y) / m  (the course's ``dZ = A - Y``).  The value is then
+computed from the logits Z with log-sum-exp, so it stays finite for Z = +-1000:
+
+    binary:       J = mean( max(z, 0) - z y + log(1 + exp(-|z|)) )
+    categorical:  J = mean( logsumexp(z) - z[y] )
+
+Unfused (an output without the matching activation): J from A with A clipped to
+[eps, 1 - eps], and dA = -(y/A - (1-y)/(1-A)) / m etc.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..exceptions import InputValueError, ShapeError, unknown_name
+
+_EPS = 1e-7
+
+
+class Loss:
+    """Base class.  ``prepare(y, output_shape)`` validates targets once per fit."""
+
+    name = "loss"
+    #: the activation name this loss fuses with, or None
+    fuses_with: str | None = None
+
+    def prepare(self, y, output_shape):
+        raise NotImplementedError
+
+    def value_and_grad(self, y, a):
+        """(J, dA) from the output A (m, ...) and prepared targets."""
+        raise NotImplementedError
+
+    def fused_value_and_grad(self, y, z, a):
+        """(J, dZ) for the fused activation; z may be None when only a is cached."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class BinaryCrossentropy(Loss):
+    """The course's logistic loss J = -mean(y log a + (1 - y) log(1 - a)).
+
+    Targets: (m,) or (m, k) of 0/1 (or probabilities) matching an output (m, k).
+
+    Args:
+        from_logits: the output is a linear z, not a probability.
+        course_cost: compute the fused value from A exactly as the course's
+            ``compute_cost`` does (no clipping; infinite at saturated outputs).  Only for
+            reproducing the course's published numbers, where the order of operations
+            shows in finite differences.
+    """
+
+    name = "binary_crossentropy"
+    fuses_with = "sigmoid"
+
+    def __init__(self, from_logits: bool = False, course_cost: bool = False):
+        self.from_logits = from_logits
+        self.course_cost = course_cost
+
+    def prepare(self, y, output_shape):
+        y = _as_targets(y, self.name)
+        if y.ndim == 1 and output_shape == (1,):
+            y = y.reshape(-1, 1)
+        _check_target_shape(self.name, y, output_shape)
+        _check_range(self.name, y, 0.0, 1.0, "labels in [0, 1]")
+        return y
+
+    def value_and_grad(self, y, a):
+        xp = backend.xp
+        if self.from_logits:
+            return self.fused_value_and_grad(y, a, _sigmoid(a))
+        a_c = xp.clip(a, _EPS, 1 - _EPS)
+        value = -float(xp.mean(y * xp.log(a_c) + (1 - y) * xp.log(1 - a_c)))
+        da = (a_c - y) / (a_c * (1 - a_c)) / a.size
+        return value, da
+
+    def fused_value_and_grad(self, y, z, a):
+        xp = backend.xp
+        if self.course_cost or z is None:
+            with np.errstate(divide="ignore"):
+                logprobs = -xp.log(a) * y + -xp.log(1 - a) * (1 - y)
+            value = float(1.0 / a.shape[0] * xp.sum(logprobs)) / (a.size // a.shape[0])
+        else:
+            value = float(xp.mean(xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))))
+        return value, (a - y) * (1.0 / a.size)
+
+    def get_config(self):
+        return {"name": self.name, "from_logits": self.from_logits, "course_cost": self.course_cost}
+
+
+class CategoricalCrossentropy(Loss):
+    """J = -mean over m of sum_k y_k log a_k, for one-hot (m, K) or integer (m,) labels.
+
+    Integer labels are used directly (no one-hot array is built): dZ = (A - 1[k = y]) / m.
+    """
+
+    name = "categorical_crossentropy"
+    fuses_with = "softmax"
+
+    def __init__(self, from_logits: bool = False):
+        self.from_logits = from_logits
+
+    def prepare(self, y, output_shape):
+        y = _as_targets(y, self.name)
+        n_classes = output_shape[-1]
+        if y.ndim == 2 and y.shape[1] == 1 and n_classes > 1:
+            y = y[:, 0]
+        if y.ndim == 1:
+            fractional = y != backend.xp.round(y)
+            if bool(fractional.any()):
+                raise InputValueError(
+                    f"{self.name}: integer class labels expected, "
+                    f"got a label of {float(y[fractional][0]):g}"
+                )
+            _check_range(self.name, y, 0, n_classes - 1, f"class labels in [0, {n_classes - 1}]")
+            return y.astype(backend.xp.int64)
+        _check_target_shape(self.name, y, output_shape)
+        return y
+
+    def _nll_grad(self, y, a):
+        xp = backend.xp
+        m = a.shape[0]
+        if y.ndim == 1:
+            dz = a * (1.0 / m)
+            dz[xp.arange(m), y] -= 1.0 / m
+        else:
+            dz = (a - y) * (1.0 / m)
+        return dz
+
+    def fused_value_and_grad(self, y, z, a):
+        xp = backend.xp
+        m = a.shape[0]
+        if z is None:
+            return self._value_from_probs(y, a), self._nll_grad(y, a)
+        zmax = z.max(axis=-1, keepdims=True)
+        lse = zmax[:, 0] + xp.log(xp.exp(z - zmax).sum(axis=-1))  # (m,)
+        if y.ndim == 1:
+            nll = lse - z[xp.arange(m), y]
+        else:  # sum_k y_k (lse - z_k)
+            nll = lse * y.sum(axis=-1) - (z * y).sum(axis=-1)
+        return float(xp.mean(nll)), self._nll_grad(y, a)
+
+    def _value_from_probs(self, y, a):
+        xp = backend.xp
+        a_c = xp.clip(a, _EPS, 1.0)
+        if y.ndim == 1:
+            return -float(xp.mean(xp.log(a_c[xp.arange(a.shape[0]), y])))
+        return -float(xp.mean((y * xp.log(a_c)).sum(axis=-1)))
+
+    def value_and_grad(self, y, a):
+        if self.from_logits:
+            return self.fused_value_and_grad(y, a, _softmax(a))
+        xp = backend.xp
+        m = a.shape[0]
+        a_c = xp.clip(a, _EPS, 1.0)
+        if y.ndim == 1:
+            da = xp.zeros_like(a)
+            rows = xp.arange(m)
+            da[rows, y] = -1.0 / (m * a_c[rows, y])
+        else:
+            da = -y / (m * a_c)
+        return self._value_from_probs(y, a), da
+
+    def get_config(self):
+        return {"name": self.name, "from_logits": self.from_logits}
+
+
+class MeanSquaredError(Loss):
+    """J = mean over all elements of (a - y)^2;  dA = 2 (a - y) / (m k)."""
+
+    name = "mean_squared_error"
+
+    def prepare(self, y, output_shape):
+        y = _as_targets(y, self.name)
+        if y.ndim == 1 and output_shape == (1,):
+            y = y.reshape(-1, 1)
+        _check_target_shape(self.name, y, output_shape)
+        return y
+
+    def value_and_grad(self, y, a):
+        diff = a - y
+        return float(backend.xp.mean(diff * diff)), diff * (2.0 / a.size)
+
+
+def _sigmoid(z):
+    from ..ops.activations import Sigmoid
+
+    return Sigmoid().forward(z)
+
+
+def _softmax(z):
+    from ..ops.activations import Softmax
+
+    return Softmax().forward(z.copy())
+
+
+def _as_targets(y, loss_name):
+    xp = backend.xp
+    y = xp.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise InputValueError(f"{loss_name}: labels must be numbers, got dtype {y.dtype}")
+    if y.ndim == 0 or y.shape[0] == 0:
+        raise ShapeError(f"{loss_name}: labels must be a non-empty array (m, ...), got {y.shape}")
+    if y.dtype.kind == "f" and not bool(xp.isfinite(y).all()):
+        raise InputValueError(f"{loss_name}: labels contain NaN or inf")
+    return y
+
+
+def _check_target_shape(loss_name, y, output_shape):
+    if tuple(y.shape[1:]) != tuple(output_shape):
+        expected = ("m",) + tuple(output_shape)
+        raise ShapeError(
+            f"{loss_name}: labels of shape {expected} expected to match the model output, "
+            f"got {tuple(y.shape)}"
+        )
+
+
+def _check_range(loss_name, y, low, high, what):
+    lo, hi = float(y.min()), float(y.max())
+    if lo < low or hi > high:
+        bad = lo if lo < low else hi
+        raise InputValueError(f"{loss_name}: expected {what}, got a label of {bad:g}")
+
+
+LOSSES = {
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": CategoricalCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+}
+
+
+def get(spec) -> Loss:
+    """Resolve a loss from a name, a config dict or an instance."""
+    if isinstance(spec, Loss):
+        return spec
+    config = dict(spec) if isinstance(spec, dict) else {"name": spec}
+    name = config.pop("name")
+    if name not in LOSSES:
+        raise unknown_name("loss", name, LOSSES)
+    return LOSSES[name](**config)

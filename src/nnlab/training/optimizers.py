@@ -1,0 +1,196 @@
+"""Optimizers that update one flat parameter buffer in place.
+
+The model keeps every parameter in one contiguous array and every gradient in another
+(layers hold views into them), so a step is a handful of whole-buffer in-place
+operations whatever the number of layers.  With g the gradient and alpha the learning
+rate (t counts steps from 1):
+
+=============== =====================================================================
+gradient descent theta -= alpha g
+momentum         v = beta v + (1 - beta) g;  theta -= alpha v          (the course's form)
+RMSprop          s = beta s + (1 - beta) g^2;  theta -= alpha g / (sqrt(s) + eps)
+Adam             v = b1 v + (1 - b1) g;  s = b2 s + (1 - b2) g^2
+                 v_hat = v / (1 - b1^t);  s_hat = s / (1 - b2^t)
+                 theta -= alpha v_hat / (sqrt(s_hat) + eps)
+=============== =====================================================================
+
+Adam is computed as theta -= alpha sqrt(1-b2^t)/(1-b1^t) * v / (sqrt(s) + eps sqrt(1-b2^t)),
+the same quantity with fewer passes over the buffer.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from ..exceptions import ConfigError, unknown_name
+from . import schedules
+
+
+class Optimizer:
+    """Base class.  ``build(params)`` allocates slots; ``step(params, grads)`` updates."""
+
+    name = "optimizer"
+    slot_names: tuple[str, ...] = ()
+
+    def __init__(self, learning_rate=0.01):
+        self.learning_rate = schedules.get(learning_rate)
+        if isinstance(self.learning_rate, int | float) and not self.learning_rate > 0:
+            raise ConfigError(
+                f"{type(self).__name__}: learning_rate must be > 0, got {learning_rate}"
+            )
+        self.lr = self._lr_at(0)
+        self.t = 0
+        self.slots: dict = {}
+        self._tmp = None
+
+    def _lr_at(self, epoch: int) -> float:
+        lr = self.learning_rate
+        return float(lr(epoch) if callable(lr) else lr)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Apply the learning-rate schedule for this epoch (0-based)."""
+        self.lr = self._lr_at(epoch)
+
+    def build(self, params) -> None:
+        """Allocate the slots (zeros like the flat parameter buffer)."""
+        xp = backend.xp
+        self.slots = {key: xp.zeros_like(params) for key in self.slot_names}
+        self._tmp = xp.empty_like(params) if self.slot_names else None
+
+    def step(self, params, grads) -> None:
+        self.t += 1
+        self.update(params, grads)
+
+    def update(self, params, grads) -> None:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        lr = self.learning_rate
+        return {"name": self.name, "learning_rate": lr.get_config() if callable(lr) else lr}
+
+
+class GradientDescent(Optimizer):
+    """theta -= alpha g."""
+
+    name = "sgd"
+
+    def update(self, params, grads):
+        if self._tmp is None:
+            self._tmp = backend.xp.empty_like(params)
+        backend.xp.multiply(grads, self.lr, out=self._tmp)
+        params -= self._tmp
+
+
+class Momentum(Optimizer):
+    """v = beta v + (1 - beta) g;  theta -= alpha v  (beta = 0.9 averages ~10 steps)."""
+
+    name = "momentum"
+    slot_names = ("v",)
+
+    def __init__(self, learning_rate=0.01, beta: float = 0.9):
+        super().__init__(learning_rate)
+        self.beta = _check_beta("Momentum", "beta", beta)
+
+    def update(self, params, grads):
+        xp, v, tmp = backend.xp, self.slots["v"], self._tmp
+        v *= self.beta
+        xp.multiply(grads, 1.0 - self.beta, out=tmp)
+        v += tmp
+        xp.multiply(v, self.lr, out=tmp)
+        params -= tmp
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta}
+
+
+class RMSprop(Optimizer):
+    """s = beta s + (1 - beta) g^2;  theta -= alpha g / (sqrt(s) + eps)."""
+
+    name = "rmsprop"
+    slot_names = ("s",)
+
+    def __init__(self, learning_rate=0.001, beta: float = 0.9, epsilon: float = 1e-8):
+        super().__init__(learning_rate)
+        self.beta = _check_beta("RMSprop", "beta", beta)
+        self.epsilon = float(epsilon)
+
+    def update(self, params, grads):
+        xp, s, tmp = backend.xp, self.slots["s"], self._tmp
+        s *= self.beta
+        xp.multiply(grads, grads, out=tmp)
+        tmp *= 1.0 - self.beta
+        s += tmp
+        xp.sqrt(s, out=tmp)
+        tmp += self.epsilon
+        xp.divide(grads, tmp, out=tmp)
+        tmp *= self.lr
+        params -= tmp
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta, "epsilon": self.epsilon}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba 2015) with bias correction; the course's defaults."""
+
+    name = "adam"
+    slot_names = ("v", "s")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        super().__init__(learning_rate)
+        self.beta_1 = _check_beta("Adam", "beta_1", beta_1)
+        self.beta_2 = _check_beta("Adam", "beta_2", beta_2)
+        self.epsilon = float(epsilon)
+
+    def update(self, params, grads):
+        xp, v, s, tmp = backend.xp, self.slots["v"], self.slots["s"], self._tmp
+        b1, b2 = self.beta_1, self.beta_2
+        # v = b1 v + (1 - b1) g  as  v += (1 - b1) (g - v)
+        xp.subtract(grads, v, out=tmp)
+        tmp *= 1.0 - b1
+        v += tmp
+        # s = b2 s + (1 - b2) g^2
+        s *= b2
+        xp.multiply(grads, grads, out=tmp)
+        tmp *= 1.0 - b2
+        s += tmp
+        correction_1 = 1.0 - b1**self.t
+        root_correction_2 = math.sqrt(1.0 - b2**self.t)
+        xp.sqrt(s, out=tmp)
+        tmp += self.epsilon * root_correction_2
+        xp.divide(v, tmp, out=tmp)
+        tmp *= self.lr * root_correction_2 / correction_1
+        params -= tmp
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
+
+
+def _check_beta(owner, name, value) -> float:
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f"{owner}: {name} must be in [0, 1), got {value}")
+    return float(value)
+
+
+OPTIMIZERS = {cls.name: cls for cls in (GradientDescent, Momentum, RMSprop, Adam)}
+ALIASES = {"gd": "sgd", "gradient_descent": "sgd"}
+
+
+def get(spec, learning_rate=None) -> Optimizer:
+    """Resolve an optimizer from a name, a config dict or an instance."""
+    if isinstance(spec, Optimizer):
+        return spec
+    config = dict(spec) if isinstance(spec, dict) else {"name": spec}
+    name = config.pop("name")
+    name = ALIASES.get(name, name)
+    if name not in OPTIMIZERS:
+        raise unknown_name("optimizer", name, list(OPTIMIZERS) + list(ALIASES))
+    if learning_rate is not None:
+        config["learning_rate"] = learning_rate
+    return OPTIMIZERS[name](**config)

@@ -1,0 +1,531 @@
+"""Convolution, pooling and padding layers against PyTorch on the same data.
+
+nnlab is channels-last with HWIO kernels; torch is NCHW with OIHW kernels, so the torch
+side of every test transposes: x.permute(0, 3, 1, 2) in, .permute(0, 2, 3, 1) out, and
+W.permute(3, 2, 0, 1).contiguous().  "same" padding is compared with an explicit F.pad (TensorFlow's
+rule, computed independently here: the extra zero of an odd total goes bottom / right).
+Forward output, input gradient and every parameter gradient must agree to 1e-5 (float32,
+relative plus absolute) or 1e-10 (float64).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab.layers import (
+    AvgPool2D,
+    Conv2D,
+    DepthwiseConv2D,
+    GlobalAveragePooling2D,
+    MaxPool2D,
+    SeparableConv2D,
+    ZeroPadding2D,
+)
+from nnlab.layers import convolutional as conv_module
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+from helpers import assert_close, compare_with_torch, run_layer  # noqa: E402
+
+DTYPES = ["float32", "float64"]
+SEEDS = list(range(12))
+PADDINGS = ["valid", "same", "int"]
+
+TORCH_ACTIVATIONS = {
+    None: lambda z: z,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+}
+
+
+# ------------------------------------------------------------------------ helpers
+def same_pads(n, f, s):
+    """TensorFlow's "same": (before, after) with the odd zero after."""
+    n_out = -(-n // s)
+    total = max((n_out - 1) * s + f - n, 0)
+    return total // 2, total - total // 2
+
+
+def torch_pad(x_cf, kernel, strides, padding, value=0.0):
+    """Pad an NCHW tensor as nnlab's padding spec says; return (padded, n_out pads)."""
+    (f_h, f_w), (s_h, s_w) = kernel, strides
+    if padding == "valid":
+        return x_cf
+    if padding == "same":
+        top, bottom = same_pads(x_cf.shape[2], f_h, s_h)
+        left, right = same_pads(x_cf.shape[3], f_w, s_w)
+    else:
+        p_h, p_w = (padding, padding) if isinstance(padding, int) else padding
+        top = bottom = p_h
+        left = right = p_w
+    return F.pad(x_cf, (left, right, top, bottom), value=value)
+
+
+def to_cf(x):
+    return x.permute(0, 3, 1, 2)
+
+
+def to_cl(x):
+    return x.permute(0, 2, 3, 1)
+
+
+def random_conv_case(seed, padding_kind):
+    """(x shape, kernel, strides, padding): kernel sizes 1-5, strides 1-3, non-square."""
+    rng = np.random.default_rng(500 + seed)
+    f_h, f_w = (int(v) for v in rng.integers(1, 6, 2))
+    if seed % 3 == 0:
+        f_w = f_h  # some square kernels
+    s_h, s_w = (int(v) for v in rng.integers(1, 4, 2))
+    if seed % 2 == 0:
+        s_w = s_h
+    if padding_kind == "int":
+        padding = int(rng.integers(0, 3))
+        if seed % 4 == 1:
+            padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+    else:
+        padding = padding_kind
+    p_h, p_w = (padding, padding) if isinstance(padding, int) else (0, 0)
+    if isinstance(padding, tuple):
+        p_h, p_w = padding
+    if padding == "same":
+        p_h = p_w = 0
+    n_H = max(int(rng.integers(1, 10)), f_h - 2 * p_h)
+    n_W = max(int(rng.integers(1, 10)), f_w - 2 * p_w)
+    if padding == "same":
+        n_H, n_W = int(rng.integers(1, 10)), int(rng.integers(1, 10))
+    m = 1 if seed == 0 else int(rng.integers(2, 5))
+    c = int(rng.integers(1, 5))
+    return (m, n_H, n_W, c), (f_h, f_w), (s_h, s_w), padding
+
+
+def spec(kernel):
+    """Pass some kernel sizes as ints, the rest as pairs."""
+    return kernel[0] if kernel[0] == kernel[1] else kernel
+
+
+def random_bias():
+    return nnlab.ops.initializers.RandomNormal(0.5)
+
+
+# ----------------------------------------------------------------------------- Conv2D
+def torch_conv2d(kernel, strides, padding, activation, use_bias=True):
+    def fn(x, p):
+        x_cf = torch_pad(to_cf(x), kernel, strides, padding)
+        w = p["W"].permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
+        z = F.conv2d(x_cf, w, p["b"] if use_bias else None, stride=strides)
+        return TORCH_ACTIVATIONS[activation](to_cl(z))
+
+    return fn
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding_kind", PADDINGS)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_conv2d_matches_torch(seed, padding_kind, dtype):
+    shape, kernel, strides, padding = random_conv_case(seed, padding_kind)
+    filters = 1 + seed % 5
+    activation = list(TORCH_ACTIVATIONS)[seed % 4]
+    layer = Conv2D(
+        filters,
+        spec(kernel),
+        strides=strides,
+        padding=padding,
+        activation=activation,
+        bias_initializer=random_bias(),
+    )
+    x = np.random.default_rng(seed).standard_normal(shape)
+    fn = torch_conv2d(kernel, strides, padding, activation)
+    out, dx, grads = compare_with_torch(layer, fn, x, seed=seed, dtype=dtype)
+    assert layer.params["W"].shape == (*kernel, shape[-1], filters)
+    assert out.shape[-1] == filters and dx.shape == shape
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5, (2, 3), (5, 2)])
+def test_conv2d_same_stride_1_matches_torch_padding_same(kernel, dtype):
+    """PyTorch's own padding="same" (stride 1) also puts the odd zero bottom / right."""
+    k = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    layer = Conv2D(3, kernel, padding="same", bias_initializer=random_bias())
+    x = np.random.default_rng(7).standard_normal((2, 6, 5, 2))
+
+    def fn(x_t, p):
+        z = F.conv2d(to_cf(x_t), p["W"].permute(3, 2, 0, 1).contiguous(), p["b"], padding="same")
+        return to_cl(z)
+
+    out, _, _ = compare_with_torch(layer, fn, x, seed=3, dtype=dtype)
+    assert out.shape == (2, 6, 5, 3)
+    assert layer.geometry.pad == (
+        (k[0] - 1) // 2,
+        k[0] - 1 - (k[0] - 1) // 2,
+        (k[1] - 1) // 2,
+        k[1] - 1 - (k[1] - 1) // 2,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv2d_1x1_is_a_reshape_and_one_gemm(use_bias, dtype):
+    layer = Conv2D(5, 1, use_bias=use_bias, bias_initializer=random_bias())
+    x = np.random.default_rng(1).standard_normal((3, 4, 6, 7))
+    fn = torch_conv2d((1, 1), (1, 1), "valid", None, use_bias)
+    compare_with_torch(layer, fn, x, seed=1, dtype=dtype)
+    assert layer.geometry.identity
+    x32 = x.astype(dtype)
+    layer.forward(x32, training=True)
+    assert np.shares_memory(layer._cols, x32), "1x1 conv copied its input"
+    assert "cols" not in layer._buffers
+
+
+@pytest.mark.parametrize("strides, padding", [(2, "valid"), (1, 1), (3, "same")])
+def test_conv2d_1x1_with_stride_or_padding(strides, padding):
+    layer = Conv2D(4, 1, strides=strides, padding=padding, bias_initializer=random_bias())
+    x = np.random.default_rng(2).standard_normal((2, 7, 5, 3))
+    fn = torch_conv2d((1, 1), (strides, strides), padding, None)
+    compare_with_torch(layer, fn, x, seed=2, dtype="float64")
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("padding", ["valid", "same", 2])
+def test_conv2d_in_chunks_matches_torch(monkeypatch, padding, training):
+    """Batches whose columns exceed COLS_BUDGET_BYTES run in chunks of examples and
+    backward recomputes the columns; inference forward never keeps them."""
+    shape, kernel, strides = (7, 6, 5, 3), (3, 2), (2, 1)
+    per_example = 3 * 5 * 3 * 2 * 3 * 8  # generous upper bound: a few examples per chunk
+    monkeypatch.setattr(conv_module, "COLS_BUDGET_BYTES", 2 * per_example)
+    layer = Conv2D(4, kernel, strides=strides, padding=padding, activation="tanh")
+    x = np.random.default_rng(3).standard_normal(shape)
+    fn = torch_conv2d(kernel, strides, padding, "tanh")
+    compare_with_torch(layer, fn, x, seed=4, dtype="float64", training=training)
+    assert layer._chunk(shape[0], 8) < shape[0]
+    assert layer._cols is None
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_conv2d_backward_after_inference_forward(training):
+    """Inference forward drops the columns; backward recomputes them."""
+    layer = Conv2D(3, 3, padding="same", bias_initializer=random_bias())
+    x = np.random.default_rng(5).standard_normal((2, 5, 4, 2))
+    fn = torch_conv2d((3, 3), (1, 1), "same", None)
+    compare_with_torch(layer, fn, x, seed=5, dtype="float64", training=training)
+    assert (layer._cols is None) == (not training)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_conv2d_reuses_its_column_buffer_across_steps(channels):
+    """The kept column buffer (and, with one channel, its zero padding entries, which
+    im2col never writes) stays right from step to step."""
+    layer = Conv2D(2, 3, padding=1, bias_initializer=random_bias())
+    rng = np.random.default_rng(0)
+    layer.build((5, 5, channels), rng, "float32")
+    x1, x2 = rng.standard_normal((2, 3, 5, 5, channels), dtype=np.float32)
+    layer.forward(x1, training=True)
+    buffer = layer._buffers["cols"]
+    out2 = layer.forward(x2, training=True)
+    assert layer._buffers["cols"] is buffer
+    fresh = Conv2D(2, 3, padding=1)
+    fresh.build((5, 5, channels), np.random.default_rng(1), "float32")
+    for key in layer.params:
+        fresh.params[key][...] = layer.params[key]
+    np.testing.assert_array_equal(fresh.forward(x2, training=True), out2)
+    fn = torch_conv2d((3, 3), (1, 1), 1, None)
+    compare_with_torch(layer, fn, x2, seed=0, dtype="float32", build=False)
+
+
+# --------------------------------------------------------------------- DepthwiseConv2D
+def torch_depthwise(kernel, strides, padding, use_bias=True, activation=None):
+    def fn(x, p):
+        c = x.shape[-1]
+        x_cf = torch_pad(to_cf(x), kernel, strides, padding)
+        # HW C d -> (C d, 1, H, W): output channel c d + k uses W[:, :, c, k]
+        w = p["W"].permute(2, 3, 0, 1).reshape(-1, 1, *kernel).contiguous()
+        z = F.conv2d(x_cf, w, p["b"] if use_bias else None, stride=strides, groups=c)
+        return TORCH_ACTIVATIONS[activation](to_cl(z))
+
+    return fn
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding_kind", PADDINGS)
+@pytest.mark.parametrize("seed", SEEDS[:8])
+def test_depthwise_conv2d_matches_torch_groups(seed, padding_kind, dtype):
+    shape, kernel, strides, padding = random_conv_case(seed, padding_kind)
+    d = 1 + seed % 3
+    activation = list(TORCH_ACTIVATIONS)[seed % 4]
+    layer = DepthwiseConv2D(
+        spec(kernel),
+        strides=strides,
+        padding=padding,
+        depth_multiplier=d,
+        activation=activation,
+        use_bias=seed % 4 != 3,
+        bias_initializer=random_bias(),
+    )
+    x = np.random.default_rng(seed).standard_normal(shape)
+    fn = torch_depthwise(kernel, strides, padding, layer.use_bias, activation)
+    out, _, _ = compare_with_torch(layer, fn, x, seed=seed, dtype=dtype)
+    assert out.shape[-1] == shape[-1] * d
+    assert layer.params["W"].shape == (*kernel, shape[-1], d)
+
+
+# --------------------------------------------------------------------- SeparableConv2D
+def torch_separable(kernel, strides, padding, activation, use_bias=True):
+    def fn(x, p):
+        c = x.shape[-1]
+        x_cf = torch_pad(to_cf(x), kernel, strides, padding)
+        w_d = p["W_depthwise"].permute(2, 3, 0, 1).reshape(-1, 1, *kernel).contiguous()
+        y = F.conv2d(x_cf, w_d, None, stride=strides, groups=c)
+        z = F.conv2d(
+            y, p["W_pointwise"].permute(3, 2, 0, 1).contiguous(), p["b"] if use_bias else None
+        )
+        return TORCH_ACTIVATIONS[activation](to_cl(z))
+
+    return fn
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding_kind", PADDINGS)
+@pytest.mark.parametrize("seed", SEEDS[:6])
+def test_separable_conv2d_matches_torch(seed, padding_kind, dtype):
+    shape, kernel, strides, padding = random_conv_case(seed, padding_kind)
+    activation = list(TORCH_ACTIVATIONS)[seed % 4]
+    layer = SeparableConv2D(
+        2 + seed % 3,
+        spec(kernel),
+        strides=strides,
+        padding=padding,
+        activation=activation,
+        depth_multiplier=1 + seed % 2,
+        use_bias=seed != 5,
+        bias_initializer=random_bias(),
+    )
+    x = np.random.default_rng(seed).standard_normal(shape)
+    fn = torch_separable(kernel, strides, padding, activation, layer.use_bias)
+    compare_with_torch(layer, fn, x, seed=seed, dtype=dtype)
+
+
+# ------------------------------------------------------------------------------ pooling
+def random_pool_case(seed, padding):
+    rng = np.random.default_rng(900 + seed)
+    f_h, f_w = (int(v) for v in rng.integers(1, 5, 2))
+    if seed % 2 == 0:
+        f_w = f_h
+    strides = None if seed % 3 == 0 else tuple(int(v) for v in rng.integers(1, 4, 2))
+    s_h, s_w = strides or (f_h, f_w)
+    n_H = int(rng.integers(f_h, 11))
+    n_W = int(rng.integers(f_w, 11))
+    m = 1 if seed == 0 else int(rng.integers(2, 5))
+    return (m, n_H, n_W, int(rng.integers(1, 5))), (f_h, f_w), strides, (s_h, s_w)
+
+
+def torch_max_pool(kernel, strides, padding):
+    def fn(x, p):
+        x_cf = torch_pad(to_cf(x), kernel, strides, padding, value=-math.inf)
+        return to_cl(F.max_pool2d(x_cf, kernel, strides))
+
+    return fn
+
+
+def torch_avg_pool(kernel, strides, padding):
+    """Padded entries are not counted: sum pooling divided by the in-range count."""
+
+    def fn(x, p):
+        x_cf = torch_pad(to_cf(x), kernel, strides, padding)
+        ones = torch_pad(torch.ones_like(to_cf(x)), kernel, strides, padding)
+        total = F.avg_pool2d(x_cf, kernel, strides)
+        count = F.avg_pool2d(ones, kernel, strides)
+        return to_cl(total / count)
+
+    return fn
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_max_pool_matches_torch(seed, padding, dtype):
+    shape, kernel, strides, s = random_pool_case(seed, padding)
+    layer = MaxPool2D(spec(kernel), strides=strides, padding=padding)
+    x = np.random.default_rng(seed).standard_normal(shape)
+    out, _, grads = compare_with_torch(layer, torch_max_pool(kernel, s, padding), x, seed, dtype)
+    assert grads == {}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_avg_pool_matches_torch(seed, padding, dtype):
+    shape, kernel, strides, s = random_pool_case(seed, padding)
+    layer = AvgPool2D(spec(kernel), strides=strides, padding=padding)
+    x = np.random.default_rng(seed).standard_normal(shape)
+    compare_with_torch(layer, torch_avg_pool(kernel, s, padding), x, seed, dtype)
+
+
+@pytest.mark.parametrize("pool, strides", [(2, None), (3, 2), (2, 1), (3, 3), ((2, 3), (1, 2))])
+@pytest.mark.parametrize("seed", SEEDS[:4])
+def test_max_pool_ties_route_to_the_first_maximum_like_torch(seed, pool, strides):
+    """Inputs from {0, 1, 2} (and ReLU-like zeros): many ties in every window.  Exactly one
+    element per window receives the window's gradient, the first maximum, as in torch."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, (3, 8, 9, 2)).astype(np.float64)
+    x[0] = 0.0  # a whole example of ties
+    layer = MaxPool2D(pool, strides=strides)
+    s = strides or pool
+    kernel = pool if isinstance(pool, tuple) else (pool, pool)
+    s = s if isinstance(s, tuple) else (s, s)
+    compare_with_torch(layer, torch_max_pool(kernel, s, "valid"), x, seed, "float64")
+    if strides is None or strides == pool:  # non-overlapping: a one-hot mask per window
+        da = np.ones((3, *layer.output_shape))
+        layer.forward(x, training=True)
+        dx = layer.backward(da)
+        g = layer.geometry
+        counts = dx[:, : g.n_H * kernel[0], : g.n_W * kernel[1]]
+        counts = counts.reshape(3, g.n_H, kernel[0], g.n_W, kernel[1], 2).sum(axis=(2, 4))
+        np.testing.assert_array_equal(counts, 1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_after_relu_matches_torch(dtype):
+    """The CNN case: pooling ReLU outputs, where whole windows are 0."""
+    x = np.maximum(np.random.default_rng(0).standard_normal((4, 12, 10, 3)), 0)
+    compare_with_torch(MaxPool2D(2), torch_max_pool((2, 2), (2, 2), "valid"), x, 0, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS[:4])
+def test_global_average_pooling_matches_torch(seed, dtype):
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers([1, 1, 1, 1], [5, 7, 7, 6]))
+    x = rng.standard_normal(shape)
+    layer = GlobalAveragePooling2D()
+    out, _, _ = compare_with_torch(layer, lambda x_t, p: x_t.mean(dim=(1, 2)), x, seed, dtype)
+    assert out.shape == (shape[0], shape[-1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", [1, 0, (2, 1), ((1, 3), (0, 2))])
+def test_zero_padding_matches_torch(padding, dtype):
+    if isinstance(padding, int):
+        (top, bottom), (left, right) = (padding, padding), (padding, padding)
+    elif isinstance(padding[0], int):
+        (top, bottom), (left, right) = (padding[0],) * 2, (padding[1],) * 2
+    else:
+        (top, bottom), (left, right) = padding
+    x = np.random.default_rng(0).standard_normal((2, 4, 3, 2))
+    layer = ZeroPadding2D(padding)
+
+    def fn(x_t, p):
+        return to_cl(F.pad(to_cf(x_t), (left, right, top, bottom)))
+
+    out, _, _ = compare_with_torch(layer, fn, x, 0, dtype)
+    assert out.shape == (2, 4 + top + bottom, 3 + left + right, 2)
+
+
+# ------------------------------------------------------- a whole CNN, layer by layer
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_cnn_step_matches_torch(dtype):
+    """conv -> relu -> maxpool -> conv(same, stride 2) -> avgpool -> flatten -> dense:
+    the loss and every gradient of one step equal torch's."""
+    rng = np.random.default_rng(0)
+    model = nnlab.Sequential(
+        [
+            Conv2D(4, 3, activation="relu", kernel_initializer="he"),
+            MaxPool2D(2),
+            Conv2D(6, (2, 3), strides=2, padding="same", activation="tanh"),
+            AvgPool2D(2, padding="same"),
+            nnlab.Flatten(),
+            nnlab.Dense(3, activation="softmax"),
+        ],
+        input_shape=(12, 11, 2),
+        dtype=dtype,
+        seed=0,
+    )
+    model.compile("sgd", "categorical_crossentropy")
+    x = rng.standard_normal((5, 12, 11, 2)).astype(dtype)
+    y = rng.integers(0, 3, 5)
+    value, _, _ = model.compute_gradients(x, model.prepare_targets(y, 5))
+
+    p = {
+        name: torch.tensor(np.array(v, copy=True), requires_grad=True)
+        for name, v, _ in model.named_parameters()
+    }
+    names = [layer.name for layer in model.layers]
+    t = to_cf(torch.tensor(x))
+    t = torch.relu(
+        F.conv2d(t, p[f"{names[0]}/W"].permute(3, 2, 0, 1).contiguous(), p[f"{names[0]}/b"])
+    )
+    t = F.max_pool2d(t, 2)
+    t = F.pad(t, (0, 1, 0, 1))  # same, (2, 3) kernel, stride 2 on 5x4: bottom 1, right 1
+    t = torch.tanh(
+        F.conv2d(t, p[f"{names[2]}/W"].permute(3, 2, 0, 1).contiguous(), p[f"{names[2]}/b"], 2)
+    )
+    t = torch_avg_pool((2, 2), (2, 2), "same")(to_cl(t), {})
+    logits = t.flatten(1) @ p[f"{names[5]}/W"] + p[f"{names[5]}/b"]
+    loss = F.cross_entropy(logits, torch.tensor(y))
+    loss.backward()
+    assert_close(value, loss.item(), dtype, what="loss")
+    for name, _, grad in model.named_parameters():
+        assert_close(grad, p[name].grad.numpy(), dtype, what=name)
+
+
+def test_run_layer_does_not_modify_inputs_for_every_new_layer():
+    """Forward and backward leave x and da untouched (checked inside run_layer)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 6, 3))
+    for layer in (
+        Conv2D(2, 3, padding="same", activation="relu"),
+        Conv2D(2, 1),
+        DepthwiseConv2D(3, padding=1),
+        SeparableConv2D(2, 2, strides=2),
+        MaxPool2D(3, strides=1, padding="same"),
+        AvgPool2D(2),
+        GlobalAveragePooling2D(),
+        ZeroPadding2D(1),
+    ):
+        layer.build(x.shape[1:], rng, "float64")
+        da = rng.standard_normal((2, *layer.output_shape))
+        run_layer(layer, x, da)
+
+
+# ------------------------------------------------ scratch reused from step to step
+@pytest.mark.parametrize("layer", [MaxPool2D(2), MaxPool2D(3, strides=2, padding="same")])
+def test_max_pool_backward_after_inference_forward_matches_torch(layer):
+    """Inference forward skips the argmax; a backward after it computes it."""
+    x = np.random.default_rng(0).standard_normal((3, 9, 8, 2))
+    kernel, s = layer.pool_size, layer.strides
+    fn = torch_max_pool(kernel, s, layer.padding)
+    compare_with_torch(layer, fn, x, seed=0, dtype="float64", training=False)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_repeated_steps_reuse_scratch_but_not_results(activation):
+    """Conv2D and MaxPool2D keep scratch (columns, ReLU mask, dZ, argmax) between steps;
+    what they return must stay valid after the next step."""
+    rng = np.random.default_rng(0)
+    conv = Conv2D(3, 3, padding="same", activation=activation, bias_initializer=random_bias())
+    pool = MaxPool2D(2)
+    conv.build((6, 6, 2), rng, "float64")
+    pool.build(conv.output_shape, rng, "float64")
+    xs = rng.standard_normal((2, 4, 6, 6, 2))
+    das = rng.standard_normal((2, 4, 3, 3, 3))
+    results = []
+    for x, da in zip(xs, das, strict=True):
+        a = conv.forward(x, training=True)
+        out = pool.forward(a, training=True)
+        dx = conv.backward(pool.backward(da))
+        results.append((out, dx, conv.grads["W"].copy()))
+    for (out, dx, dw), x, da in zip(results, xs, das, strict=True):
+        fresh_conv = Conv2D(3, 3, padding="same", activation=activation)
+        fresh_conv.build((6, 6, 2), rng, "float64")
+        for key in conv.params:
+            fresh_conv.params[key][...] = conv.params[key]
+        fresh_pool = MaxPool2D(2)
+        fresh_pool.build(conv.output_shape, rng, "float64")
+        expected_out = fresh_pool.forward(fresh_conv.forward(x, training=True), training=True)
+        expected_dx = fresh_conv.backward(fresh_pool.backward(da))
+        np.testing.assert_array_equal(out, expected_out)
+        np.testing.assert_array_equal(dx, expected_dx)
+        np.testing.assert_array_equal(dw, fresh_conv.grads["W"])

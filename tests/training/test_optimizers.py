@@ -1,0 +1,275 @@
+"""Optimizer updates on a flat float64 buffer (hand NumPy and torch.optim) and schedules."""
+
+import math
+
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab import (
+    Adam,
+    Dense,
+    ExponentialDecay,
+    GradientDescent,
+    InverseTimeDecay,
+    Momentum,
+    RMSprop,
+    ScheduledInverseTimeDecay,
+    Sequential,
+)
+from nnlab.training import optimizers as optimizers_module
+
+torch = pytest.importorskip("torch")
+
+SEEDS = [0, 1, 2, 3]
+
+
+def problem(seed, steps):
+    """A random flat float64 buffer and one random gradient per step."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 200))
+    params = rng.standard_normal(n)
+    grads = [rng.standard_normal(n) * rng.uniform(0.01, 10) for _ in range(steps)]
+    return params, grads
+
+
+def run(opt, params, grads):
+    """Build and step ``opt`` in place on ``params``; check the buffer is never rebound."""
+    buffer = params.copy()
+    before = id(buffer)
+    opt.build(buffer)
+    for g in grads:
+        g_copy = g.copy()
+        opt.step(buffer, g_copy)
+        np.testing.assert_array_equal(g_copy, g)  # the gradient is not modified
+    assert id(buffer) == before
+    assert opt.t == len(grads)
+    return buffer
+
+
+def assert_close(actual, expected, rtol=1e-12, atol=1e-15):
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------------------------------- hand computations
+@pytest.mark.parametrize("steps", [1, 7])
+@pytest.mark.parametrize("lr", [0.1, 0.003])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gradient_descent(seed, lr, steps):
+    params, grads = problem(seed, steps)
+    expected = params.copy()
+    for g in grads:
+        expected = expected - lr * g
+    assert_close(run(GradientDescent(lr), params, grads), expected)
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_momentum_course_form(seed, beta, steps):
+    """v = beta v + (1 - beta) g;  theta -= alpha v  (not torch's v = mu v + g)."""
+    lr = 0.05
+    params, grads = problem(seed, steps)
+    expected, v = params.copy(), np.zeros_like(params)
+    for g in grads:
+        v = beta * v + (1 - beta) * g
+        expected = expected - lr * v
+    opt = Momentum(lr, beta=beta)
+    assert_close(run(opt, params, grads), expected)
+    assert_close(opt.slots["v"], v)
+    if steps == 1:  # first step: theta -= alpha (1 - beta) g
+        assert_close(expected, params - lr * (1 - beta) * grads[0])
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+@pytest.mark.parametrize("beta", [0.9, 0.99])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rmsprop_by_hand(seed, beta, steps):
+    lr, eps = 0.01, 1e-8
+    params, grads = problem(seed, steps)
+    expected, s = params.copy(), np.zeros_like(params)
+    for g in grads:
+        s = beta * s + (1 - beta) * g * g
+        expected = expected - lr * g / (np.sqrt(s) + eps)
+    opt = RMSprop(lr, beta=beta, epsilon=eps)
+    assert_close(run(opt, params, grads), expected)
+    assert_close(opt.slots["s"], s)
+
+
+@pytest.mark.parametrize("steps", [1, 5])
+@pytest.mark.parametrize("eps", [1e-8, 1e-2])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rmsprop_matches_torch(seed, eps, steps):
+    lr, beta = 0.01, 0.9
+    params, grads = problem(seed, steps)
+    p = torch.tensor(params.copy(), requires_grad=True)
+    ref = torch.optim.RMSprop([p], lr=lr, alpha=beta, eps=eps)  # eps outside the sqrt too
+    for g in grads:
+        p.grad = torch.tensor(g)
+        ref.step()
+    ours = run(RMSprop(lr, beta=beta, epsilon=eps), params, grads)
+    assert_close(ours, p.detach().numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("steps", [1, 5])
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.9)])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_adam_matches_torch(seed, betas, steps):
+    lr, eps = 0.01, 1e-8
+    params, grads = problem(seed, steps)
+    p = torch.tensor(params.copy(), requires_grad=True)
+    ref = torch.optim.Adam([p], lr=lr, betas=betas, eps=eps)
+    for g in grads:
+        p.grad = torch.tensor(g)
+        ref.step()
+    ours = run(Adam(lr, beta_1=betas[0], beta_2=betas[1], epsilon=eps), params, grads)
+    assert_close(ours, p.detach().numpy(), rtol=1e-6, atol=0)
+    assert_close(ours, p.detach().numpy(), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_adam_by_hand(seed):
+    lr, b1, b2, eps = 0.02, 0.9, 0.999, 1e-8
+    params, grads = problem(seed, 5)
+    expected, v, s = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    for t, g in enumerate(grads, start=1):
+        v = b1 * v + (1 - b1) * g
+        s = b2 * s + (1 - b2) * g * g
+        v_hat, s_hat = v / (1 - b1**t), s / (1 - b2**t)
+        expected = expected - lr * v_hat / (np.sqrt(s_hat) + eps)
+    opt = Adam(lr, beta_1=b1, beta_2=b2, epsilon=eps)
+    assert_close(run(opt, params, grads), expected, rtol=1e-10)
+    assert_close(opt.slots["v"], v)
+    assert_close(opt.slots["s"], s)
+    # the first step moves every coordinate by lr g / (|g| + eps), about lr sign(g)
+    first = run(Adam(lr, beta_1=b1, beta_2=b2, epsilon=eps), params, grads[:1])
+    g = grads[0]
+    assert_close(params - first, lr * g / (np.abs(g) + eps), rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: GradientDescent(0.1), lambda: Momentum(0.1), lambda: Adam(0.1)]
+)
+def test_model_step_updates_layer_views_in_place(make):
+    """The layers' W and b are views into the flat buffer the optimizer updates."""
+    model = Sequential([Dense(3, "tanh"), Dense(2)], input_shape=(4,), dtype="float64", seed=0)
+    model.compile(make(), "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
+    w = model.layers[0].params["W"]
+    w_before, flat_before = w.copy(), model.flat.values.copy()
+    model.train_step(model.prepare_inputs(x), model.prepare_targets(y, 5))
+    assert model.layers[0].params["W"] is w
+    assert np.shares_memory(w, model.flat.values)
+    assert not np.array_equal(w, w_before)
+    delta = model.flat.values - flat_before
+    offset = model.flat.entries[0].offset
+    np.testing.assert_array_equal(delta[offset : offset + w.size].reshape(w.shape), w - w_before)
+    if isinstance(model.optimizer, GradientDescent):
+        np.testing.assert_allclose(w, w_before - 0.1 * model.layers[0].grads["W"], rtol=1e-14)
+
+
+# ------------------------------------------------------------------------ schedules
+EPOCHS = [0, 1, 2, 5, 9, 10, 11, 37, 100]
+
+
+@pytest.mark.parametrize("lr0, rate", [(0.1, 1.0), (0.01, 0.3), (0.5, 0.0)])
+def test_inverse_time_decay(lr0, rate):
+    schedule = InverseTimeDecay(lr0, rate)
+    for epoch in EPOCHS:
+        assert schedule(epoch) == pytest.approx(lr0 / (1 + rate * epoch), rel=1e-15)
+    assert schedule(0) == lr0
+
+
+@pytest.mark.parametrize("interval", [1, 3, 10])
+@pytest.mark.parametrize("lr0, rate", [(0.1, 1.0), (0.02, 0.5)])
+def test_scheduled_inverse_time_decay(lr0, rate, interval):
+    schedule = ScheduledInverseTimeDecay(lr0, rate, interval=interval)
+    for epoch in EPOCHS:
+        expected = lr0 / (1 + rate * math.floor(epoch / interval))
+        assert schedule(epoch) == pytest.approx(expected, rel=1e-15)
+    # constant within an interval, a step at its end
+    assert schedule(interval - 1) == lr0
+    assert schedule(interval) == pytest.approx(lr0 / (1 + rate))
+
+
+@pytest.mark.parametrize("lr0, rate", [(0.1, 0.95), (0.3, 0.5), (0.01, 1.0)])
+def test_exponential_decay(lr0, rate):
+    schedule = ExponentialDecay(lr0, rate)
+    for epoch in EPOCHS:
+        assert schedule(epoch) == pytest.approx(lr0 * rate**epoch, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        InverseTimeDecay(0.1, 0.5),
+        ScheduledInverseTimeDecay(0.2, 1.0, interval=3),
+        ExponentialDecay(0.1, 0.9),
+        {"name": "exponential", "initial_learning_rate": 0.1, "decay_rate": 0.8},
+        {"name": "scheduled", "initial_learning_rate": 0.1, "decay_rate": 2.0, "interval": 2},
+    ],
+)
+@pytest.mark.parametrize("make", [GradientDescent, Momentum, RMSprop, Adam])
+def test_set_epoch_applies_the_schedule(make, schedule):
+    opt = make(learning_rate=schedule)
+    fn = nnlab.training.schedules.get(schedule)
+    assert opt.lr == pytest.approx(fn(0))
+    for epoch in (4, 0, 7, 12):
+        opt.set_epoch(epoch)
+        assert opt.lr == pytest.approx(fn(epoch), rel=1e-15)
+    # the step uses the scheduled rate
+    params, grads = problem(0, 1)
+    sgd = GradientDescent(learning_rate=schedule)
+    sgd.set_epoch(6)
+    assert_close(run(sgd, params, grads), params - fn(6) * grads[0])
+
+
+def test_fit_sets_the_epoch_learning_rate():
+    model = Sequential([Dense(1)], input_shape=(2,), dtype="float64", seed=0)
+    model.compile(GradientDescent(ExponentialDecay(0.1, 0.5)), "mse")
+    x = np.random.default_rng(0).standard_normal((8, 2))
+    history = model.fit(x, x[:, 0], epochs=4, batch_size=8, verbose=0)
+    np.testing.assert_allclose(history["lr"], [0.1, 0.05, 0.025, 0.0125])
+
+
+# ------------------------------------------------------------------------- configs
+def test_unknown_optimizer_lists_known_names():
+    with pytest.raises(nnlab.ConfigError) as info:
+        optimizers_module.get("adamw")
+    message = str(info.value)
+    assert "adamw" in message
+    for name in ("sgd", "momentum", "rmsprop", "adam"):
+        assert name in message
+    model = Sequential([Dense(1)], input_shape=(2,))
+    with pytest.raises(nnlab.ConfigError, match="rmsprop"):
+        model.compile("nesterov", "mse")
+
+
+@pytest.mark.parametrize("name, cls", [("sgd", GradientDescent), ("gd", GradientDescent),
+                                       ("gradient_descent", GradientDescent),
+                                       ("momentum", Momentum), ("rmsprop", RMSprop),
+                                       ("adam", Adam)])  # fmt: skip
+def test_optimizer_names_and_learning_rate(name, cls):
+    opt = optimizers_module.get(name, learning_rate=0.25)
+    assert type(opt) is cls
+    assert opt.lr == 0.25
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GradientDescent(0.0),
+        lambda: Adam(-1e-3),
+        lambda: Momentum(0.1, beta=1.0),
+        lambda: RMSprop(0.1, beta=-0.1),
+        lambda: Adam(0.1, beta_2=1.5),
+        lambda: InverseTimeDecay(0.0, 1.0),
+        lambda: ExponentialDecay(0.1, -0.5),
+        lambda: ScheduledInverseTimeDecay(0.1, 1.0, interval=0),
+        lambda: optimizers_module.get({"name": "sgd", "learning_rate": {"name": "cosine"}}),
+    ],
+)
+def test_invalid_settings_raise_config_error(make):
+    with pytest.raises(nnlab.ConfigError):
+        make()
