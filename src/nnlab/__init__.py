@@ -32,6 +32,7 @@ from .layers import (  # noqa: E402
     Dense,
     DepthwiseConv2D,
     Dropout,
+    Embedding,
     Flatten,
     GlobalAveragePooling2D,
     Input,
@@ -48,13 +49,13 @@ from .layers import (  # noqa: E402
     Tanh,
     ZeroPadding2D,
 )
-from .models.model import Model, Sequential  # noqa: E402
 from .ops import activations, initializers, parallel, regularizers  # noqa: E402
 from .ops.regularizers import L2  # noqa: E402
 from .saving.model_file import load_model  # noqa: E402
 from .training import callbacks, losses, metrics, optimizers, schedules  # noqa: E402
 from .training.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
 from .training.gradcheck import gradcheck  # noqa: E402
+from .training.model import Model, Sequential  # noqa: E402
 from .training.optimizers import Adam, GradientDescent, Momentum, RMSprop  # noqa: E402
 from .training.schedules import (  # noqa: E402
     ExponentialDecay,
@@ -85,6 +86,7 @@ __all__ = [
     "ConfigError",
     "Dense",
     "Dropout",
+    "Embedding",
     "EarlyStopping",
     "ExponentialDecay",
     "Flatten",

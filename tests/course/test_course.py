@@ -79,6 +79,30 @@ def test_initialization_lab(initializer, cost0, train_acc, test_acc):
     assert net.evaluate(x_test, y_test)["accuracy"] == pytest.approx(test_acc, abs=5e-5)
 
 
+@pytest.mark.slow
+def test_initialization_lab_large_weights_train_through_an_infinite_cost():
+    """x10 random weights saturate the sigmoid: the lab prints "Cost after iteration 0: inf"
+    (its nansum cost) and trains on, since the gradient A - Y stays finite; it reports
+    train accuracy 0.83 and test accuracy 0.86."""
+    (x, y), (x_test, y_test) = circles()
+    large = nnlab.initializers.RandomNormal(10.0)
+    net = course_net([10, 5, 1], ["relu", "relu", "sigmoid"], large, 3, nnlab.GradientDescent(0.01))
+    history = full_batch_fit(net, x, y, 15_000)
+    assert history["loss"][0] == np.inf and np.isfinite(history["loss"][-1])
+    assert len(history["loss"]) == 15_000 and history.stop_reason is None
+    assert "course mode trains on" in history.nonfinite_cost
+    assert net.evaluate(x, y)["accuracy"] == pytest.approx(0.83, abs=5e-5)
+    assert net.evaluate(x_test, y_test)["accuracy"] == pytest.approx(0.86, abs=5e-5)
+
+
+def test_outside_course_mode_a_non_finite_cost_stops_training_with_the_reason():
+    (x, y), _ = circles()
+    net = Sequential([Dense(1)], input_shape=(2,), dtype="float64")
+    net.compile(nnlab.GradientDescent(1e150), "mse")  # the weights overflow to inf
+    history = net.fit(x, y, epochs=20, batch_size=300, shuffle=False, verbose=0)
+    assert len(history.epoch) < 20 and "loss became" in history.stop_reason
+
+
 # ----------------------------------------------------------------- Course 2, week 2
 @pytest.mark.slow
 @pytest.mark.parametrize(

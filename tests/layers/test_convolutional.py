@@ -378,7 +378,7 @@ def test_1x1_conv_uses_the_input_as_columns():
     layer = built(Conv2D(4, 1), (5, 6, 3), "float32")
     x = np.random.default_rng(0).standard_normal((2, 5, 6, 3)).astype(np.float32)
     z = layer.forward(x, training=True)
-    assert np.shares_memory(layer._cols, x) and "cols" not in layer._buffers
+    assert np.shares_memory(layer.cache.cols, x) and "cols" not in layer.cache.buffers
     expected = x.reshape(-1, 3) @ layer.params["W"].reshape(3, 4) + layer.params["b"]
     np.testing.assert_allclose(z.reshape(-1, 4), expected, rtol=1e-6)
 

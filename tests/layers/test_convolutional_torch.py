@@ -177,8 +177,8 @@ def test_conv2d_1x1_is_a_reshape_and_one_gemm(use_bias, dtype):
     assert layer.geometry.identity
     x32 = x.astype(dtype)
     layer.forward(x32, training=True)
-    assert np.shares_memory(layer._cols, x32), "1x1 conv copied its input"
-    assert "cols" not in layer._buffers
+    assert np.shares_memory(layer.cache.cols, x32), "1x1 conv copied its input"
+    assert "cols" not in layer.cache.buffers
 
 
 @pytest.mark.parametrize("strides, padding", [(2, "valid"), (1, 1), (3, "same")])
@@ -202,7 +202,7 @@ def test_conv2d_in_chunks_matches_torch(monkeypatch, padding, training):
     fn = torch_conv2d(kernel, strides, padding, "tanh")
     compare_with_torch(layer, fn, x, seed=4, dtype="float64", training=training)
     assert layer._chunk(shape[0], 8) < shape[0]
-    assert layer._cols is None
+    assert layer.cache.cols is None
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -212,7 +212,7 @@ def test_conv2d_backward_after_inference_forward(training):
     x = np.random.default_rng(5).standard_normal((2, 5, 4, 2))
     fn = torch_conv2d((3, 3), (1, 1), "same", None)
     compare_with_torch(layer, fn, x, seed=5, dtype="float64", training=training)
-    assert (layer._cols is None) == (not training)
+    assert (layer.cache.cols is None) == (not training)
 
 
 @pytest.mark.parametrize("channels", [1, 2])
@@ -224,9 +224,9 @@ def test_conv2d_reuses_its_column_buffer_across_steps(channels):
     layer.build((5, 5, channels), rng, "float32")
     x1, x2 = rng.standard_normal((2, 3, 5, 5, channels), dtype=np.float32)
     layer.forward(x1, training=True)
-    buffer = layer._buffers["cols"]
+    buffer = layer.cache.buffers["cols"]
     out2 = layer.forward(x2, training=True)
-    assert layer._buffers["cols"] is buffer
+    assert layer.cache.buffers["cols"] is buffer
     fresh = Conv2D(2, 3, padding=1)
     fresh.build((5, 5, channels), np.random.default_rng(1), "float32")
     for key in layer.params:

@@ -78,10 +78,11 @@ def test_functional_model_trains_saves_and_loads(tmp_path):
 
 def test_graph_errors():
     inputs = Input((4,))
-    layer = Dense(2)
-    layer(inputs)
-    with pytest.raises(ConfigError, match="already used"):
-        layer(inputs)
+    layer = Dense(2)  # a second call shares the layer (issue 8); another shape is refused
+    first, second = layer(inputs), layer(inputs)
+    assert first is not second and layer.inbound_nodes == [first, second]
+    with pytest.raises(ShapeError, match="same input shape"):
+        layer(Input((5,)))
     with pytest.raises(ShapeError, match="one shape"):
         Add()([Dense(2)(inputs), Dense(3)(inputs)])
     other = Input((4,))

@@ -245,8 +245,8 @@ def test_gradcheck_detects_wrong_batchnorm_backward(monkeypatch, seed):
         """Treats the batch statistics as constants: misses two terms of dx."""
         dy = da.reshape(-1, da.shape[-1])
         self.grads["beta"][...] = dy.sum(axis=0)
-        self.grads["gamma"][...] = (dy * self._x_hat).sum(axis=0)
-        return (dy * self.params["gamma"] * self._inv_std).reshape(da.shape)
+        self.grads["gamma"][...] = (dy * self.cache.x_hat).sum(axis=0)
+        return (dy * self.params["gamma"] * self.cache.inv_std).reshape(da.shape)
 
     monkeypatch.setattr(normalization.BatchNormalization, "backward", naive_backward)
     result = nnlab.gradcheck(model, x, y)

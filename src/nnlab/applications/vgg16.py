@@ -43,8 +43,8 @@ from .. import backend
 from ..data.datasets import cache_dir
 from ..exceptions import ConfigError, InputValueError, ModelFileError, NNLabError, ShapeError
 from ..layers import Conv2D, MaxPool2D
-from ..models.model import Sequential
 from ..saving.model_file import _read_header_metadata, atomic_write_bytes, file_digest
+from ..training.model import Sequential
 
 #: Filters of each conv layer, block by block.
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))

@@ -22,7 +22,7 @@ from ..layers import Activation, Add, BatchNormalization, Dense, Dropout, Flatte
 from ..layers.augmentation import RandomTranslation
 from ..layers.convolutional import Conv2D
 from ..layers.pooling import GlobalAveragePooling2D, MaxPool2D
-from ..models.model import Model, Sequential
+from ..training.model import Model, Sequential
 
 
 def augmentation_layers(shift=0.08) -> list:

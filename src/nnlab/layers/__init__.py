@@ -5,12 +5,12 @@ from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
 from .convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
 from .core import Dense
+from .embedding import Embedding
 from .merging import Add, Concatenate
 from .normalization import BatchNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
-from .regularization import Dropout
+from .regularization import Dropout, SpatialDropout2D
 from .reshaping import Flatten, Input
-from .spatial_dropout import SpatialDropout2D
 
 LAYERS = {
     cls.__name__: cls
@@ -24,6 +24,7 @@ LAYERS = {
         Dense,
         DepthwiseConv2D,
         Dropout,
+        Embedding,
         Flatten,
         GlobalAveragePooling2D,
         Input,

@@ -19,21 +19,20 @@ class Activation(Layer):
     def __init__(self, activation="relu", **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
-        self._z = self._a = None
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
         z = a_prev.copy() if self.activation.in_place else a_prev
         a = self.activation.forward(z)
-        self._z, self._a = a_prev, a
+        self.cache.z, self.cache.a = a_prev, a
         return a
 
     @property
     def preactivation(self):
-        return self._z
+        return self.cache.z
 
     def backward(self, da, need_input_grad=True):
-        return self.activation.backward(da, self._z, self._a)
+        return self.activation.backward(da, self.cache.z, self.cache.a)
 
     def backward_preactivation(self, dz, need_input_grad=True):
         return dz

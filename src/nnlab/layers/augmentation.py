@@ -20,19 +20,15 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..exceptions import ConfigError, ShapeError
-from .base import Layer
+from ..exceptions import ConfigError
+from .base import Layer, check_image_shape
 
 
 class Augmentation(Layer):
     """Base class: ``transform(x)`` in training, identity otherwise."""
 
     def build_params(self, input_shape, rng):
-        if len(input_shape) != 3:
-            raise ShapeError(
-                f"{self.describe()}: expected images (m, n_H, n_W, n_C), got (m, "
-                f"{', '.join(map(str, input_shape))})"
-            )
+        check_image_shape(self, input_shape)
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)

@@ -8,16 +8,31 @@ rebind an entry.  Non-trainable arrays that must be saved (batch-norm running av
 live in ``state``.
 
 Shapes exclude the batch axis: ``input_shape = (784,)`` means inputs of shape (m, 784).
+
+What forward keeps for backward (A_prev, Z, masks, scratch buffers) lives in ``self.cache``,
+one :class:`Cache` per *call*: a model that calls a layer several times (shared weights)
+gives each call its own cache and sets ``layer.cache`` before running that call.  Every
+call's backward adds into the layer's one gradient buffer (see :meth:`Layer.write_grad`).
 """
 
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 
 from .. import backend
-from ..exceptions import ShapeError
+from ..exceptions import ConfigError, ShapeError
+from .node import call_symbolic, is_symbolic
+
+
+class Cache(SimpleNamespace):
+    """What one call's forward keeps for its backward (attributes set by the layer), and
+    ``buffers``: scratch arrays the call reuses from step to step."""
+
+    def __init__(self):
+        super().__init__(buffers={})
 
 
 class Layer:
@@ -25,8 +40,15 @@ class Layer:
 
     Subclasses implement ``build_params`` (create parameters for an input shape),
     ``compute_output_shape``, ``forward`` and ``backward``, and list their constructor
-    arguments in ``get_config`` so a model file can rebuild them.
+    arguments in ``get_config`` so a model file can rebuild them.  Forward stores what
+    backward needs in ``self.cache``; backward writes parameter gradients through
+    :meth:`write_grad`.
     """
+
+    #: merge layers (Add, Concatenate) take a list of inputs and return a list of gradients
+    multi_input = False
+    #: layers that take token ids (Embedding) accept integer inputs
+    accepts_integer_input = False
 
     def __init__(self, name: str | None = None, input_shape=None, trainable: bool = True):
         self.name = name
@@ -40,10 +62,13 @@ class Layer:
         self.built = False
         self.rng = None
         self.dtype = None
+        self.cache = Cache()
+        #: the calls of this layer in functional graphs (see nnlab.layers.node)
+        self.inbound_nodes: list = []
+        #: False: the next backward overwrites grads; True: it adds (later calls in a step)
+        self.accumulate_grads = False
 
     # ----------------------------------------------------------------- building
-    #: merge layers (Add, Concatenate) take a list of inputs and return a list of gradients
-    multi_input = False
 
     def build(self, input_shape, rng, dtype=None) -> tuple:
         """Create the parameters for inputs of shape (m, *input_shape); return the output shape."""
@@ -73,13 +98,37 @@ class Layer:
     def backward(self, da, need_input_grad: bool = True):
         raise NotImplementedError
 
-    def __call__(self, a_prev, training: bool = False):
-        """Forward on arrays; on symbolic nodes (functional API) record a graph edge."""
-        from ..models.graph import call_symbolic, is_symbolic
+    def write_grad(self, key: str, compute):
+        """Put this call's gradient of ``params[key]`` into ``grads[key]``; return it.
 
+        ``compute(out)`` computes the gradient into ``out`` (``xp.matmul(..., out=out)``,
+        ``x.sum(axis=0, out=out)``) and returns it.  On the layer's first backward of a
+        step ``out`` is the gradient buffer itself (no copy, as fast as a layer called
+        once can be); on a later call of a shared layer ``out`` is None, so ``compute``
+        makes a new array, which is added to the buffer.
+        """
+        grad = self.grads[key]
+        if not self.accumulate_grads:
+            return compute(grad)
+        contribution = compute(None)
+        grad += contribution.reshape(grad.shape)
+        return contribution
+
+    def __call__(self, a_prev, training: bool = False):
+        """Forward on arrays; on symbolic nodes (functional API) record a call."""
         if is_symbolic(a_prev):
             return call_symbolic(self, a_prev)
         return self.forward(a_prev, training=training)
+
+    @property
+    def output(self):
+        """The output node of this layer's only call (Keras' ``layer.output``)."""
+        if len(self.inbound_nodes) != 1:
+            raise ConfigError(
+                f"{self.describe()}: has {len(self.inbound_nodes)} calls in a graph; "
+                "``output`` needs exactly one (use the node each call returned)"
+            )
+        return self.inbound_nodes[0]
 
     def check_input(self, a_prev) -> None:
         """Raise a ShapeError naming this layer if a_prev is not (m, *input_shape)."""
@@ -100,8 +149,9 @@ class Layer:
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}
-        if self.input_shape is not None:
-            config["input_shape"] = list(self.input_shape)
+        if self.input_shape is not None:  # JSON lists; one per input for merge layers
+            shape = self.input_shape
+            config["input_shape"] = [list(s) for s in shape] if self.multi_input else list(shape)
         return config
 
     @classmethod
@@ -110,6 +160,15 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def check_image_shape(layer: Layer, input_shape) -> None:
+    """Raise a ShapeError naming ``layer`` unless one example is an image (n_H, n_W, n_C)."""
+    if len(input_shape) != 3:
+        dims = ", ".join(map(str, input_shape))
+        raise ShapeError(
+            f"{layer.describe()}: expected images of shape (m, n_H, n_W, n_C), got (m, {dims})"
+        )
 
 
 def default_name(layer: Layer) -> str:

@@ -55,7 +55,7 @@ from .. import backend
 from ..exceptions import ConfigError, ShapeError
 from ..ops import activations, initializers, regularizers
 from ..ops.parallel import run_over_batch
-from .base import Layer
+from .base import Layer, check_image_shape
 
 #: Largest column matrix (bytes) built at once; bigger batches are processed in chunks.
 COLS_BUDGET_BYTES = 256 * 2**20
@@ -71,19 +71,39 @@ def as_pair(value, what: str, who: str, minimum: int = 1) -> tuple[int, int]:
     raise ConfigError(f"{who}: {what} must be a {kind} integer or a pair of them, got {value!r}")
 
 
-def as_padding(padding, who: str, allow_int: bool = True):
-    """'valid', 'same', or (if allowed) an int / a pair (p_h, p_w) of explicit zeros per side."""
-    if isinstance(padding, str) and padding.lower() in ("valid", "same"):
+def parse_padding(padding, who: str, modes=("valid", "same"), explicit: bool = True):
+    """The one padding parser of the image layers: a mode from ``modes`` (lower-cased), or
+    explicit zeros as ((top, bottom), (left, right)) from p (every side), a pair
+    (p_h, p_w) (top = bottom = p_h, left = right = p_w) or ((top, bottom), (left, right)).
+
+    Conv2D takes both kinds, pooling (``explicit=False``) only the modes, ZeroPadding2D
+    (``modes=()``) only explicit zeros.
+    """
+    if isinstance(padding, str) and padding.lower() in modes:
         return padding.lower()
-    if allow_int and (_is_int(padding) or isinstance(padding, tuple | list)):
-        try:
-            pair = as_pair(padding, "padding", who, minimum=0)
-        except ConfigError:
-            pass
-        else:
-            return pair[0] if _is_int(padding) else pair
-    expected = "'valid', 'same' or a non-negative integer" if allow_int else "'valid' or 'same'"
+    explicit_forms = "a non-negative int p, a pair (p_h, p_w) or ((top, bottom), (left, right))"
+    expected = " or ".join([*(repr(m) for m in modes), *([explicit_forms] if explicit else [])])
+    if not explicit:
+        raise ConfigError(f"{who}: padding must be {expected}, got {padding!r}")
+
+    def amount(v):
+        return _is_int(v) and v >= 0
+
+    def pair(v):
+        return isinstance(v, tuple | list) and len(v) == 2
+
+    if amount(padding):
+        return ((int(padding),) * 2,) * 2
+    if pair(padding) and all(map(amount, padding)):
+        return ((int(padding[0]),) * 2, (int(padding[1]),) * 2)
+    if pair(padding) and all(pair(v) and all(map(amount, v)) for v in padding):
+        return tuple(tuple(int(a) for a in v) for v in padding)
     raise ConfigError(f"{who}: padding must be {expected}, got {padding!r}")
+
+
+def padding_config(padding):
+    """A parsed padding as JSON: the mode, or [[top, bottom], [left, right]]."""
+    return padding if isinstance(padding, str) else [list(pair) for pair in padding]
 
 
 def _is_int(value) -> bool:
@@ -91,12 +111,13 @@ def _is_int(value) -> bool:
 
 
 def axis_geometry(n: int, f: int, s: int, padding) -> tuple[int, int, int]:
-    """(n_out, pad_before, pad_after) along one spatial axis; n_out < 1 if f does not fit."""
+    """(n_out, pad_before, pad_after) along one spatial axis for padding "same", "valid" or
+    (before, after) zeros; n_out < 1 if f does not fit."""
     if padding == "same":
         n_out = -(-n // s)
         total = max((n_out - 1) * s + f - n, 0)
         return n_out, total // 2, total - total // 2
-    before = after = 0 if padding == "valid" else int(padding)
+    before, after = (0, 0) if padding == "valid" else padding
     n_padded = n + before + after
     n_out = (n_padded - f) // s + 1 if n_padded >= f else 0
     return n_out, before, after
@@ -158,11 +179,7 @@ class Geometry:
 
 def make_geometry(layer: Layer, input_shape, kernel, strides, padding, what="kernel") -> Geometry:
     """Check that input_shape is (n_H, n_W, n_C) and the window fits; return the Geometry."""
-    if len(input_shape) != 3:
-        dims = ", ".join(map(str, input_shape))
-        raise ShapeError(
-            f"{layer.describe()}: expected input of shape (m, n_H, n_W, n_C), got (m, {dims})"
-        )
+    check_image_shape(layer, input_shape)
     (n_H_prev, n_W_prev, _), (f_h, f_w), (s_h, s_w) = input_shape, kernel, strides
     n_H, top, bottom = axis_geometry(n_H_prev, f_h, s_h, _axis_padding(padding, 0))
     n_W, left, right = axis_geometry(n_W_prev, f_w, s_w, _axis_padding(padding, 1))
@@ -185,7 +202,8 @@ def make_geometry(layer: Layer, input_shape, kernel, strides, padding, what="ker
 
 
 def _axis_padding(padding, axis):
-    return padding[axis] if isinstance(padding, tuple | list) else padding
+    """One axis's (before, after) of explicit padding, or the mode."""
+    return padding if isinstance(padding, str) else padding[axis]
 
 
 def window_view(x, g: Geometry):
@@ -264,13 +282,11 @@ class _Conv(Layer):
         who = type(self).__name__
         self.kernel_size = as_pair(kernel_size, "kernel_size", who)
         self.strides = as_pair(strides, "strides", who)
-        self.padding = as_padding(padding, who)
+        self.padding = parse_padding(padding, who)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.bias_initializer = initializers.get(bias_initializer)
         self.geometry: Geometry | None = None
-        self._a_prev = self._z = self._a = None
-        self._buffers: dict = {}
 
     def _geometry(self, input_shape) -> Geometry:
         return make_geometry(self, input_shape, self.kernel_size, self.strides, self.padding)
@@ -287,49 +303,48 @@ class _Conv(Layer):
         if self.use_bias and add_bias:
             z += self.params["b"]
         a = self.activation.forward(z)
-        self._a_prev = a_prev
-        self._z = None if self.activation.in_place else z
-        self._a = a
+        cache = self.cache
+        cache.a_prev = a_prev
+        cache.z = None if self.activation.in_place else z
+        cache.a = a
         return a
 
     @property
     def preactivation(self):
         """The cached Z of the last forward pass (None if the activation overwrote it)."""
-        return self._z
+        return self.cache.z
 
     def backward(self, da, need_input_grad=True):
         if isinstance(self.activation, activations.ReLU):
             # dZ = dA * 1[A > 0] (activations.ReLU's rule) into buffers reused across steps:
             # a fresh (m, n_H, n_W, n_C) array per step costs page faults, not just a pass
             xp = backend.xp
+            a = self.cache.a
             mask = self._buffer("relu_mask", da.shape, bool, keep=True)
-            dz = self._buffer("dz", da.shape, xp.result_type(da.dtype, self._a.dtype), keep=True)
-            a = self._a
+            dz = self._buffer("dz", da.shape, xp.result_type(da.dtype, a.dtype), keep=True)
 
             def pass_(lo, hi):
                 xp.multiply(da[lo:hi], xp.greater(a[lo:hi], 0, out=mask[lo:hi]), out=dz[lo:hi])
 
             run_over_batch(pass_, da.shape[0], da.size)
         else:
-            dz = self.activation.backward(da, self._z, self._a)
+            dz = self.activation.backward(da, self.cache.z, self.cache.a)
         return self.backward_preactivation(dz, need_input_grad)
-
-    def build(self, input_shape, rng, dtype=None):
-        self._buffers = {}  # scratch arrays reused from step to step (see _buffer)
-        return super().build(input_shape, rng, dtype)
 
     def _buffer(self, name, shape, dtype, keep, ones_column=False):
         """A zeroed scratch array, or the one kept from the last call with this name,
         shape and dtype (its contents as they were left); kept for the next call if
-        ``keep``.  Only for arrays that never leave the layer."""
-        buf = self._buffers.get(name)
+        ``keep``.  Only for arrays that never leave the layer; they belong to the call's
+        cache, so the calls of a shared layer never overwrite each other's."""
+        buffers = self.cache.buffers
+        buf = buffers.get(name)
         if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
             return buf
         buf = backend.xp.zeros(shape, dtype=dtype)
         if ones_column:
             buf[:, -1] = 1
         if keep:
-            self._buffers[name] = buf
+            buffers[name] = buf
         return buf
 
     def backward_preactivation(self, dz, need_input_grad=True):
@@ -337,19 +352,28 @@ class _Conv(Layer):
 
     def _bias_grad(self, dz2):
         if self.use_bias:
-            dz2.sum(axis=0, out=self.grads["b"])
+            self.write_grad("b", lambda out: dz2.sum(axis=0, out=out))
 
     def get_config(self):
         config = super().get_config()
         config.update(
             kernel_size=list(self.kernel_size),
             strides=list(self.strides),
-            padding=list(self.padding) if isinstance(self.padding, tuple) else self.padding,
+            padding=padding_config(self.padding),
             activation=self.activation.get_config(),
             use_bias=self.use_bias,
             bias_initializer=self.bias_initializer.get_config(),
         )
         return config
+
+
+def _matmul_into(a, b, out):
+    """a @ b (k, n) into ``out`` (any shape of k n elements, e.g. an HWIO kernel's
+    gradient), or a new (k, n) array when ``out`` is None (see Layer.write_grad)."""
+    if out is None:
+        return backend.xp.matmul(a, b)
+    backend.xp.matmul(a, b, out=out.reshape(a.shape[0], b.shape[1]))
+    return out
 
 
 def _regularizer_config(reg):
@@ -398,7 +422,6 @@ class Conv2D(_Conv):
         self.filters = int(filters)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self._cols = None  # the forward pass's column matrix, kept for backward in training
 
     def _channels_out(self, input_shape):
         return self.filters
@@ -459,10 +482,11 @@ class Conv2D(_Conv):
         dtype = xp.result_type(a_prev.dtype, w2.dtype)
         z = xp.empty((m, g.n_H, g.n_W, self.filters), dtype=dtype)
         z2 = z.reshape(-1, self.filters)  # (m n_H n_W, n_C)
-        self._cols = None
+        cache = self.cache
+        cache.cols = None  # the column matrix, kept for backward in training
         if g.identity:  # 1x1, stride 1, no padding: the input is the column matrix
-            self._cols = a_prev.reshape(-1, c_prev)  # a view (when a_prev is contiguous)
-            xp.matmul(self._cols, w2, out=z2)
+            cache.cols = a_prev.reshape(-1, c_prev)  # a view (when a_prev is contiguous)
+            xp.matmul(cache.cols, w2, out=z2)
             return self._finish(z, a_prev)
         if self.use_bias:  # [W; b]: (f_h f_w n_C_prev + 1, n_C)
             w_ext = self._buffer("w_ext", (w2.shape[0] + 1, self.filters), w2.dtype, True)
@@ -476,7 +500,7 @@ class Conv2D(_Conv):
             cols = self._im2col(a_prev[start:stop], keep=training and stop - start == chunk)
             xp.matmul(cols, w2, out=z2[start * rows : stop * rows])
         if training and chunk >= m:
-            self._cols = cols  # kept for backward (reused buffer)
+            cache.cols = cols  # kept for backward (reused buffer)
         return self._finish(z, a_prev, add_bias=False)
 
     # ----------------------------------------------------------------- backward
@@ -484,12 +508,12 @@ class Conv2D(_Conv):
         """Backward from dZ (m, n_H, n_W, n_C): fill dW, db; return dA_prev or None."""
         xp = backend.xp
         g = self.geometry
-        a_prev = self._a_prev
+        a_prev, kept_cols = self.cache.a_prev, self.cache.cols
         m, c_prev = a_prev.shape[0], a_prev.shape[-1]
         dz2 = xp.ascontiguousarray(dz).reshape(-1, self.filters)  # (m n_H n_W, n_C)
         w = self.params["W"]
         if g.identity:
-            xp.matmul(self._cols.T, dz2, out=self.grads["W"].reshape(c_prev, self.filters))
+            self.write_grad("W", lambda out: _matmul_into(kept_cols.T, dz2, out))
             self._bias_grad(dz2)
             if not need_input_grad:
                 return None
@@ -499,13 +523,13 @@ class Conv2D(_Conv):
         w_taps = w.reshape(taps, c_prev, self.filters).transpose(0, 2, 1)
         dx = xp.zeros(a_prev.shape, dtype=dz2.dtype) if need_input_grad else None
         rows = g.n_H * g.n_W
-        kept = self._cols is not None
+        kept = kept_cols is not None
         chunk = m if kept else self._chunk(m, a_prev.dtype.itemsize)
         for start in range(0, m, chunk):
             stop = min(start + chunk, m)
-            cols = self._cols if kept else self._im2col(a_prev[start:stop], keep=False)
+            cols = kept_cols if kept else self._im2col(a_prev[start:stop], keep=False)
             dz_chunk = dz2[start * rows : stop * rows]
-            self._weight_grads(cols, dz_chunk, accumulate=start > 0)
+            self._weight_grads(cols, dz_chunk, accumulate=start > 0 or self.accumulate_grads)
             if need_input_grad:
                 shape = (taps, dz_chunk.shape[0], c_prev)
                 slabs = self._buffer("slabs", shape, dz2.dtype, keep=kept)  # not when chunked
@@ -537,12 +561,15 @@ def depthwise_forward(x, w, g: Geometry, out):
 
 
 def depthwise_backward(dz, x, w, g: Geometry, dw, dx):
-    """Fill dw (f_h, f_w, C, d) in place and add into dx (zeroed, or None to skip).
+    """Fill dw (f_h, f_w, C, d) in place (None: a new array) and add into dx (zeroed, or
+    None to skip); return dw.
 
     dz (m, n_H, n_W, C, d): dw[p, q] = sum over (m, rows, cols) of x_tap[..., None] * dz;
     dx_tap += sum over d of dz * w[p, q].
     """
     xp = backend.xp
+    if dw is None:
+        dw = xp.empty_like(w, dtype=dz.dtype)
     dw[...] = 0
     for p, q, out_r, in_r, out_c, in_c in g.taps:
         dz_tap = dz[:, out_r, out_c]
@@ -626,13 +653,14 @@ class DepthwiseConv2D(_Conv):
     def backward_preactivation(self, dz, need_input_grad=True):
         """Backward from dZ (m, n_H, n_W, n_C_prev d): fill dW, db; return dA_prev or None."""
         xp = backend.xp
-        a_prev, g = self._a_prev, self.geometry
+        a_prev, g = self.cache.a_prev, self.geometry
         m, c_prev = a_prev.shape[0], a_prev.shape[-1]
         dz = xp.ascontiguousarray(dz)
         self._bias_grad(dz.reshape(-1, dz.shape[-1]))
         dx = xp.zeros(a_prev.shape, dtype=dz.dtype) if need_input_grad else None
         dz5 = dz.reshape(m, g.n_H, g.n_W, c_prev, -1)
-        depthwise_backward(dz5, a_prev, self.params["W"], g, self.grads["W"], dx)
+        w = self.params["W"]
+        self.write_grad("W", lambda out: depthwise_backward(dz5, a_prev, w, g, out, dx))
         return dx
 
     def get_config(self):
@@ -702,7 +730,6 @@ class SeparableConv2D(_Conv):
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
-        self._y = None
 
     def _channels_out(self, input_shape):
         return self.filters
@@ -733,23 +760,24 @@ class SeparableConv2D(_Conv):
         depthwise_forward(a_prev, w_d, g, y.reshape(m, g.n_H, g.n_W, c_prev, -1))
         w_p = self.params["W_pointwise"].reshape(c_mid, self.filters)
         z = xp.matmul(y.reshape(-1, c_mid), w_p).reshape(m, g.n_H, g.n_W, self.filters)
-        self._y = y
+        self.cache.y = y
         return self._finish(z, a_prev)
 
     def backward_preactivation(self, dz, need_input_grad=True):
         """Backward from dZ (m, n_H, n_W, n_C): fill the three gradients; return dA_prev."""
         xp = backend.xp
-        a_prev, g, y = self._a_prev, self.geometry, self._y
+        a_prev, g, y = self.cache.a_prev, self.geometry, self.cache.y
         m, c_prev = a_prev.shape[0], a_prev.shape[-1]
         c_mid = y.shape[-1]
         dz2 = xp.ascontiguousarray(dz).reshape(-1, self.filters)
         self._bias_grad(dz2)
         y2 = y.reshape(-1, c_mid)
-        xp.matmul(y2.T, dz2, out=self.grads["W_pointwise"].reshape(c_mid, self.filters))
+        self.write_grad("W_pointwise", lambda out: _matmul_into(y2.T, dz2, out))
         w_p = self.params["W_pointwise"].reshape(c_mid, self.filters)
         dy = xp.matmul(dz2, w_p.T).reshape(m, g.n_H, g.n_W, c_prev, -1)
         dx = xp.zeros(a_prev.shape, dtype=dz2.dtype) if need_input_grad else None
-        depthwise_backward(dy, a_prev, self.params["W_depthwise"], g, self.grads["W_depthwise"], dx)
+        w_d = self.params["W_depthwise"]
+        self.write_grad("W_depthwise", lambda out: depthwise_backward(dy, a_prev, w_d, g, out, dx))
         return dx
 
     def get_config(self):

@@ -10,6 +10,10 @@ W with shape (n_in, n_out) (the course's W[l] is (n[l], n[l-1]) = W.T) and compu
                db = sum over m of dZ              (n_out,)
                dA_prev = dZ @ W.T                 (m, n_in)
 
+Dense acts on the last axis: for a sequence A_prev (m, T, n_in) every time step is
+projected by the same W (Z is (m, T, n_out)), and dW, db sum over m and T, computed on
+the (m T, n_in) and (m T, n_out) views.
+
 The 1/m of the course's dW = (1/m) dZ A_prev.T lives in the loss: its dA is already
 divided by m.
 """
@@ -35,7 +39,7 @@ class Dense(Layer):
         use_bias: False drops b (before batch norm, whose beta does its job).
         kernel_regularizer: None, an L2 strength, or ``L2(lambd)``.
 
-    Input shape: (m, n_in).  Output shape: (m, units).
+    Input shape: (m, ..., n_in).  Output shape: (m, ..., units).
     """
 
     def __init__(
@@ -57,15 +61,11 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.use_bias = use_bias
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self._a_prev = self._z = self._a = None
 
     def build_params(self, input_shape, rng):
-        if len(input_shape) != 1:
-            raise ShapeError(
-                f"{self.describe()}: expected input of shape (m, n_in), got (m, "
-                f"{', '.join(map(str, input_shape))}); add a Flatten layer before it"
-            )
-        n_in = input_shape[0]
+        if len(input_shape) < 1:
+            raise ShapeError(f"{self.describe()}: expected input of shape (m, ..., n_in), got (m,)")
+        n_in = input_shape[-1]
         self.params["W"] = self.kernel_initializer((n_in, self.units), rng, self.dtype)
         if self.use_bias:
             self.params["b"] = self.bias_initializer((self.units,), rng, self.dtype)
@@ -73,34 +73,38 @@ class Dense(Layer):
             self.regularizers["W"] = self.kernel_regularizer
 
     def compute_output_shape(self, input_shape):
-        return (self.units,)
+        return (*input_shape[:-1], self.units)
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
-        z = backend.xp.matmul(a_prev, self.params["W"])  # (m, n_out)
+        z = backend.xp.matmul(a_prev, self.params["W"])  # (m, ..., n_out)
         if self.use_bias:
             z += self.params["b"]
         a = self.activation.forward(z)
-        self._a_prev = a_prev
-        self._z = None if self.activation.in_place else z
-        self._a = a
+        cache = self.cache
+        cache.a_prev = a_prev
+        cache.z = None if self.activation.in_place else z
+        cache.a = a
         return a
 
     @property
     def preactivation(self):
         """The cached Z of the last forward pass (None if the activation overwrote it)."""
-        return self._z
+        return self.cache.z
 
     def backward(self, da, need_input_grad=True):
-        dz = self.activation.backward(da, self._z, self._a)
+        dz = self.activation.backward(da, self.cache.z, self.cache.a)
         return self.backward_preactivation(dz, need_input_grad)
 
     def backward_preactivation(self, dz, need_input_grad=True):
         """Backward from dZ (the fused loss path starts here): fill dW, db; return dA_prev."""
         xp = backend.xp
-        xp.matmul(self._a_prev.T, dz, out=self.grads["W"])
+        a_prev = self.cache.a_prev
+        a2 = a_prev.reshape(-1, a_prev.shape[-1])  # (m ..., n_in)
+        dz2 = dz.reshape(-1, self.units)  # (m ..., n_out)
+        self.write_grad("W", lambda out: xp.matmul(a2.T, dz2, out=out))
         if self.use_bias:
-            dz.sum(axis=0, out=self.grads["b"])
+            self.write_grad("b", lambda out: dz2.sum(axis=0, out=out))
         if not need_input_grad:
             return None
         return xp.matmul(dz, self.params["W"].T)

@@ -42,8 +42,6 @@ class BatchNormalization(Layer):
             raise ConfigError(f"BatchNormalization: epsilon must be > 0, got {epsilon}")
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
-        self._x_hat = self._inv_std = None
-        self._training = False
 
     def build_params(self, input_shape, rng):
         xp = backend.xp
@@ -67,7 +65,8 @@ class BatchNormalization(Layer):
         else:
             inv_std = 1.0 / xp.sqrt(self.state["moving_variance"] + self.epsilon)
             x_hat = (x - self.state["moving_mean"]) * inv_std
-        self._x_hat, self._inv_std, self._training = x_hat, inv_std, training
+        cache = self.cache
+        cache.x_hat, cache.inv_std, cache.training = x_hat, inv_std, training
         y = x_hat * self.params["gamma"] + self.params["beta"]
         return y.reshape(a_prev.shape)
 
@@ -79,16 +78,16 @@ class BatchNormalization(Layer):
 
     def backward(self, da, need_input_grad=True):
         dy = da.reshape(-1, da.shape[-1])  # (N, n_C)
-        x_hat = self._x_hat
-        dbeta = dy.sum(axis=0, out=self.grads["beta"])
-        dgamma = self.grads["gamma"]
-        dgamma[...] = (dy * x_hat).sum(axis=0)
+        cache = self.cache
+        x_hat = cache.x_hat
+        dbeta = self.write_grad("beta", lambda out: dy.sum(axis=0, out=out))
+        dgamma = self.write_grad("gamma", lambda out: (dy * x_hat).sum(axis=0, out=out))
         if not need_input_grad:
             return None
-        if not self._training:  # fixed statistics: a per-feature affine map
-            return (dy * (self.params["gamma"] * self._inv_std)).reshape(da.shape)
+        if not cache.training:  # fixed statistics: a per-feature affine map
+            return (dy * (self.params["gamma"] * cache.inv_std)).reshape(da.shape)
         n = dy.shape[0]
-        scale = self.params["gamma"] * self._inv_std / n
+        scale = self.params["gamma"] * cache.inv_std / n
         dx = dy * n
         dx -= dbeta
         dx -= x_hat * dgamma

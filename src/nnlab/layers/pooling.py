@@ -31,10 +31,9 @@ inference forward computes it then).
 from __future__ import annotations
 
 from .. import backend
-from ..exceptions import ConfigError, ShapeError
 from ..ops.parallel import run_over_batch
-from .base import Layer
-from .convolutional import Geometry, _is_int, as_padding, as_pair, make_geometry
+from .base import Layer, check_image_shape
+from .convolutional import Geometry, as_pair, make_geometry, padding_config, parse_padding
 
 
 class _Pool2D(Layer):
@@ -45,9 +44,8 @@ class _Pool2D(Layer):
         who = type(self).__name__
         self.pool_size = as_pair(pool_size, "pool_size", who)
         self.strides = self.pool_size if strides is None else as_pair(strides, "strides", who)
-        self.padding = as_padding(padding, who, allow_int=False)
+        self.padding = parse_padding(padding, who, explicit=False)
         self.geometry: Geometry | None = None
-        self._a_prev = None
 
     def _geometry(self, input_shape) -> Geometry:
         return make_geometry(
@@ -86,38 +84,39 @@ class MaxPool2D(_Pool2D):
 
     def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
         super().__init__(pool_size, strides, padding, **kwargs)
-        self._argmax = self._argmax_cache = None
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
         xp = backend.xp
         g = self.geometry
         out = xp.empty((a_prev.shape[0], *self.output_shape), dtype=a_prev.dtype)
-        self._a_prev = a_prev
-        self._argmax = self._argmax_buffer(out.shape) if training else None
-        _max_pool(a_prev, g, out, self._argmax)
+        cache = self.cache
+        cache.a_prev = a_prev
+        cache.argmax = self._argmax_buffer(out.shape) if training else None
+        _max_pool(a_prev, g, out, cache.argmax)
         return out
 
     def _argmax_buffer(self, shape):
         """(m, n_H, n_W, n_C): the number of each window's winning tap, reused across steps."""
         xp = backend.xp
         index_type = xp.uint8 if len(self.geometry.taps) <= 256 else xp.int32
-        buf = self._argmax_cache
+        buf = getattr(self.cache, "argmax_buffer", None)
         if buf is None or buf.shape != shape:
-            buf = self._argmax_cache = xp.empty(shape, dtype=index_type)
+            buf = self.cache.argmax_buffer = xp.empty(shape, dtype=index_type)
         return buf
 
     def backward(self, da, need_input_grad=True):
         if not need_input_grad:
             return None
         xp = backend.xp
-        g, a_prev = self.geometry, self._a_prev
-        if self._argmax is None:  # the forward pass ran in inference mode
-            self._argmax = self._argmax_buffer(da.shape)
-            _max_pool(a_prev, g, xp.empty(da.shape, dtype=a_prev.dtype), self._argmax)
+        cache = self.cache
+        g, a_prev = self.geometry, cache.a_prev
+        if cache.argmax is None:  # the forward pass ran in inference mode
+            cache.argmax = self._argmax_buffer(da.shape)
+            _max_pool(a_prev, g, xp.empty(da.shape, dtype=a_prev.dtype), cache.argmax)
         shape = a_prev.shape
         dx = xp.empty(shape, dtype=da.dtype) if g.partition else xp.zeros(shape, dtype=da.dtype)
-        _max_pool_backward(da, self._argmax, g, dx, disjoint=not self._overlapping)
+        _max_pool_backward(da, cache.argmax, g, dx, disjoint=not self._overlapping)
         return dx
 
 
@@ -219,7 +218,7 @@ class AvgPool2D(_Pool2D):
         for _, _, out_r, in_r, out_c, in_c in g.taps:
             out[:, out_r, out_c] += a_prev[:, in_r, in_c, :]
         out *= xp.asarray(self._inv_count, dtype=out.dtype)
-        self._a_prev = a_prev
+        self.cache.a_prev = a_prev
         return out
 
     def backward(self, da, need_input_grad=True):
@@ -227,7 +226,7 @@ class AvgPool2D(_Pool2D):
             return None
         xp = backend.xp
         g = self.geometry
-        shape = self._a_prev.shape
+        shape = self.cache.a_prev.shape
         m, c = shape[0], shape[-1]
         share = da * xp.asarray(self._inv_count, dtype=da.dtype)  # (m, n_H, n_W, n_C)
         if g.partition:  # one broadcast write into the (m, n_H, f_h, n_W, f_w, n_C) view
@@ -247,11 +246,7 @@ class GlobalAveragePooling2D(Layer):
     """
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            dims = ", ".join(map(str, input_shape))
-            raise ShapeError(
-                f"{self.describe()}: expected input of shape (m, n_H, n_W, n_C), got (m, {dims})"
-            )
+        check_image_shape(self, input_shape)
         return (input_shape[-1],)
 
     def forward(self, a_prev, training=False):
@@ -278,14 +273,10 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding=1, **kwargs):
         super().__init__(**kwargs)
-        self.padding = _padding_amounts(padding)
+        self.padding = parse_padding(padding, "ZeroPadding2D", modes=())
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            dims = ", ".join(map(str, input_shape))
-            raise ShapeError(
-                f"{self.describe()}: expected input of shape (m, n_H, n_W, n_C), got (m, {dims})"
-            )
+        check_image_shape(self, input_shape)
         (top, bottom), (left, right) = self.padding
         n_H, n_W, c = input_shape
         return (n_H + top + bottom, n_W + left + right, c)
@@ -307,24 +298,5 @@ class ZeroPadding2D(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config["padding"] = [list(pair) for pair in self.padding]
+        config["padding"] = padding_config(self.padding)
         return config
-
-
-def _padding_amounts(padding):
-    """((top, bottom), (left, right)) from p, (p_h, p_w) or ((top, bottom), (left, right))."""
-
-    def ok(v):
-        return _is_int(v) and v >= 0
-
-    if ok(padding):
-        return ((padding, padding), (padding, padding))
-    if isinstance(padding, tuple | list) and len(padding) == 2:
-        if all(ok(v) for v in padding):
-            return ((padding[0], padding[0]), (padding[1], padding[1]))
-        if all(isinstance(v, tuple | list) and len(v) == 2 and all(map(ok, v)) for v in padding):
-            return (tuple(padding[0]), tuple(padding[1]))
-    raise ConfigError(
-        "ZeroPadding2D: padding must be a non-negative int, a pair (p_h, p_w) or "
-        f"((top, bottom), (left, right)), got {padding!r}"
-    )

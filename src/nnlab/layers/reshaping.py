@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from ..exceptions import ConfigError
 from .base import Layer
+from .node import Node
 
 
 class Input(Layer):
-    """Declares the input shape (without the batch axis).
+    """Declares the input shape (without the batch axis) and, for token ids, the dtype.
 
-    ``Input((784,))`` means inputs of shape (m, 784).  It heads a Sequential model, or
-    starts a functional graph: ``x = Dense(10)(Input((784,)))``.
+    ``Input((784,))`` means inputs of shape (m, 784) in the model's float type;
+    ``Input((T,), dtype="int32")`` means (m, T) integer token ids (for an Embedding).  It
+    heads a Sequential model, or starts a functional graph: ``x = Dense(10)(Input((784,)))``.
     """
 
-    def __init__(self, shape, **kwargs):
-        from ..models.graph import Node
-
+    def __init__(self, shape, dtype=None, **kwargs):
         super().__init__(input_shape=tuple(shape), **kwargs)
+        if dtype is not None and np.dtype(dtype).kind not in "iuf":
+            raise ConfigError(f"Input: dtype must be an integer or float type, got {dtype!r}")
+        self.input_dtype = None if dtype is None else np.dtype(dtype)
         self.output_shape = self.input_shape
-        self.node = Node(self, [], self.input_shape)  # the functional API's source
+        self.node = Node(self, [], self.input_shape, self.input_dtype)  # the graph's source
+        self.inbound_nodes = [self.node]
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
@@ -31,6 +38,8 @@ class Input(Layer):
     def get_config(self):
         config = super().get_config()
         config["shape"] = config.pop("input_shape")
+        if self.input_dtype is not None:
+            config["dtype"] = self.input_dtype.name
         return config
 
 

@@ -1,67 +1,70 @@
-"""The functional API's symbolic graph: ``Input`` -> layer calls -> ``Model(inputs, outputs)``.
+"""A model's graph: its layer calls in run order, each with the calls that feed it.
 
-Calling a layer on a :class:`Node` (or on a list of nodes, for merge layers such as
-``Add``) records an edge instead of computing anything:
+``Model(inputs, outputs)`` walks back from the output nodes to the ``Input`` nodes (see
+``nnlab.layers.node``) and lays the calls out in a list, every call after the calls it
+reads (a topological order).  Positions in that list are how the model refers to calls:
 
-    inputs = Input((28, 28, 1))
-    x = Conv2D(8, 3, padding="same", activation="relu")(inputs)
-    shortcut = x
-    x = Conv2D(8, 3, padding="same")(x)
-    x = Add()([x, shortcut])                      # a residual connection
-    outputs = Dense(10, activation="softmax")(Flatten()(x))
-    model = Model(inputs, outputs)
+    calls[0 .. k-1]    the k model inputs (Input layers), in the order given
+    calls[k ..]        the layer calls, parents first
 
-A node's ``shape`` excludes the batch axis.  Each layer may be called once (its cache
-belongs to one place in the graph).
+A layer called several times has several calls (one cache each) and one set of weights.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ..exceptions import ConfigError
+from ..layers.base import Cache, Layer
+from ..layers.node import Node, as_node
 
 
-class Node:
-    """The (symbolic) output of ``layer`` applied to the outputs of ``parents``."""
+@dataclass
+class Call:
+    """One call of a layer in the graph.
 
-    def __init__(self, layer, parents, shape):
-        self.layer = layer
-        self.parents = list(parents)
-        self.shape = tuple(shape)
+    Attributes:
+        layer: the layer called.
+        parents: positions (in the graph's call list) of the calls it reads, in order.
+        node: the symbolic node of this call (None for calls added by ``Sequential.add``).
+        cache: what this call's forward keeps for its backward; the layer's own cache
+            when the layer has this one call, a separate one for each call otherwise.
+        consumers: positions of the calls that read this call's output.
+    """
 
-    def __repr__(self) -> str:
-        return f"Node({self.layer!r}, shape={self.shape})"
+    layer: Layer
+    parents: list[int]
+    node: Node | None = None
+    cache: Cache | None = None
+    consumers: list[int] = field(default_factory=list)
+
+    @property
+    def is_input(self) -> bool:
+        """A model input: a call that reads no other call."""
+        return not self.parents
 
 
-def as_node(x):
-    """A Node for a Node or an Input layer (which carries its own node)."""
-    node = getattr(x, "node", x)
-    return node if isinstance(node, Node) else None
-
-
-def is_symbolic(x) -> bool:
-    if isinstance(x, list | tuple):
-        return bool(x) and all(as_node(item) is not None for item in x)
-    return as_node(x) is not None
-
-
-def call_symbolic(layer, x) -> Node:
-    """Record ``layer(x)``: check it is the layer's first call, infer the output shape."""
-    if getattr(layer, "_called", False):
+def as_node_list(spec, what: str, owner: str) -> tuple[list[Node], list[str] | None]:
+    """Nodes from one node, a list of nodes or a dict name -> node (Keras' forms), and the
+    dict's names (None unless a dict was given)."""
+    if isinstance(spec, dict):
+        names, items = list(spec), list(spec.values())
+    else:
+        names, items = None, list(spec) if isinstance(spec, list | tuple) else [spec]
+    nodes = [as_node(item) for item in items]
+    if not nodes or any(node is None for node in nodes):
         raise ConfigError(
-            f"{layer.describe()} is already used in a graph; create a new layer for each call"
+            f"{owner}: {what} must be a node (the result of Input(...) or of a layer call), a "
+            f"list or a dict of them, got {spec!r}"
         )
-    multi = isinstance(x, list | tuple)
-    parents = [as_node(item) for item in (x if multi else [x])]
-    shapes = [p.shape for p in parents]
-    shape = layer.compute_output_shape(shapes if multi else shapes[0])
-    layer._called = True
-    return Node(layer, parents, shape)
+    return nodes, names
 
 
-def topological_order(output: Node) -> list[Node]:
-    """Every node that ``output`` depends on, each after all its parents, output last."""
+def topological_order(outputs: list[Node]) -> list[Node]:
+    """Every node the outputs depend on, each after all its parents (depth first, parents
+    in order, so a chain comes out in its own order)."""
     order, seen = [], set()
-    stack = [(output, False)]
+    stack = [(node, False) for node in reversed(outputs)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -73,3 +76,45 @@ def topological_order(output: Node) -> list[Node]:
         stack.append((node, True))
         stack.extend((parent, False) for parent in reversed(node.parents) if id(parent) not in seen)
     return order
+
+
+def calls_from_nodes(inputs: list[Node], outputs: list[Node], owner: str) -> list[Call]:
+    """The call list of the graph from ``inputs`` to ``outputs`` (inputs first)."""
+    order = topological_order(outputs)
+    reached = {id(node) for node in order}
+    for node in inputs:
+        if node.parents:
+            raise ConfigError(f"{owner}: every input must be an Input(...), got {node!r}")
+        if id(node) not in reached:
+            raise ConfigError(f"{owner}: the outputs do not depend on input {node.name!r}")
+    given = {id(node) for node in inputs}
+    stray = [n for n in order if not n.parents and id(n) not in given]
+    if stray:
+        raise ConfigError(
+            f"{owner}: the outputs do not depend on exactly the given Input(s): they depend on "
+            f"{stray[0].name!r}, which is not among the inputs"
+        )
+    nodes = list(inputs) + [node for node in order if id(node) not in given]
+    index = {id(node): i for i, node in enumerate(nodes)}
+    calls = [Call(node.layer, [index[id(p)] for p in node.parents], node) for node in nodes]
+    link_consumers(calls)
+    return calls
+
+
+def link_consumers(calls: list[Call]) -> None:
+    """Fill every call's ``consumers`` from the others' ``parents``."""
+    for call in calls:
+        call.consumers = []
+    for i, call in enumerate(calls):
+        for p in call.parents:
+            calls[p].consumers.append(i)
+
+
+def unique_layers(calls: list[Call]) -> list[Layer]:
+    """The layers of the non-input calls, each once, in order of first call."""
+    layers, seen = [], set()
+    for call in calls:
+        if call.parents and id(call.layer) not in seen:
+            seen.add(id(call.layer))
+            layers.append(call.layer)
+    return layers

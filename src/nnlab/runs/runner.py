@@ -33,7 +33,7 @@ from ..training import schedules
 from .config import RunConfig
 from ..data import Standardizer, load_dataset, load_npz_dev, train_dev_split
 from ..layers import Activation, BatchNormalization, Dense, Dropout, Flatten
-from ..models.model import Sequential
+from ..training.model import Sequential
 from .monitor import TrainingMonitor
 
 CHECKPOINT = "checkpoint.safetensors"

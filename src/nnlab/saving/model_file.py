@@ -24,6 +24,7 @@ import json
 import os
 import struct
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -137,25 +138,67 @@ def _read_header_metadata(data: bytes, path) -> dict:
 
 def load_model_from_config(config: dict, dtype=None, compile: bool = True):
     """Build (and compile) a fresh model from ``model.get_config()`` output."""
-    from ..layers import LAYERS, Input
-    from ..models.model import Model, Sequential
+    from ..layers import LAYERS
+    from ..training.model import Model, Sequential
 
     layers = [LAYERS[spec["class"]].from_config(dict(spec["config"])) for spec in config["layers"]]
     options = {"name": config["name"], "dtype": dtype or config["dtype"]}
     if config["class"] == "Sequential":
         model = Sequential(layers, input_shape=config["input_shape"], **options)
     else:
-        inputs = Input(config["input_shape"])
-        nodes = {"input": inputs.node}
-        for layer, spec in zip(layers, config["layers"], strict=True):
-            parents = [nodes[name] for name in spec["inbound"]]
-            nodes[layer.name] = layer(parents if layer.multi_input else parents[0])
-        model = Model(inputs, nodes[layers[-1].name], **options)
+        inputs, outputs = _rebuild_graph(config, layers)
+        model = Model(inputs, outputs, **options)
     model.build()
     compiled = config.get("compile")
     if compile and compiled:
-        model.compile(compiled["optimizer"], compiled["loss"], compiled["metrics"])
+        model.compile(
+            compiled["optimizer"],
+            compiled["loss"],
+            compiled["metrics"],
+            loss_weights=compiled.get("loss_weights"),
+        )
     return model
+
+
+def _rebuild_graph(config: dict, layers: list):
+    """(inputs, outputs) of a functional model: its Input nodes, then every call in order.
+
+    A call reads the calls it names: a layer's name for its only call, ``name:k`` for the
+    k-th call of a shared layer.  Files of version 1 name each layer's single call in the
+    layer's ``inbound`` and have one input, "input".
+    """
+    from ..layers import Input
+
+    by_name = {layer.name: layer for layer in layers}
+    if "calls" not in config:  # version 1: one input, each layer called once
+        inputs = [Input(config["input_shape"])]
+        nodes = {"input": inputs[0].node}
+        calls = [
+            {"layer": spec["config"]["name"], "inbound": spec["inbound"]}
+            for spec in config["layers"]
+        ]
+        outputs = [calls[-1]["layer"]]
+        names = None
+    else:
+        inputs = [Input.from_config(dict(spec)) for spec in config["inputs"]]
+        nodes = {layer.name: layer.node for layer in inputs}
+        calls, outputs = config["calls"], config["outputs"]
+        names = config.get("output_names")
+    total = Counter(spec["layer"] for spec in calls)
+    seen = Counter()
+    for spec in calls:
+        layer = by_name[spec["layer"]]
+        parents = [nodes[ref] for ref in spec["inbound"]]
+        node = layer(parents if layer.multi_input else parents[0])
+        ref = layer.name if total[layer.name] == 1 else f"{layer.name}:{seen[layer.name]}"
+        nodes[ref] = node
+        seen[layer.name] += 1
+    out_nodes = [nodes[ref] for ref in outputs]
+    if names is not None and names != outputs:
+        out_nodes = dict(zip(names, out_nodes, strict=True))
+    return (inputs[0] if len(inputs) == 1 else inputs), (
+        out_nodes[0] if isinstance(out_nodes, list) and len(out_nodes) == 1 else out_nodes
+    )
 
 
 def load_model(path, compile: bool = True):

@@ -19,13 +19,15 @@ from ..exceptions import ConfigError
 class History:
     """Per-epoch logs: ``history.history["loss"]`` is the list of epoch losses.
 
-    ``stop_reason`` says why training stopped early (NaN loss, early stopping), else None.
+    ``stop_reason`` says why training stopped early (NaN loss, early stopping), else None;
+    ``nonfinite_cost`` notes the first non-finite cost that course mode trained through.
     """
 
     def __init__(self):
         self.history: dict[str, list] = {}
         self.epoch: list[int] = []
         self.stop_reason: str | None = None
+        self.nonfinite_cost: str | None = None
 
     def append(self, epoch: int, logs: dict) -> None:
         self.epoch.append(epoch)

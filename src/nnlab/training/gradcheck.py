@@ -59,8 +59,8 @@ def gradcheck(model, x, y, epsilon=1e-7, max_per_param=None, seed=0, training=Tr
         training: run layers in training mode (batch statistics, dropout).
     """
     net = float64_copy(model)
-    x64 = net.prepare_inputs(np.asarray(x, dtype=np.float64), "gradcheck")
-    y64 = net.prepare_targets(y, x64.shape[0], "gradcheck")
+    x64 = net.prepare_inputs(x, "gradcheck")  # float inputs in float64, token ids kept
+    y64 = net.prepare_targets(y, net.input_list(x64)[0].shape[0], "gradcheck")
 
     def cost() -> float:
         net.rng = backend.make_rng(seed)

@@ -87,9 +87,11 @@ class BinaryCrossentropy(Loss):
     def fused_value_and_grad(self, y, z, a):
         xp = backend.xp
         if self.course_cost or z is None:
-            with np.errstate(divide="ignore"):
+            # the course's compute_cost: nansum drops the 0 * log(0) = nan terms of
+            # saturated outputs, and a cost of inf (a = 1 where y = 0) stays inf
+            with np.errstate(divide="ignore", invalid="ignore"):
                 logprobs = -xp.log(a) * y + -xp.log(1 - a) * (1 - y)
-            value = float(1.0 / a.shape[0] * xp.sum(logprobs)) / (a.size // a.shape[0])
+            value = float(1.0 / a.shape[0] * xp.nansum(logprobs)) / (a.size // a.shape[0])
         else:
             value = float(xp.mean(xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))))
         return value, (a - y) * (1.0 / a.size)

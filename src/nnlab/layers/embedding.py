@@ -1,0 +1,89 @@
+"""Embedding: token ids -> learned vectors (the course's word-embedding matrix E).
+
+The course multiplies E (n_e, V) by a one-hot vector o_j to get e_j = E o_j; nnlab looks
+the rows up directly, batch-first, with W = E.T of shape (V, n_e):
+
+    forward:   A[i, t] = W[ids[i, t]]                 ids (m, T) ints, A (m, T, n_e)
+    backward:  dW[v] = sum over (i, t) with ids[i, t] = v of dA[i, t]      (V, n_e)
+
+The ids carry no gradient (they are not differentiable), so backward returns None.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..exceptions import ConfigError, InputValueError
+from ..ops import initializers
+from .base import Layer
+
+
+class Embedding(Layer):
+    """Map each token id in [0, input_dim) to a learned vector of ``output_dim`` numbers.
+
+    Args:
+        input_dim: V, the vocabulary size.
+        output_dim: n_e, the size of each vector.
+        embeddings_initializer: for W (default "random_normal": N(0, 0.05^2) entries).
+
+    Input shape: (m, ...) integer ids.  Output shape: (m, ..., output_dim).
+    """
+
+    accepts_integer_input = True
+
+    def __init__(
+        self, input_dim: int, output_dim: int, embeddings_initializer="random_normal", **kwargs
+    ):
+        super().__init__(**kwargs)
+        for name, value in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"Embedding: {name} must be a positive integer, got {value!r}")
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+
+    def build_params(self, input_shape, rng):
+        shape = (self.input_dim, self.output_dim)
+        self.params["W"] = self.embeddings_initializer(shape, rng, self.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        xp = backend.xp
+        if a_prev.dtype.kind not in "iu":
+            raise InputValueError(
+                f"{self.describe()}: expected integer token ids, got dtype {a_prev.dtype}"
+            )
+        if a_prev.size and (int(a_prev.min()) < 0 or int(a_prev.max()) >= self.input_dim):
+            bad = int(a_prev.min()) if int(a_prev.min()) < 0 else int(a_prev.max())
+            raise InputValueError(
+                f"{self.describe()}: token ids must be in [0, {self.input_dim}), got {bad}"
+            )
+        self.cache.ids = a_prev
+        return xp.take(self.params["W"], a_prev, axis=0)  # (m, ..., n_e)
+
+    def backward(self, da, need_input_grad=True):
+        xp = backend.xp
+        ids = self.cache.ids.reshape(-1)
+        rows = da.reshape(-1, self.output_dim)  # (m ..., n_e)
+
+        def scatter(out):  # rows of the same id add up
+            if out is None:
+                out = xp.zeros_like(self.params["W"])
+            else:
+                out[...] = 0
+            xp.add.at(out, ids, rows)
+            return out
+
+        self.write_grad("W", scatter)
+        return None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            input_dim=self.input_dim,
+            output_dim=self.output_dim,
+            embeddings_initializer=self.embeddings_initializer.get_config(),
+        )
+        return config

@@ -1,0 +1,475 @@
+"""A network: a graph of layer calls run forward and backward (no losses, no optimizer).
+
+Forward runs the calls in order; backward runs them in reverse, and a call's output that
+several calls read receives the sum of their gradients (dA = sum over its consumers):
+
+    A[in_k] = X_k                                  the model inputs
+    A[c] = layer_c.forward(A[parents of c])        every call c, caches kept per call
+    dA[outputs] = the gradients handed in          (dZ for a fused softmax/sigmoid output)
+    dA[parents of c] += layer_c.backward(dA[c])    every call c in reverse; dW, db filled
+
+A layer called several times (shared weights) runs each call with that call's cache, and
+the backward of every call adds into the layer's one gradient buffer (the first call of a
+step writes it, later calls add: see ``Layer.write_grad``).
+
+Training (losses, optimizer, fit) is added on top by ``nnlab.training.trainer.Trainer``;
+``nnlab.Model`` and ``nnlab.Sequential`` are the two together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..exceptions import ConfigError, ShapeError
+from ..layers import Input, Layer
+from ..layers.base import Cache, default_name
+from .graph import Call, as_node_list, calls_from_nodes, link_consumers, unique_layers
+from .parameters import FlatParameters
+
+
+class Network:
+    """A graph of layer calls with one or several inputs and outputs.
+
+    Args:
+        inputs: an ``Input(shape)`` node, a list of them, or a dict name -> node.
+        outputs: the node(s) returned by layer calls: one, a list, or a dict name -> node.
+        seed: seeds the model's generator (initialization, dropout, shuffling).
+        dtype: "float32" (default) or "float64".
+        name: the model's name.
+    """
+
+    def __init__(self, inputs=None, outputs=None, seed=None, dtype=None, name="model"):
+        self.name = name
+        self.dtype = np.dtype(dtype or backend.floatx())
+        self.seed = seed
+        self.rng = backend.make_rng(seed)
+        self.calls: list[Call] = []
+        self.layers: list[Layer] = []
+        self.input_shapes: list[tuple] | None = None
+        self.input_dtypes: list = [None]
+        self.input_names: list[str] = ["input"]
+        self.output_names: list[str] = []
+        self.output_positions: list[int] = []
+        self.built = False
+        self.flat: FlatParameters | None = None
+        if inputs is not None or outputs is not None:
+            self._set_graph(inputs, outputs)
+
+    # ------------------------------------------------------------------ graph
+    def _set_graph(self, inputs, outputs) -> None:
+        in_nodes, in_keys = as_node_list(inputs, "inputs", self.name)
+        out_nodes, out_keys = as_node_list(outputs, "outputs", self.name)
+        for node in in_nodes:
+            if not isinstance(node.layer, Input):
+                raise ConfigError(f"{self.name}: inputs must be Input(...) nodes, got {node!r}")
+        calls = calls_from_nodes(in_nodes, out_nodes, self.name)
+        for call in calls:  # named in call order, each seeing the names before it
+            self.calls.append(call)
+            self._name_layer(call.layer)
+        self.layers = unique_layers(self.calls)
+        self.input_shapes = [node.shape for node in in_nodes]
+        self.input_dtypes = [node.dtype for node in in_nodes]
+        self.input_names = in_keys or [node.layer.name for node in in_nodes]
+        positions = {id(call.node): i for i, call in enumerate(self.calls)}
+        self.output_positions = [positions[id(node)] for node in out_nodes]
+        self.output_names = out_keys or [self.call_name(p) for p in self.output_positions]
+
+    def _name_layer(self, layer: Layer) -> None:
+        """Give ``layer`` a unique default name if it has none; refuse a taken name."""
+        taken = {c.layer.name for c in self.calls if c.layer is not None and c.layer is not layer}
+        if layer.name is None:
+            base, i = default_name(layer), 1
+            while f"{base}_{i}" in taken:
+                i += 1
+            layer.name = f"{base}_{i}"
+        elif layer.name in taken:
+            raise ConfigError(f"{self.name}: two layers are named {layer.name!r}")
+
+    def call_name(self, position: int) -> str:
+        """How configs and messages name a call: the layer's name, with ``:k`` for the k-th
+        call (from 0) of a layer this model calls more than once."""
+        call = self.calls[position]
+        if call.layer is None:  # a Sequential's input
+            return "input"
+        same = [i for i, c in enumerate(self.calls) if c.layer is call.layer]
+        return call.layer.name if len(same) == 1 else f"{call.layer.name}:{same.index(position)}"
+
+    @property
+    def n_inputs(self) -> int:
+        return sum(call.is_input for call in self.calls)
+
+    @property
+    def input_shape(self):
+        """The shape of one example (without the batch axis); a list for several inputs."""
+        if self.input_shapes is None:
+            return None
+        return self.input_shapes[0] if len(self.input_shapes) == 1 else list(self.input_shapes)
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        return [self._call_shape(p) for p in self.output_positions]
+
+    @property
+    def output_shape(self):
+        """The shape of one output example; a list for several outputs."""
+        shapes = self.output_shapes
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def _call_shape(self, position: int) -> tuple:
+        call = self.calls[position]
+        return self.input_shapes[position] if call.is_input else call.layer.output_shape
+
+    def get_layer(self, name: str) -> Layer:
+        """The layer called ``name`` (Keras' ``model.get_layer``)."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ConfigError(
+            f"{self.name}: no layer named {name!r}; layers: {[l.name for l in self.layers]}"
+        )
+
+    # ----------------------------------------------------------------- building
+    def build(self, input_shape=None, rng=None) -> None:
+        """Create every layer's parameters for examples of shape ``input_shape`` (a list of
+        shapes for several inputs; default: the shapes the inputs declare).
+
+        ``rng`` overrides the model's generator for initialization (the course-compatible
+        mode passes one that replays the course's ``np.random.seed`` order).
+        """
+        self._set_input_shapes(input_shape)
+        if not self.layers:
+            raise ConfigError(f"{self.name}: the model has no layers")
+        init_rng = rng or self.rng
+        built = set()
+        for call in self.calls:
+            if call.is_input:
+                continue
+            layer = call.layer
+            if id(layer) not in built:
+                shapes = [self._call_shape(p) for p in call.parents]
+                layer.build(shapes if layer.multi_input else shapes[0], init_rng, self.dtype)
+                layer.rng = self.rng
+                built.add(id(layer))
+        self._assign_caches()
+        self._gradient_paths = {
+            wanted: self._calls_needing_gradients(wanted) for wanted in (False, True)
+        }
+        self.flat = FlatParameters(self.layers, self.dtype)
+        self.built = True
+        self._on_built()
+
+    def _on_built(self) -> None:
+        """Hook for what depends on the parameters (the trainer builds its optimizer)."""
+
+    def _set_input_shapes(self, input_shape) -> None:
+        if input_shape is not None:
+            shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+            self.input_shapes = [tuple(int(d) for d in shape) for shape in shapes]
+        if not self.input_shapes:
+            raise ShapeError(
+                f"{self.name}: the input shape is unknown; pass input_shape= or start with Input"
+            )
+        if len(self.input_shapes) != self.n_inputs:
+            raise ShapeError(
+                f"{self.name}: expected {self.n_inputs} input shapes, got {self.input_shapes}"
+            )
+
+    def _assign_caches(self) -> None:
+        """One cache per call: the layer's own for a layer called once (nothing to swap),
+        a fresh one for each call of a shared layer."""
+        counts: dict[int, int] = {}
+        for call in self.calls:
+            counts[id(call.layer)] = counts.get(id(call.layer), 0) + 1
+        for call in self.calls:
+            if not call.is_input:
+                call.cache = call.layer.cache if counts[id(call.layer)] == 1 else Cache()
+
+    def _calls_needing_gradients(self, input_grads: bool) -> list[bool]:
+        """Per call: is dA of its output needed?  Only where a parameter (or, with
+        ``input_grads``, a float model input) lies before it: backward computes nothing for
+        the inputs, Flatten or augmentation layers before the first parameters."""
+        needs = []
+        for position, call in enumerate(self.calls):
+            if call.is_input:
+                dtype = self.input_dtypes[position]
+                needs.append(input_grads and (dtype is None or dtype.kind == "f"))
+            else:
+                needs.append(bool(call.layer.params) or any(needs[p] for p in call.parents))
+        return needs
+
+    # ---------------------------------------------------------- forward/back
+    def forward(self, x, training: bool = False):
+        """The outputs for inputs x (one array, or a list/dict for several inputs), keeping
+        every call's cache; one array for one output, else a list."""
+        values = self.run_calls(self.input_list(x), training)
+        outputs = [values[p] for p in self.output_positions]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def run_calls(self, xs: list, training: bool = False, last: int | None = None) -> list:
+        """Every call's output, in call order (inputs first); with ``last``, only those of
+        the calls 0..last (the rest are not computed)."""
+        calls = self.calls if last is None else self.calls[: last + 1]
+        values = []
+        for position, call in enumerate(calls):
+            if call.is_input:
+                values.append(xs[position])
+                continue
+            layer = call.layer
+            layer.cache = call.cache
+            args = [values[p] for p in call.parents]
+            values.append(layer.forward(args if layer.multi_input else args[0], training=training))
+        return values
+
+    def layer_outputs(self, x, training: bool = False, last: int | None = None) -> list:
+        """Every layer call's output A[l], in call order (the model inputs left out); with
+        ``last``, only those of calls 0..last of that list (the rest are not computed)."""
+        k = self.n_inputs
+        values = self.run_calls(self.input_list(x), training, None if last is None else last + k)
+        return values[k:]
+
+    def backward(self, output_grads, from_preactivation=False, input_grads: bool = False):
+        """Backpropagate the outputs' gradients through the graph, filling every layer's
+        parameter gradients (a layer no gradient reaches gets zeros).
+
+        Args:
+            output_grads: dJ/dA of each output (one array, or a list aligned with the
+                outputs; None for an output that has no loss).
+            from_preactivation: True (or one flag per output) where the gradient is dJ/dZ
+                of the output layer's activation (the fused softmax/sigmoid + cross-entropy).
+            input_grads: also return dJ/dX of the model inputs.
+
+        Returns:
+            None, or with ``input_grads`` dJ/dX (one array, or a list for several inputs;
+            None for an integer input).
+        """
+        grads = self._seed_gradients(output_grads)
+        fused = self._per_output(from_preactivation, "from_preactivation")
+        fused_at = {p for p, flag in zip(self.output_positions, fused, strict=True) if flag}
+        needs = self._gradient_paths[bool(input_grads)]
+        for position in range(len(self.calls) - 1, -1, -1):
+            call, grad = self.calls[position], grads[position]
+            if call.is_input or grad is None:
+                continue
+            grads[position] = None  # release it as soon as it is used
+            self._backward_call(call, grad, position in fused_at, needs, grads)
+        self._finish_gradients()
+        if not input_grads:
+            return None
+        result = grads[: self.n_inputs]
+        return result[0] if len(result) == 1 else result
+
+    def _seed_gradients(self, output_grads) -> list:
+        grads = [None] * len(self.calls)
+        given = self._per_output(output_grads, "output_grads")
+        for position, grad in zip(self.output_positions, given, strict=True):
+            if grad is not None:
+                grads[position] = grad if grads[position] is None else grads[position] + grad
+        return grads
+
+    def _per_output(self, value, what: str) -> list:
+        """``value`` as one item per output (a single value for a one-output model)."""
+        n = len(self.output_positions)
+        if n == 1 and not isinstance(value, list | tuple):
+            return [value]
+        if isinstance(value, bool):
+            return [value] * n
+        if isinstance(value, dict):
+            value = [value.get(name) for name in self.output_names]
+        if not isinstance(value, list | tuple) or len(value) != n:
+            raise ShapeError(
+                f"{self.name}.backward: {what} needs one entry per output ({n}: "
+                f"{self.output_names}), got {type(value).__name__}"
+            )
+        return list(value)
+
+    def _backward_call(self, call: Call, grad, fused: bool, needs: list, grads: list) -> None:
+        """Run one call's backward and add its input gradients to its parents'."""
+        layer = call.layer
+        layer.cache = call.cache
+        need = [needs[p] for p in call.parents]
+        wanted = any(need)
+        if fused:
+            d = layer.backward_preactivation(grad, need_input_grad=wanted)
+        else:
+            d = layer.backward(grad, need_input_grad=wanted)
+        layer.accumulate_grads = True  # this layer's next call in this pass adds
+        if not wanted:
+            return
+        for p, dp, needed in zip(call.parents, d if layer.multi_input else [d], need, strict=True):
+            if needed:
+                grads[p] = dp if grads[p] is None else grads[p] + dp
+
+    def _finish_gradients(self) -> None:
+        """Zero the gradients of layers no gradient reached; the next pass writes anew."""
+        for layer in self.layers:
+            if not layer.accumulate_grads:
+                for grad in layer.grads.values():
+                    grad[...] = 0
+            layer.accumulate_grads = False
+
+    def preactivation(self, output: int = 0):
+        """Z of output ``output``'s layer in the last forward pass (None if not kept)."""
+        call = self.calls[self.output_positions[output]]
+        call.layer.cache = call.cache
+        return call.layer.preactivation
+
+    def output_activation(self, output: int = 0):
+        """The activation function ending output ``output``, if the gradient may start from
+        its Z (the output is read by no other call): what a loss can fuse with."""
+        position = self.output_positions[output]
+        call = self.calls[position]
+        if call.is_input or call.consumers or self.output_positions.count(position) > 1:
+            return None
+        return getattr(call.layer, "activation", None)
+
+    # ------------------------------------------------------------------- inputs
+    def input_list(self, x) -> list:
+        """x as a list with one array per input (from an array, a list or a dict)."""
+        if isinstance(x, dict):
+            missing = [name for name in self.input_names if name not in x]
+            if missing:
+                raise ShapeError(
+                    f"{self.name}: inputs {missing} missing; expected keys {self.input_names}"
+                )
+            return [x[name] for name in self.input_names]
+        if isinstance(x, list | tuple):
+            return list(x)
+        return [x]
+
+    # ------------------------------------------------------------------ weights
+    def named_parameters(self):
+        """(name, param, grad) for every parameter, in layer order ('dense_1/W', ...)."""
+        for layer in self.layers:
+            for key, value in layer.params.items():
+                yield f"{layer.name}/{key}", value, layer.grads[key]
+
+    def regularized(self):
+        """(param, grad, regularizer) for every regularized parameter."""
+        for layer in self.layers:
+            for key, reg in layer.regularizers.items():
+                yield layer.params[key], layer.grads[key], reg
+
+    def get_weights(self) -> dict:
+        """Copies of every parameter and state array, by name, as NumPy arrays."""
+        weights = {}
+        for layer in self.layers:
+            for key, value in {**layer.params, **layer.state}.items():
+                weights[f"{layer.name}/{key}"] = backend.to_numpy(value).copy()
+        return weights
+
+    def set_weights(self, weights: dict) -> None:
+        """Copy arrays into the parameters and state, in place (views stay views)."""
+        for layer in self.layers:
+            for key, target in {**layer.params, **layer.state}.items():
+                name = f"{layer.name}/{key}"
+                if name not in weights:
+                    raise ShapeError(f"{self.name}.set_weights: missing weight {name!r}")
+                value = backend.xp.asarray(weights[name])
+                if value.shape != target.shape:
+                    raise ShapeError(
+                        f"{self.name}.set_weights: {name} has shape {tuple(value.shape)}, "
+                        f"expected {tuple(target.shape)}"
+                    )
+                target[...] = value
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, print_fn=print) -> str:
+        """A table of layers, output shapes and parameter counts (printed and returned)."""
+        if not self.built:
+            self.build()
+        rows = [("Layer (type)", "Output shape", "Params")]
+        for layer in self.layers:
+            shape = "(None, " + ", ".join(map(str, layer.output_shape)) + ")"
+            rows.append(
+                (f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}")
+            )
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        line = "-" * sum(widths)
+        out = [f'Model: "{self.name}"', line]
+        for i, row in enumerate(rows):
+            out.append("".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+            if i == 0:
+                out.append("=" * sum(widths))
+        trainable = sum(l.count_params() for l in self.layers if l.trainable)
+        out += [
+            line,
+            f"Total params: {self.count_params():,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {self.count_params() - trainable:,}",
+        ]
+        text = "\n".join(out)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_config(self) -> dict:
+        """JSON-able architecture: the layers once each, the inputs, every call with the
+        calls it reads (by ``call_name``), and the outputs."""
+        config = {
+            "class": type(self).__name__,
+            "name": self.name,
+            "dtype": self.dtype.name,
+            "input_shape": list(self.input_shapes[0]) if self.input_shapes else None,
+            "layers": [{"class": type(l).__name__, "config": l.get_config()} for l in self.layers],
+        }
+        if any(call.node is not None for call in self.calls):
+            config["inputs"] = [
+                call.layer.get_config() | {"name": name}
+                for call, name in zip(self.calls, self.input_names, strict=False)
+                if call.is_input
+            ]
+            config["calls"] = [
+                {"layer": call.layer.name, "inbound": [self.call_name(p) for p in call.parents]}
+                for call in self.calls
+                if not call.is_input
+            ]
+            config["outputs"] = [self.call_name(p) for p in self.output_positions]
+            config["output_names"] = list(self.output_names)
+        return config
+
+
+class SequentialNetwork(Network):
+    """A linear stack of layers: each layer's input is the previous layer's output.
+
+    Args:
+        layers: the layers, in order; the first may be ``Input(shape)``.
+        input_shape: shape of one example (without the batch axis), if no Input layer.
+        seed: seeds the model's generator (initialization, dropout, shuffling).
+        dtype: "float32" (default) or "float64".
+        name: the model's name.
+    """
+
+    def __init__(self, layers=None, input_shape=None, seed=None, dtype=None, name="sequential"):
+        super().__init__(seed=seed, dtype=dtype, name=name)
+        self.calls = [Call(None, [])]  # the model input
+        self.output_positions = [0]
+        self.output_names = ["output"]
+        if input_shape is not None:
+            self.input_shapes = [tuple(input_shape)]
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer, giving it a unique name if it has none."""
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"{self.name}.add: expected a Layer, got {type(layer).__name__}")
+        if isinstance(layer, Input):
+            if self.layers:
+                raise ConfigError(f"{self.name}: Input must be the first layer")
+            self.input_shapes = [layer.input_shape]
+            self.input_dtypes = [layer.input_dtype]
+            return
+        if layer.multi_input:
+            raise ConfigError(f"{self.name}: {layer.describe()} needs several inputs; use Model")
+        if not self.layers and self.input_shapes is None and layer.input_shape:
+            self.input_shapes = [layer.input_shape]
+        self._name_layer(layer)
+        self.calls.append(Call(layer, [len(self.calls) - 1]))
+        link_consumers(self.calls)
+        if layer not in self.layers:  # the same layer added twice shares its weights
+            self.layers.append(layer)
+        self.output_positions = [len(self.calls) - 1]
+        self.built = False

@@ -1,0 +1,313 @@
+"""One harness every registered layer goes through (Keras' ``run_layer_test``, tinygrad's
+``helper_test_op``): a new layer registered is a new layer tested, and one without a case
+here fails ``test_every_registered_layer_has_a_case``.
+
+For every layer:
+  * the output shape equals ``compute_output_shape``;
+  * the config survives a JSON round trip, and the rebuilt layer computes the same output;
+  * float64 gradients of the input and of every parameter equal two-sided finite
+    differences of J = sum(A * R) for a fixed random R;
+  * forward output, input and parameter gradients equal PyTorch's, where a PyTorch
+    equivalent is registered below;
+  * called twice in one graph, the parameter gradients are twice the single call's for the
+    same inputs, and the sum of the two single calls' (each input its own gradient) for
+    different inputs: every call keeps its own cache.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from helpers import assert_close, compare_with_torch
+
+from nnlab import layers as L
+from nnlab.training.model import Model
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+from test_convolutional_torch import (  # noqa: E402
+    torch_avg_pool,
+    torch_conv2d,
+    torch_depthwise,
+    torch_max_pool,
+    torch_separable,
+)
+
+
+def to_cf(x):
+    return x.permute(0, 3, 1, 2)
+
+
+def to_cl(x):
+    return x.permute(0, 2, 3, 1)
+
+
+@dataclass
+class Case:
+    """How to make a layer, what one example looks like, and its PyTorch equivalent."""
+
+    make: object  # () -> Layer
+    input_shape: tuple | list  # one example's shape; a list of shapes for merge layers
+    torch: object = None  # (x_t or [x_t, ...], params_t) -> out_t
+    random: bool = False  # draws noise in training (compared in inference, or seeded)
+    differentiable: bool = True  # False: no input gradient at all (augmentation)
+    vocabulary: int | None = None  # integer token ids in [0, vocabulary) as input
+
+
+def dense_t(x, p):
+    return torch.tanh(x @ p["W"] + p["b"])
+
+
+def bn_t(x, p):
+    shape = x.shape
+    flat = F.batch_norm(
+        x.reshape(-1, shape[-1]), None, None, p["gamma"], p["beta"], True, 0.0, 1e-3
+    )
+    return flat.reshape(shape)
+
+
+CASES = {
+    "Activation": Case(lambda: L.Activation("tanh"), (5,), lambda x, p: torch.tanh(x)),
+    "Add": Case(L.Add, [(3, 2), (3, 2)], lambda xs, p: xs[0] + xs[1]),
+    "AvgPool2D": Case(lambda: L.AvgPool2D(2, padding="same"), (5, 4, 2), None),
+    "BatchNormalization": Case(L.BatchNormalization, (3, 4), bn_t),
+    "Concatenate": Case(L.Concatenate, [(3, 2), (3, 4)], lambda xs, p: torch.cat(xs, dim=-1)),
+    "Conv2D": Case(lambda: L.Conv2D(3, 3, padding="same", activation="tanh"), (5, 4, 2), None),
+    "Dense": Case(lambda: L.Dense(3, activation="tanh"), (4,), dense_t),
+    "DepthwiseConv2D": Case(lambda: L.DepthwiseConv2D(3, depth_multiplier=2), (5, 5, 2), None),
+    "Dropout": Case(lambda: L.Dropout(0.3), (6,), random=True),
+    "Embedding": Case(
+        lambda: L.Embedding(9, 3), (4,), lambda x, p: F.embedding(x, p["W"]), vocabulary=9
+    ),
+    "Flatten": Case(L.Flatten, (3, 2, 2), lambda x, p: x.reshape(x.shape[0], -1)),
+    "GlobalAveragePooling2D": Case(
+        L.GlobalAveragePooling2D, (4, 3, 2), lambda x, p: x.mean(dim=(1, 2))
+    ),
+    "LeakyReLU": Case(lambda: L.LeakyReLU(0.2), (5,), lambda x, p: F.leaky_relu(x, 0.2)),
+    "MaxPool2D": Case(lambda: L.MaxPool2D(2), (4, 6, 2), None),
+    "RandomFlip": Case(L.RandomFlip, (4, 4, 1), random=True, differentiable=False),
+    "RandomRotation": Case(L.RandomRotation, (4, 4, 1), random=True, differentiable=False),
+    "RandomTranslation": Case(L.RandomTranslation, (4, 4, 1), random=True, differentiable=False),
+    "ReLU": Case(L.ReLU, (5,), lambda x, p: torch.relu(x)),
+    "SeparableConv2D": Case(lambda: L.SeparableConv2D(3, 3, padding="same"), (4, 4, 2), None),
+    "Sigmoid": Case(L.Sigmoid, (5,), lambda x, p: torch.sigmoid(x)),
+    "Softmax": Case(L.Softmax, (5,), lambda x, p: torch.softmax(x, dim=-1)),
+    "SpatialDropout2D": Case(lambda: L.SpatialDropout2D(0.4), (3, 3, 4), random=True),
+    "Tanh": Case(L.Tanh, (5,), lambda x, p: torch.tanh(x)),
+    "ZeroPadding2D": Case(
+        lambda: L.ZeroPadding2D(((1, 0), (2, 1))),
+        (3, 2, 1),
+        lambda x, p: to_cl(F.pad(to_cf(x), (2, 1, 1, 0))),
+    ),
+}
+# image layers whose PyTorch equivalents the convolution tests already define
+CASES["AvgPool2D"].torch = torch_avg_pool((2, 2), (2, 2), "same")
+CASES["Conv2D"].torch = torch_conv2d((3, 3), (1, 1), "same", "tanh")
+CASES["DepthwiseConv2D"].torch = torch_depthwise((3, 3), (1, 1), "valid")
+CASES["MaxPool2D"].torch = torch_max_pool((2, 2), (2, 2), "valid")
+CASES["SeparableConv2D"].torch = torch_separable((3, 3), (1, 1), "same", None)
+
+NOT_COMPUTATIONS = {"Input"}  # declares a shape; it has no forward of its own to test
+NAMES = sorted(CASES)
+
+
+def test_every_registered_layer_has_a_case():
+    registered = set(L.LAYERS) - NOT_COMPUTATIONS
+    assert registered == set(CASES), f"add a Case for {sorted(registered - set(CASES))}"
+
+
+# ------------------------------------------------------------------------- helpers
+def shapes_of(case):
+    return case.input_shape if isinstance(case.input_shape, list) else [case.input_shape]
+
+
+def inputs(case, m=3, seed=0):
+    """A batch for the layer: a list of arrays for merge layers, else one array."""
+    rng = np.random.default_rng(seed)
+    if case.vocabulary:
+        arrays = [rng.integers(0, case.vocabulary, (m, *case.input_shape))]
+    else:
+        arrays = [rng.standard_normal((m, *shape)) for shape in shapes_of(case)]
+    return arrays if isinstance(case.input_shape, list) else arrays[0]
+
+
+def built(name, dtype="float64", seed=1):
+    case = CASES[name]
+    layer = case.make()
+    shape = case.input_shape
+    layer.build(
+        list(shape) if isinstance(shape, list) else shape, np.random.default_rng(seed), dtype
+    )
+    return layer, case
+
+
+def run(layer, x, training):
+    """Forward with a fixed noise stream, so a random layer's mask repeats call to call."""
+    layer.rng = np.random.default_rng(7)
+    return layer.forward(x, training=training)
+
+
+def training_for(case):
+    return not case.random or case.differentiable
+
+
+# -------------------------------------------------------------------------- checks
+@pytest.mark.parametrize("name", NAMES)
+def test_output_shape_is_compute_output_shape(name):
+    layer, case = built(name)
+    out = run(layer, inputs(case), training=True)
+    shape = case.input_shape
+    expected = layer.compute_output_shape(list(shape) if isinstance(shape, list) else shape)
+    assert out.shape[1:] == tuple(expected) == tuple(layer.output_shape)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_survives_a_json_round_trip(name):
+    layer, case = built(name)
+    config = layer.get_config()
+    clone = type(layer).from_config(json.loads(json.dumps(config)))
+    assert clone.get_config() == config
+    shape = case.input_shape
+    clone.build(
+        list(shape) if isinstance(shape, list) else shape, np.random.default_rng(9), "float64"
+    )
+    for key in layer.params:
+        clone.params[key][...] = layer.params[key]
+    x = inputs(case)
+    np.testing.assert_array_equal(run(clone, x, False), run(layer, x, False))
+
+
+def numeric_gradient(f, array, eps=1e-6):
+    grad = np.zeros(array.shape)
+    flat, out = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + eps
+        plus = f()
+        flat[i] = original - eps
+        minus = f()
+        flat[i] = original
+        out[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float64_gradients_equal_finite_differences(name):
+    layer, case = built(name)
+    x = inputs(case, m=2, seed=3)
+    r = np.random.default_rng(4).standard_normal((2, *layer.output_shape))
+    if not case.differentiable:
+        run(layer, x, training=True)
+        assert layer.backward(r, need_input_grad=False) is None
+        return
+
+    def cost():
+        return float((run(layer, x, training=True) * r).sum())
+
+    cost()
+    dx = layer.backward(r.copy(), need_input_grad=True)
+    analytic = {key: np.array(g, copy=True) for key, g in layer.grads.items()}
+    for key, param in layer.params.items():
+        assert_close(analytic[key], numeric_gradient(cost, param), tol=1e-7, what=f"{name} d{key}")
+    if case.vocabulary:
+        assert dx is None  # token ids carry no gradient
+        return
+    xs, dxs = (x, dx) if isinstance(x, list) else ([x], [dx])
+    for i, (xi, dxi) in enumerate(zip(xs, dxs, strict=True)):
+        assert_close(dxi, numeric_gradient(cost, xi), tol=1e-7, what=f"{name} dx[{i}]")
+
+
+TORCH_NAMES = [name for name in NAMES if CASES[name].torch is not None]
+
+
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_equals_torch(name):
+    layer, case = built(name, seed=2)
+    x = inputs(case, seed=5)
+    if isinstance(x, list) or case.vocabulary:  # merge layers and token ids: by hand
+        da = np.random.default_rng(6).standard_normal((3, *layer.output_shape))
+        out = layer.forward(x, training=True)
+        dx = layer.backward(da.copy())
+        params_t = {
+            k: torch.tensor(np.array(v), requires_grad=True) for k, v in layer.params.items()
+        }
+        if case.vocabulary:
+            x_t = torch.tensor(x)
+            out_t = case.torch(x_t, params_t)
+        else:
+            x_t = [torch.tensor(a, requires_grad=True) for a in x]
+            out_t = case.torch(x_t, params_t)
+        out_t.backward(torch.tensor(da))
+        assert_close(out, out_t.detach().numpy(), what=f"{name} forward")
+        if not case.vocabulary:
+            for i, (d, t) in enumerate(zip(dx, x_t, strict=True)):
+                assert_close(d, t.grad.numpy(), what=f"{name} dx[{i}]")
+        for key, p in params_t.items():
+            assert_close(layer.grads[key], p.grad.numpy(), what=f"{name} d{key}")
+        return
+    compare_with_torch(layer, case.torch, x, seed=2, dtype="float64", build=False)
+
+
+def twice_model(layer, case):
+    """A model that calls ``layer`` on two inputs (two lists of inputs for merge layers)."""
+    shapes = shapes_of(case)
+    dtype = "int64" if case.vocabulary else None
+    first = [L.Input(s, dtype=dtype) for s in shapes]
+    second = [L.Input(s, dtype=dtype) for s in shapes]
+    merge = isinstance(case.input_shape, list)
+    out1 = layer(first if merge else first[0])
+    out2 = layer(second if merge else second[0])
+    model = Model(first + second, [out1, out2], dtype="float64")
+    model.build()
+    return model
+
+
+def single_call(name, weights, x, r, training):
+    """(param grads, input grads) of one call on a fresh layer holding ``weights``."""
+    layer, case = built(name)
+    for key in layer.params:
+        layer.params[key][...] = weights[key]
+    run(layer, x, training)
+    dx = layer.backward(r.copy(), need_input_grad=case.differentiable and not case.vocabulary)
+    grads = {key: np.array(g, copy=True) for key, g in layer.grads.items()}
+    return grads, dx
+
+
+@pytest.mark.parametrize("same_inputs", [True, False], ids=["same", "different"])
+@pytest.mark.parametrize("name", NAMES)
+def test_called_twice_in_one_graph(name, same_inputs):
+    case = CASES[name]
+    layer = case.make()
+    model = twice_model(layer, case)
+    training = training_for(case)
+    x1 = inputs(case, seed=10)
+    x2 = x1 if same_inputs else inputs(case, seed=11)
+    rng = np.random.default_rng(12)
+    r1 = rng.standard_normal((3, *layer.output_shape))
+    r2 = r1 if same_inputs else rng.standard_normal(r1.shape)
+    flat = lambda x: x if isinstance(x, list) else [x]  # noqa: E731
+    layer.rng = np.random.default_rng(7)
+    out1, out2 = model.forward(flat(x1) + flat(x2), training=training)
+    want_dx = case.differentiable and not case.vocabulary
+    if not case.differentiable:
+        return  # augmentation: no gradient to compare; the forward pass ran twice
+    dxs = model.backward([r1, r2], input_grads=want_dx)
+    weights = {key: np.array(v) for key, v in layer.params.items()}
+    g1, dx1 = single_call(name, weights, x1, r1, training)
+    g2, dx2 = single_call(name, weights, x2, r2, training)
+    for key, grad in layer.grads.items():
+        expected = 2 * g1[key] if same_inputs else g1[key] + g2[key]
+        assert_close(grad, expected, tol=1e-10, what=f"{name} d{key} of two calls")
+    if want_dx and not case.random:
+        n = len(shapes_of(case))
+        for got, want in zip(dxs, flat(dx1) + flat(dx2), strict=True):
+            assert_close(got, want, tol=1e-10, what=f"{name} input gradient per call")
+        assert len(dxs) == 2 * n
+    if same_inputs and not case.random:
+        np.testing.assert_allclose(out1, out2)
+    assert math.isfinite(float(np.sum(out1)))
