@@ -8,28 +8,19 @@ from .trainer import Trainer
 
 
 class Model(Trainer, Network):
-    """A graph of layer calls with one or several inputs and outputs (Keras' functional API).
+    """A graph of layer calls with one or several inputs and outputs (Keras' functional
+    API), with compile / fit / evaluate / predict.
 
-    Args:
-        inputs: an ``Input(shape)``, a list of them, or a dict name -> Input.
-        outputs: the node(s) returned by layer calls: one, a list, or a dict name -> node.
-        seed: seeds the model's generator (initialization, dropout, shuffling).
-        dtype: "float32" (default) or "float64".
-        name: the model's name.
-
-    A layer may be called several times (shared weights); see ``nnlab.models.network``
-    for forward and backward, ``nnlab.training.trainer`` for compile / fit and the
-    custom-step path.
+    ``Model(inputs, outputs, seed=None, dtype=None, name="model")``: see
+    ``nnlab.models.network.Network`` for the arguments, forward and backward (a layer may be
+    called several times), and ``nnlab.training.trainer`` for training and the custom-step
+    path.
     """
 
 
 class Sequential(Trainer, SequentialNetwork):
-    """A linear stack of layers: each layer's input is the previous layer's output.
+    """A linear stack of layers, with compile / fit / evaluate / predict.
 
-    Args:
-        layers: the layers, in order; the first may be ``Input(shape)``.
-        input_shape: shape of one example (without the batch axis), if no Input layer.
-        seed: seeds the model's generator (initialization, dropout, shuffling).
-        dtype: "float32" (default) or "float64".
-        name: the model's name.
+    ``Sequential(layers=None, input_shape=None, seed=None, dtype=None, name="sequential")``:
+    see ``nnlab.models.network.SequentialNetwork`` for the arguments.
     """
