@@ -127,7 +127,8 @@ def _copy_file_url(url: str, output_file, pooch_instance) -> None:
 def _atomic_write(dest: Path):
     """Open a temporary file beside ``dest``; on success it replaces ``dest`` atomically.
 
-    Used for the converted MNIST ``.npz`` (pooch does the same for downloads).  On any exception the temporary file is removed and ``dest`` is left as it was.
+    Used for the converted MNIST ``.npz`` (pooch does the same for downloads).  On any
+    exception the temporary file is removed and ``dest`` is left as it was.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
