@@ -390,6 +390,24 @@ def test_read_uint8_csv_formats_and_errors(tmp_path):
         assert all(w in str(e.value) for w in words), str(e.value)
 
 
+def test_read_uint8_csv_line_numbers_count_empty_lines(tmp_path):
+    # numpy.loadtxt numbers rows without the header and empty lines; the message must not
+    p = tmp_path / "a.csv"
+    for body, words in (
+        (b"h\n1,2,3\n\n\n4,x,6\n", ["a.csv, line 5, field 2", "unexpected byte in 'x'"]),
+        (b"h\n\n1,2,3\n\n4,5\n", ["line 5", "2 fields, expected 3"]),
+        (b"h\n1,2,3,4\n1,2,3\n", ["line 2", "4 fields, expected 3"]),  # the first row is odd
+        (b"1,2\n3,4\n", ["line 1", "2 fields, expected 3"]),
+        (b"1,2,3\n4,-1,6\n", ["line 2, field 2", "value -1 < 0"]),
+    ):
+        p.write_bytes(body)
+        with pytest.raises(InputValueError) as e:
+            read_uint8_csv(p, 3)
+        assert all(w in str(e.value) for w in words), str(e.value)
+    p.write_bytes(b"label,a,b\n")  # a header and no rows
+    assert read_uint8_csv(p, 3).shape == (0, 3)
+
+
 def _sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

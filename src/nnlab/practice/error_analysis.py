@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..exceptions import ConfigError, InputValueError, ShapeError
 from ..training.metrics import confusion_matrix
@@ -428,10 +429,10 @@ def _display_image(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _draw_grid(images: list, titles: list, path: Path) -> Path:
-    plt = plots.plt
     cols = max(1, math.ceil(math.sqrt(len(images))))
     rows = max(1, math.ceil(len(images) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows), squeeze=False)
+    fig = Figure(figsize=(1.7 * cols, 1.9 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles, strict=False):

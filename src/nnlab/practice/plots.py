@@ -1,4 +1,9 @@
-"""Plots saved as PNG files (matplotlib, no screen needed)."""
+"""Plots saved as PNG files (matplotlib, no screen needed).
+
+Figures are plain :class:`matplotlib.figure.Figure` objects saved with ``fig.savefig``:
+pyplot's global state (its backend, its list of open figures) is neither used nor
+changed, so importing this module or drawing with it leaves a notebook's backend alone.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,17 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+
+def __getattr__(name: str):
+    """``plots.plt``: pyplot, imported on first use only (``nnlab.tuning`` draws Optuna's
+    pyplot figures with it); nothing here needs it."""
+    if name == "plt":
+        import matplotlib.pyplot
+
+        return matplotlib.pyplot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def learning_curves(history: dict, path, title: str = "Learning curves") -> Path:
@@ -17,7 +30,8 @@ def learning_curves(history: dict, path, title: str = "Learning curves") -> Path
     ``history`` maps "loss", "val_loss", "accuracy", ... to per-epoch lists.
     """
     metrics = [k for k in history if not k.startswith("val_") and k not in ("lr", "penalty")]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    fig = Figure(figsize=(5 * len(metrics), 3.6))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     for ax, key in zip(axes[0], metrics, strict=True):
         epochs = range(1, len(history[key]) + 1)
         ax.plot(epochs, history[key], marker="o", ms=3, label=f"train {key}")
@@ -29,10 +43,7 @@ def learning_curves(history: dict, path, title: str = "Learning curves") -> Path
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def gradient_norms(history: dict, path, title: str = "Gradient norms") -> Path:
@@ -41,7 +52,8 @@ def gradient_norms(history: dict, path, title: str = "Gradient norms") -> Path:
     ``history`` is a :class:`~nnlab.runs.monitor.TrainingMonitor`'s: "epoch" and
     "grad_norm/<layer>/<param>" per-epoch lists (None or 0 values are left out).
     """
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
     for key in _series(history, "grad_norm/"):
         ax.plot(history["epoch"], _positive(history[key]), marker="o", ms=3, label=key[10:])
     ax.set_yscale("log")
@@ -54,7 +66,8 @@ def activation_stats(history: dict, path, title: str = "Activations") -> Path:
 
     ``history`` holds "epoch", "act_std/<layer>" and "dead_relu/<layer>" per-epoch lists.
     """
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    left, right = fig.subplots(1, 2)
     for key in _series(history, "act_std/"):
         left.plot(history["epoch"], _nan_for_none(history[key]), marker="o", ms=3, label=key[8:])
     for key in _series(history, "dead_relu/"):
@@ -92,10 +105,13 @@ def _finish(fig, axes, ylabels, title) -> None:
 
 
 def save_png(fig, path, dpi=80) -> Path:
-    """Write the figure as PNG and close it."""
+    """Write the figure as PNG; returns the path.
+
+    ``fig`` is a :class:`~matplotlib.figure.Figure` made here, which pyplot does not
+    track, so there is nothing to close: it is freed with its last reference.
+    """
     path = Path(path)
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return path
 
 
@@ -121,8 +137,9 @@ def decision_boundary(
     binary = out.shape[1] == 1
     regions = (out[:, 0] >= 0.5) if binary else out.argmax(axis=1)
     n_classes = max(int(y.max()) + 1, 2)
-    colors = plt.get_cmap("tab10")
-    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    colors = matplotlib.colormaps["tab10"]
+    fig = Figure(figsize=(4.2, 3.8))
+    ax = fig.subplots()
     ax.contourf(
         g0,
         g1,
@@ -152,7 +169,8 @@ def confusion_matrix(counts, path, class_names=None, title="Confusion matrix (de
     k = counts.shape[0]
     names = class_names or [str(i) for i in range(k)]
     size = min(2.0 + 0.45 * k, 9.0)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    fig = Figure(figsize=(size, size * 0.9))
+    ax = fig.subplots()
     ax.imshow(counts, cmap="Blues")
     ax.set_xticks(range(k), names, rotation=45 if k > 10 else 0, fontsize=7)
     ax.set_yticks(range(k), names, fontsize=7)

@@ -13,26 +13,21 @@ Layout of the header's ``__metadata__`` (all strings, as safetensors requires):
     extra          JSON of caller data (``{"epoch": 3}`` for checkpoints)
 
 Tensors: ``<layer>/<param>`` (``dense_1/W``), state (``batch_normalization_1/moving_mean``),
-and ``optimizer/<slot>`` (flat buffers).  Nothing is unpickled; files are written to a
-temporary name and renamed, so a crash never leaves a half-written model behind.
+and ``optimizer/<slot>`` (flat buffers).  The file is a verified container
+(:mod:`nnlab.saving.container`): read by the safetensors library, nothing is unpickled;
+written to a temporary name and renamed, so a crash never leaves a half-written model.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import struct
-import tempfile
 from collections import Counter
-from pathlib import Path
 
-import numpy as np
-from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from .. import backend
 from ..exceptions import ModelFileError
+from .container import atomic_write_bytes, file_digest, read_safetensors, verify_digest
 
 FORMAT = "nnlab"
 VERSION = "1"
@@ -57,83 +52,25 @@ def save_model(model, path, include_optimizer=True, extra_metadata=None) -> None
     atomic_write_bytes(path, st_save(tensors, metadata=metadata))
 
 
-def file_digest(tensors: dict, metadata: dict) -> str:
-    """SHA-256 over the metadata (but its own "sha256" entry) and every tensor."""
-    described = {k: v for k, v in metadata.items() if k != "sha256"}
-    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
-    for name in sorted(tensors):
-        arr = np.ascontiguousarray(tensors[name])
-        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
-        digest.update(arr.tobytes())
-    return digest.hexdigest()
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def read_model_file(path) -> tuple[dict, dict]:
-    """(tensors, metadata) of an nnlab file, verified; ModelFileError if anything is off."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {str(path)!r} does not exist")
-    data = path.read_bytes()
-    metadata = _read_header_metadata(data, path)
-    try:
-        tensors = st_load(data)
-    except Exception as err:  # safetensors raises its own error type for any corruption
-        raise ModelFileError(
-            f"{path}: the weights cannot be read ({err}); the file is damaged"
-        ) from None
+    """(tensors, metadata) of an nnlab model file, verified.
+
+    Read through :func:`~nnlab.saving.container.read_safetensors`; the header must say
+    ``format: nnlab`` and this ``version``, and the ``sha256`` must match.
+
+    Raises:
+        ModelFileError: the file is missing, damaged, truncated, not an nnlab model file,
+            of another format version, or altered; the message names the file.
+    """
+    tensors, metadata = read_safetensors(path, kind="model file")
     if metadata.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an nnlab model file (no 'format: nnlab' in its header)")
     if metadata.get("version") != VERSION:
         raise ModelFileError(
             f"{path}: format version {metadata.get('version')!r}, this nnlab reads {VERSION!r}"
         )
-    expected, actual = metadata.get("sha256"), file_digest(tensors, metadata)
-    if expected != actual:
-        raise ModelFileError(
-            f"{path}: the weights were altered (checksum {actual[:12]}..., header says "
-            f"{str(expected)[:12]}...)"
-        )
+    verify_digest(path, tensors, metadata)
     return tensors, metadata
-
-
-def _read_header_metadata(data: bytes, path) -> dict:
-    """The ``__metadata__`` of a safetensors header (8-byte length, then JSON)."""
-    if len(data) < 8:
-        raise ModelFileError(
-            f"{path}: {len(data)} bytes is too short for a model file (truncated?)"
-        )
-    (length,) = struct.unpack("<Q", data[:8])
-    if length > len(data) - 8:
-        raise ModelFileError(
-            f"{path}: header claims {length} bytes but the file has {len(data) - 8}: truncated"
-        )
-    try:
-        header = json.loads(data[8 : 8 + length])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(f"{path}: the header is not valid JSON; not a model file") from None
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{path}: the header is not a JSON object; not a model file")
-    return header.get("__metadata__") or {}
 
 
 def load_model_from_config(config: dict, dtype=None, compile: bool = True):
