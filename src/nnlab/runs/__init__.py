@@ -1,0 +1,1 @@
+"""Runs: the run configuration, the runner behind `nnlab train`, its monitor."""
