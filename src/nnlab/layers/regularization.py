@@ -9,11 +9,12 @@ keep_prob = 1 - rate.  Input and output shape: any (m, ...).
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError
 from .base import Layer
 
 
+@registry.register("layer")
 class Dropout(Layer):
     """Zero each activation with probability ``rate`` in training and scale the rest by
     1 / (1 - rate), so the expected activation is unchanged (inverted dropout).

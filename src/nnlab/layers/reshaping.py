@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+from .. import registry
 from .base import Layer
 
 
+@registry.register("layer")
 class Input(Layer):
     """Declares the input shape (without the batch axis).
 
@@ -34,6 +36,7 @@ class Input(Layer):
         return config
 
 
+@registry.register("layer")
 class Flatten(Layer):
     """(m, n_H, n_W, n_C) -> (m, n_H * n_W * n_C), row-major (channels vary fastest)."""
 

@@ -14,11 +14,12 @@ keep_prob = 1 - rate.  Input and output shape: (m, n_H, n_W, n_C).
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError, ShapeError
 from .base import Layer
 
 
+@registry.register("layer")
 class SpatialDropout2D(Layer):
     """Zero each channel of each example with probability ``rate`` in training and scale
     the kept ones by 1 / (1 - rate) ("dropout for images").

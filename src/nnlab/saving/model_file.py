@@ -30,7 +30,7 @@ import numpy as np
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ModelFileError
 
 FORMAT = "nnlab"
@@ -137,10 +137,10 @@ def _read_header_metadata(data: bytes, path) -> dict:
 
 def load_model_from_config(config: dict, dtype=None, compile: bool = True):
     """Build (and compile) a fresh model from ``model.get_config()`` output."""
-    from ..layers import LAYERS, Input
+    from ..layers import Input
     from ..models.model import Model, Sequential
 
-    layers = [LAYERS[spec["class"]].from_config(dict(spec["config"])) for spec in config["layers"]]
+    layers = [registry.from_config("layer", spec) for spec in config["layers"]]
     options = {"name": config["name"], "dtype": dtype or config["dtype"]}
     if config["class"] == "Sequential":
         model = Sequential(layers, input_shape=config["input_shape"], **options)
