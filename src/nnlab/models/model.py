@@ -22,12 +22,10 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError, InputValueError, ShapeError
 from ..layers import Input, Layer
 from ..layers.base import default_name
-from ..training import losses, optimizers
-from ..training import metrics as metrics_module
 from ..training.callbacks import CallbackList, History, ProgressBar
 from .graph import as_node, topological_order
 from .parameters import FlatParameters
@@ -142,10 +140,11 @@ class Model:
         self, optimizer="adam", loss="categorical_crossentropy", metrics=None, learning_rate=None
     ) -> None:
         """Choose the optimizer, the loss and the metrics (names or objects)."""
-        self.optimizer = optimizers.get(optimizer, learning_rate)
-        self.loss = losses.get(loss)
+        overrides = {} if learning_rate is None else {"learning_rate": learning_rate}
+        self.optimizer = registry.get("optimizer", optimizer, **overrides)
+        self.loss = registry.get("loss", loss)
         self.metric_names = list(metrics or [])
-        self._metric_fns = {name: metrics_module.get(name) for name in self.metric_names}
+        self._metric_fns = {name: registry.get("metric", name) for name in self.metric_names}
         self.compiled = True
         if not self.built and self.input_shape is not None:
             self.build()
