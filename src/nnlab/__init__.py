@@ -13,7 +13,7 @@ import os as _os
 # NumPy loads OpenBLAS (the nnlab command always is).
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
 
-from . import backend, layers  # noqa: E402
+from . import backend, layers, registry  # noqa: E402
 from .exceptions import (  # noqa: E402
     ConfigError,
     InputValueError,
@@ -120,6 +120,7 @@ __all__ = [
     "metrics",
     "optimizers",
     "parallel",
+    "registry",
     "regularizers",
     "schedules",
 ]

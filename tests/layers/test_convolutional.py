@@ -11,9 +11,17 @@ import numpy as np
 import pytest
 
 import nnlab
-from nnlab import L2, BatchNormalization, ConfigError, Dense, Flatten, Sequential, ShapeError
+from nnlab import (
+    L2,
+    BatchNormalization,
+    ConfigError,
+    Dense,
+    Flatten,
+    Sequential,
+    ShapeError,
+    registry,
+)
 from nnlab.layers import (
-    LAYERS,
     AvgPool2D,
     Conv2D,
     DepthwiseConv2D,
@@ -421,7 +429,7 @@ def all_new_layers():
 
 @pytest.mark.parametrize("layer", all_new_layers(), ids=lambda layer: type(layer).__name__)
 def test_config_round_trip(layer):
-    assert LAYERS[type(layer).__name__] is type(layer)
+    assert registry.lookup("layer", type(layer).__name__) is type(layer)
     config = layer.get_config()
     json.dumps(config)  # serializable
     clone = type(layer).from_config(json.loads(json.dumps(config)))

@@ -16,8 +16,8 @@ from nnlab import (
     RMSprop,
     ScheduledInverseTimeDecay,
     Sequential,
+    registry,
 )
-from nnlab.training import optimizers as optimizers_module
 
 torch = pytest.importorskip("torch")
 
@@ -213,7 +213,7 @@ def test_exponential_decay(lr0, rate):
 @pytest.mark.parametrize("make", [GradientDescent, Momentum, RMSprop, Adam])
 def test_set_epoch_applies_the_schedule(make, schedule):
     opt = make(learning_rate=schedule)
-    fn = nnlab.training.schedules.get(schedule)
+    fn = registry.get("schedule", schedule)
     assert opt.lr == pytest.approx(fn(0))
     for epoch in (4, 0, 7, 12):
         opt.set_epoch(epoch)
@@ -236,7 +236,7 @@ def test_fit_sets_the_epoch_learning_rate():
 # ------------------------------------------------------------------------- configs
 def test_unknown_optimizer_lists_known_names():
     with pytest.raises(nnlab.ConfigError) as info:
-        optimizers_module.get("adamw")
+        registry.get("optimizer", "adamw")
     message = str(info.value)
     assert "adamw" in message
     for name in ("sgd", "momentum", "rmsprop", "adam"):
@@ -251,7 +251,7 @@ def test_unknown_optimizer_lists_known_names():
                                        ("momentum", Momentum), ("rmsprop", RMSprop),
                                        ("adam", Adam)])  # fmt: skip
 def test_optimizer_names_and_learning_rate(name, cls):
-    opt = optimizers_module.get(name, learning_rate=0.25)
+    opt = registry.get("optimizer", name, learning_rate=0.25)
     assert type(opt) is cls
     assert opt.lr == 0.25
 
@@ -267,7 +267,7 @@ def test_optimizer_names_and_learning_rate(name, cls):
         lambda: InverseTimeDecay(0.0, 1.0),
         lambda: ExponentialDecay(0.1, -0.5),
         lambda: ScheduledInverseTimeDecay(0.1, 1.0, interval=0),
-        lambda: optimizers_module.get({"name": "sgd", "learning_rate": {"name": "cosine"}}),
+        lambda: registry.get("optimizer", {"name": "sgd", "learning_rate": {"name": "cosine"}}),
     ],
 )
 def test_invalid_settings_raise_config_error(make):

@@ -1,4 +1,8 @@
-"""Layers: each an explicit forward/backward block (see ``base.Layer``)."""
+"""Layers: each an explicit forward/backward block (see ``base.Layer``).
+
+Every layer class registers under its class name (``nnlab.registry.get("layer", ...)``), which
+is how model files name it.
+"""
 
 from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation
@@ -12,35 +16,31 @@ from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
 from .regularization import Dropout, SpatialDropout2D
 from .reshaping import Flatten, Input
 
-LAYERS = {
-    cls.__name__: cls
-    for cls in (
-        Activation,
-        Add,
-        AvgPool2D,
-        Concatenate,
-        BatchNormalization,
-        Conv2D,
-        Dense,
-        DepthwiseConv2D,
-        Dropout,
-        Embedding,
-        Flatten,
-        GlobalAveragePooling2D,
-        Input,
-        LeakyReLU,
-        MaxPool2D,
-        RandomFlip,
-        RandomRotation,
-        RandomTranslation,
-        ReLU,
-        SeparableConv2D,
-        Sigmoid,
-        Softmax,
-        SpatialDropout2D,
-        Tanh,
-        ZeroPadding2D,
-    )
-}
-
-__all__ = ["LAYERS", "Layer", *LAYERS]
+__all__ = [
+    "Activation",
+    "Add",
+    "AvgPool2D",
+    "BatchNormalization",
+    "Concatenate",
+    "Conv2D",
+    "Dense",
+    "DepthwiseConv2D",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GlobalAveragePooling2D",
+    "Input",
+    "Layer",
+    "LeakyReLU",
+    "MaxPool2D",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "ReLU",
+    "SeparableConv2D",
+    "Sigmoid",
+    "Softmax",
+    "SpatialDropout2D",
+    "Tanh",
+    "ZeroPadding2D",
+]

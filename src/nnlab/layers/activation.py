@@ -5,10 +5,12 @@ Input and output shape: any (m, ...), unchanged.
 
 from __future__ import annotations
 
+from .. import registry
 from ..ops import activations
 from .base import Layer
 
 
+@registry.register("layer")
 class Activation(Layer):
     """Apply an activation function (by name or instance) element-wise.
 
@@ -18,7 +20,7 @@ class Activation(Layer):
 
     def __init__(self, activation="relu", **kwargs):
         super().__init__(**kwargs)
-        self.activation = activations.get(activation)
+        self.activation = registry.get("activation", activation)
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
@@ -55,30 +57,35 @@ class _FixedActivation(Activation):
         return Layer.get_config(self)
 
 
+@registry.register("layer")
 class ReLU(_FixedActivation):
     """a = max(0, z)."""
 
     function = "relu"
 
 
+@registry.register("layer")
 class Sigmoid(_FixedActivation):
     """a = 1 / (1 + exp(-z))."""
 
     function = "sigmoid"
 
 
+@registry.register("layer")
 class Tanh(_FixedActivation):
     """a = tanh(z)."""
 
     function = "tanh"
 
 
+@registry.register("layer")
 class Softmax(_FixedActivation):
     """a = softmax(z) over the last axis."""
 
     function = "softmax"
 
 
+@registry.register("layer")
 class LeakyReLU(Activation):
     """a = z if z > 0 else alpha z."""
 

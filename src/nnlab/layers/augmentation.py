@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError
 from .base import Layer, check_image_shape
 
@@ -45,6 +45,7 @@ class Augmentation(Layer):
         return None
 
 
+@registry.register("layer")
 class RandomFlip(Augmentation):
     """Mirror each image with probability 1/2: ``mode`` "horizontal", "vertical" or both."""
 
@@ -108,6 +109,7 @@ class _AffineAugmentation(Augmentation):
         return {**super().get_config(), "interpolation": self.interpolation}
 
 
+@registry.register("layer")
 class RandomTranslation(_AffineAugmentation):
     """Shift by up to ``height_factor`` of the height and ``width_factor`` of the width."""
 
@@ -132,6 +134,7 @@ class RandomTranslation(_AffineAugmentation):
         }
 
 
+@registry.register("layer")
 class RandomRotation(_AffineAugmentation):
     """Rotate by an angle ~ U(-factor, factor) * 2 pi (factor 0.05 is +-18 degrees)."""
 

@@ -51,9 +51,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError, ShapeError
-from ..ops import activations, initializers, regularizers
+from ..ops import activations
 from ..ops.parallel import run_over_batch
 from .base import Layer, check_image_shape
 
@@ -283,9 +283,9 @@ class _Conv(Layer):
         self.kernel_size = as_pair(kernel_size, "kernel_size", who)
         self.strides = as_pair(strides, "strides", who)
         self.padding = parse_padding(padding, who)
-        self.activation = activations.get(activation)
+        self.activation = registry.get("activation", activation)
         self.use_bias = bool(use_bias)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self.bias_initializer = registry.get("initializer", bias_initializer)
         self.geometry: Geometry | None = None
 
     def _geometry(self, input_shape) -> Geometry:
@@ -381,6 +381,7 @@ def _regularizer_config(reg):
 
 
 # ---------------------------------------------------------------------------- Conv2D
+@registry.register("layer")
 class Conv2D(_Conv):
     """2-D convolution ``a = g(conv(a_prev, W) + b)`` (the course's ``conv_forward``).
 
@@ -420,8 +421,8 @@ class Conv2D(_Conv):
         if not _is_int(filters) or filters < 1:
             raise ConfigError(f"Conv2D: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.kernel_initializer = registry.get("initializer", kernel_initializer)
+        self.kernel_regularizer = registry.get("regularizer", kernel_regularizer)
 
     def _channels_out(self, input_shape):
         return self.filters
@@ -579,6 +580,7 @@ def depthwise_backward(dz, x, w, g: Geometry, dw, dx):
     return dw
 
 
+@registry.register("layer")
 class DepthwiseConv2D(_Conv):
     """Depthwise convolution: each input channel convolved with its own filters.
 
@@ -622,8 +624,8 @@ class DepthwiseConv2D(_Conv):
                 f"DepthwiseConv2D: depth_multiplier must be a positive integer, got {depth_multiplier!r}"
             )
         self.depth_multiplier = int(depth_multiplier)
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.depthwise_initializer = registry.get("initializer", depthwise_initializer)
+        self.depthwise_regularizer = registry.get("regularizer", depthwise_regularizer)
 
     def _channels_out(self, input_shape):
         return input_shape[-1] * self.depth_multiplier
@@ -673,6 +675,7 @@ class DepthwiseConv2D(_Conv):
         return config
 
 
+@registry.register("layer")
 class SeparableConv2D(_Conv):
     """Depthwise separable convolution (MobileNet): a depthwise convolution (no bias, no
     activation) followed by a pointwise 1x1 convolution, bias and activation:
@@ -726,10 +729,10 @@ class SeparableConv2D(_Conv):
             )
         self.filters = int(filters)
         self.depth_multiplier = int(depth_multiplier)
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.pointwise_initializer = initializers.get(pointwise_initializer)
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self.depthwise_initializer = registry.get("initializer", depthwise_initializer)
+        self.pointwise_initializer = registry.get("initializer", pointwise_initializer)
+        self.depthwise_regularizer = registry.get("regularizer", depthwise_regularizer)
+        self.pointwise_regularizer = registry.get("regularizer", pointwise_regularizer)
 
     def _channels_out(self, input_shape):
         return self.filters

@@ -20,12 +20,12 @@ divided by m.
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError, ShapeError
-from ..ops import activations, initializers, regularizers
 from .base import Layer
 
 
+@registry.register("layer")
 class Dense(Layer):
     """Fully connected layer ``a = g(a_prev @ W + b)``.
 
@@ -56,11 +56,11 @@ class Dense(Layer):
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ConfigError(f"Dense: units must be a positive integer, got {units!r}")
         self.units = units
-        self.activation = activations.get(activation)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self.activation = registry.get("activation", activation)
+        self.kernel_initializer = registry.get("initializer", kernel_initializer)
+        self.bias_initializer = registry.get("initializer", bias_initializer)
         self.use_bias = use_bias
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.kernel_regularizer = registry.get("regularizer", kernel_regularizer)
 
     def build_params(self, input_shape, rng):
         if len(input_shape) < 1:

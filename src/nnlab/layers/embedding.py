@@ -11,12 +11,12 @@ The ids carry no gradient (they are not differentiable), so backward returns Non
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError, InputValueError
-from ..ops import initializers
 from .base import Layer
 
 
+@registry.register("layer")
 class Embedding(Layer):
     """Map each token id in [0, input_dim) to a learned vector of ``output_dim`` numbers.
 
@@ -39,7 +39,7 @@ class Embedding(Layer):
                 raise ConfigError(f"Embedding: {name} must be a positive integer, got {value!r}")
         self.input_dim = input_dim
         self.output_dim = output_dim
-        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_initializer = registry.get("initializer", embeddings_initializer)
 
     def build_params(self, input_shape, rng):
         shape = (self.input_dim, self.output_dim)

@@ -6,7 +6,7 @@ Concatenate:  a = [a_1, ..., a_k] along axis     da_i = the matching slice of da
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError, ShapeError
 from .base import Layer
 
@@ -30,6 +30,7 @@ class Merge(Layer):
                 )
 
 
+@registry.register("layer")
 class Add(Merge):
     """Element-wise sum of inputs of one shape: the ResNet skip connection a[l+2] += a[l]."""
 
@@ -52,6 +53,7 @@ class Add(Merge):
         return [da] * len(self.input_shape) if need_input_grad else None
 
 
+@registry.register("layer")
 class Concatenate(Merge):
     """Join inputs along ``axis`` (default the channels, -1)."""
 

@@ -18,11 +18,12 @@ Keras defaults: momentum 0.99, epsilon 1e-3 (PyTorch: momentum 0.1 meaning 0.9, 
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError
 from .base import Layer
 
 
+@registry.register("layer")
 class BatchNormalization(Layer):
     """Normalize each feature (last axis) with batch statistics; learn gamma and beta.
 

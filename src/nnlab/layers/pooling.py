@@ -30,7 +30,7 @@ inference forward computes it then).
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, registry
 from ..ops.parallel import run_over_batch
 from .base import Layer, check_image_shape
 from .convolutional import Geometry, as_pair, make_geometry, padding_config, parse_padding
@@ -71,6 +71,7 @@ class _Pool2D(Layer):
         return config
 
 
+@registry.register("layer")
 class MaxPool2D(_Pool2D):
     """Max pooling over f_h x f_w windows with stride s (see the module docstring).
 
@@ -187,6 +188,7 @@ def _max_pool_backward_chunk(da, argmax, g: Geometry, dx, disjoint: bool):
             dx[:, in_r, in_c] += da[:, out_r, out_c] * won
 
 
+@registry.register("layer")
 class AvgPool2D(_Pool2D):
     """Average pooling over f_h x f_w windows with stride s (see the module docstring).
 
@@ -239,6 +241,7 @@ class AvgPool2D(_Pool2D):
         return dx
 
 
+@registry.register("layer")
 class GlobalAveragePooling2D(Layer):
     """(m, n_H, n_W, n_C) -> (m, n_C): the mean of each channel over all positions.
 
@@ -262,6 +265,7 @@ class GlobalAveragePooling2D(Layer):
         return dx
 
 
+@registry.register("layer")
 class ZeroPadding2D(Layer):
     """Pad images with zeros: (m, n_H, n_W, n_C) -> (m, n_H + top + bottom, n_W + left +
     right, n_C) (the course's ``zero_pad``).  backward crops dA back to the input's size.

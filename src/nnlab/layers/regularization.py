@@ -13,11 +13,12 @@ et al. 2015).
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError
 from .base import Layer, check_image_shape
 
 
+@registry.register("layer")
 class Dropout(Layer):
     """Zero each activation with probability ``rate`` in training and scale the rest by
     1 / (1 - rate), so the expected activation is unchanged (inverted dropout).
@@ -65,6 +66,7 @@ class Dropout(Layer):
         return config
 
 
+@registry.register("layer")
 class SpatialDropout2D(Dropout):
     """Zero each channel of each example with probability ``rate`` in training and scale
     the kept ones by 1 / (1 - rate) ("dropout for images").

@@ -6,11 +6,13 @@ import math
 
 import numpy as np
 
+from .. import registry
 from ..exceptions import ConfigError
 from .base import Layer
 from .node import Node
 
 
+@registry.register("layer")
 class Input(Layer):
     """Declares the input shape (without the batch axis) and, for token ids, the dtype.
 
@@ -43,6 +45,7 @@ class Input(Layer):
         return config
 
 
+@registry.register("layer")
 class Flatten(Layer):
     """(m, n_H, n_W, n_C) -> (m, n_H * n_W * n_C), row-major (channels vary fastest)."""
 

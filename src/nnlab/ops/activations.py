@@ -19,7 +19,8 @@ softmax     exp(z_i) / sum_j exp(z_j)      da -> a * (da - sum(da * a)) (Jacobia
 from __future__ import annotations
 
 from .. import backend
-from ..exceptions import ConfigError, unknown_name
+from ..exceptions import ConfigError
+from ..registry import register
 from .parallel import run_over_batch
 
 
@@ -43,6 +44,7 @@ class Activation:
         return f"{type(self).__name__}()"
 
 
+@register("activation")
 class Linear(Activation):
     """g(z) = z."""
 
@@ -55,6 +57,7 @@ class Linear(Activation):
         return da
 
 
+@register("activation")
 class Sigmoid(Activation):
     """g(z) = 1 / (1 + exp(-z)); g'(z) = a (1 - a).  Finite for any z (exp overflow gives 0)."""
 
@@ -69,6 +72,7 @@ class Sigmoid(Activation):
         return da * a * (1.0 - a)
 
 
+@register("activation")
 class Tanh(Activation):
     """g(z) = tanh(z); g'(z) = 1 - a^2."""
 
@@ -81,6 +85,7 @@ class Tanh(Activation):
         return da * (1.0 - a * a)
 
 
+@register("activation")
 class ReLU(Activation):
     """g(z) = max(0, z), computed in place; g'(z) = 1 where a > 0 (0 at z = 0, as PyTorch).
 
@@ -114,6 +119,7 @@ class ReLU(Activation):
         return da * (a > 0)
 
 
+@register("activation")
 class LeakyReLU(Activation):
     """g(z) = z if z > 0 else alpha z; g'(z) = 1 or alpha."""
 
@@ -137,6 +143,7 @@ class LeakyReLU(Activation):
         return f"LeakyReLU(alpha={self.alpha})"
 
 
+@register("activation")
 class Softmax(Activation):
     """a_i = exp(z_i - max z) / sum_j exp(z_j - max z) over the last axis.
 
@@ -167,26 +174,3 @@ class _ignore_overflow:
     def __exit__(self, *exc):
         if self._state is not None:
             backend.xp.seterr(**self._state)
-
-
-ACTIVATIONS = {cls.name: cls for cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)}
-
-
-def get(spec) -> Activation:
-    """Resolve an activation from a name, a config dict, an instance or None (linear)."""
-    if spec is None:
-        return Linear()
-    if isinstance(spec, Activation):
-        return spec
-    if isinstance(spec, dict):
-        config = dict(spec)
-        name = config.pop("name")
-        return _lookup(name)(**config)
-    return _lookup(spec)()
-
-
-def _lookup(name):
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise unknown_name("activation", name, ACTIVATIONS) from None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..exceptions import unknown_name
+from ..registry import register
 
 
 def fans(shape) -> tuple[int, int]:
@@ -46,6 +46,7 @@ class Initializer:
         return {"name": self.name}
 
 
+@register("initializer")
 class Zeros(Initializer):
     name = "zeros"
 
@@ -53,6 +54,7 @@ class Zeros(Initializer):
         return backend.xp.zeros(shape, dtype=dtype or backend.floatx())
 
 
+@register("initializer")
 class Ones(Initializer):
     name = "ones"
 
@@ -60,6 +62,7 @@ class Ones(Initializer):
         return backend.xp.ones(shape, dtype=dtype or backend.floatx())
 
 
+@register("initializer", aliases={"large_random": {"scale": 10.0}})
 class RandomNormal(Initializer):
     """W = scale * N(0, 1).  ``scale=0.01`` is the course's "small random", 10 its "large"."""
 
@@ -75,6 +78,7 @@ class RandomNormal(Initializer):
         return {"name": self.name, "scale": self.scale}
 
 
+@register("initializer")
 class SmallRandom(RandomNormal):
     """W = 0.01 N(0, 1), the course's first initialization."""
 
@@ -100,12 +104,14 @@ class VarianceScaling(Initializer):
         return _normal(shape, rng, dtype) * math.sqrt(self.gain / fan)
 
 
+@register("initializer")
 class Xavier(VarianceScaling):
     """W = N(0, 1) sqrt(1 / fan_in), the course's Xavier initialization."""
 
     name = "xavier"
 
 
+@register("initializer")
 class GlorotNormal(VarianceScaling):
     """W = N(0, 1) sqrt(2 / (fan_in + fan_out))."""
 
@@ -113,6 +119,7 @@ class GlorotNormal(VarianceScaling):
     mode = "fan_avg"
 
 
+@register("initializer", aliases=("he_normal",))
 class He(VarianceScaling):
     """W = N(0, 1) sqrt(2 / fan_in) (He et al. 2015), for ReLU layers."""
 
@@ -120,6 +127,7 @@ class He(VarianceScaling):
     gain = 2.0
 
 
+@register("initializer", aliases=("glorot",))
 class GlorotUniform(Initializer):
     """W = U(-l, l) with l = sqrt(6 / (fan_in + fan_out)) (Keras' default)."""
 
@@ -134,24 +142,3 @@ class GlorotUniform(Initializer):
 
 def _normal(shape, rng, dtype):
     return rng.standard_normal(shape, dtype=dtype or backend.floatx())
-
-
-INITIALIZERS = {
-    cls.name: cls
-    for cls in (Zeros, Ones, RandomNormal, SmallRandom, Xavier, GlorotNormal, GlorotUniform, He)
-}
-ALIASES = {"he_normal": "he", "glorot": "glorot_uniform", "large_random": "random_normal"}
-
-
-def get(spec) -> Initializer:
-    """Resolve an initializer from a name, a config dict or an instance."""
-    if isinstance(spec, Initializer):
-        return spec
-    config = dict(spec) if isinstance(spec, dict) else {"name": spec}
-    name = config.pop("name")
-    if name == "large_random":
-        config.setdefault("scale", 10.0)
-    name = ALIASES.get(name, name)
-    if name not in INITIALIZERS:
-        raise unknown_name("initializer", name, list(INITIALIZERS) + list(ALIASES))
-    return INITIALIZERS[name](**config)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from .. import backend
 from ..exceptions import ConfigError
+from ..registry import register
 
 
+@register("regularizer")
 class L2:
     """L2 penalty with strength ``lambd`` (the course's lambda; ``lambda`` is a keyword)."""
 
@@ -33,14 +35,3 @@ class L2:
 
     def get_config(self) -> dict:
         return {"name": self.name, "lambd": self.lambd}
-
-
-def get(spec):
-    """Resolve a regularizer from None, a float (L2 strength), a config dict or an instance."""
-    if spec is None or isinstance(spec, L2):
-        return spec
-    if isinstance(spec, int | float) and not isinstance(spec, bool):
-        return L2(spec) if spec != 0 else None
-    if isinstance(spec, dict) and spec.get("name") == "l2":
-        return L2(spec["lambd"])
-    raise ConfigError(f"unknown regularizer {spec!r}; expected a number (L2 lambda) or L2(...)")

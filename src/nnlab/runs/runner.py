@@ -25,15 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..training import callbacks as callbacks_module
-from ..saving import model_file as io
-from ..training import optimizers
-from ..practice import plots
-from ..training import schedules
-from .config import RunConfig
+from .. import registry
 from ..data import Standardizer, load_dataset, load_npz_dev, train_dev_split
 from ..layers import Activation, BatchNormalization, Dense, Dropout, Flatten
+from ..practice import plots
+from ..saving import model_file as io
+from ..training import callbacks as callbacks_module
+from ..training import optimizers
 from ..training.model import Sequential
+from .config import RunConfig
 from .monitor import TrainingMonitor
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -161,17 +161,18 @@ def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
     lr = config.learning_rate
     if config.decay != "none":
         extra = {"interval": config.decay_interval} if config.decay == "scheduled" else {}
-        lr = schedules.get(
+        lr = registry.get(
+            "schedule",
             {
                 "name": config.decay,
                 "initial_learning_rate": lr,
                 "decay_rate": config.decay_rate,
                 **extra,
-            }
+            },
         )
     beta_arg = {"momentum": "beta", "rmsprop": "beta", "adam": "beta_1"}.get(config.optimizer)
     options = {beta_arg: config.beta} if beta_arg else {}
-    return optimizers.get({"name": config.optimizer, "learning_rate": lr, **options})
+    return registry.get("optimizer", {"name": config.optimizer, "learning_rate": lr, **options})
 
 
 def new_run_dir(config: RunConfig, root="runs") -> Path:

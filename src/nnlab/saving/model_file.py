@@ -25,8 +25,10 @@ from collections import Counter
 
 from safetensors.numpy import save as st_save
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ModelFileError
+from ..layers import Input
+from ..models.network import SequentialNetwork
 from .container import atomic_write_bytes, file_digest, read_safetensors, verify_digest
 
 FORMAT = "nnlab"
@@ -75,16 +77,14 @@ def read_model_file(path) -> tuple[dict, dict]:
 
 def load_model_from_config(config: dict, dtype=None, compile: bool = True):
     """Build (and compile) a fresh model from ``model.get_config()`` output."""
-    from ..layers import LAYERS
-    from ..training.model import Model, Sequential
-
-    layers = [LAYERS[spec["class"]].from_config(dict(spec["config"])) for spec in config["layers"]]
+    layers = [registry.from_config("layer", spec) for spec in config["layers"]]
     options = {"name": config["name"], "dtype": dtype or config["dtype"]}
-    if config["class"] == "Sequential":
-        model = Sequential(layers, input_shape=config["input_shape"], **options)
+    model_class = registry.lookup("model", config["class"])  # Model, Sequential
+    if issubclass(model_class, SequentialNetwork):
+        model = model_class(layers, input_shape=config["input_shape"], **options)
     else:
         inputs, outputs = _rebuild_graph(config, layers)
-        model = Model(inputs, outputs, **options)
+        model = model_class(inputs, outputs, **options)
     model.build()
     compiled = config.get("compile")
     if compile and compiled:
@@ -104,8 +104,6 @@ def _rebuild_graph(config: dict, layers: list):
     k-th call of a shared layer.  Files of version 1 name each layer's single call in the
     layer's ``inbound`` and have one input, "input".
     """
-    from ..layers import Input
-
     by_name = {layer.name: layer for layer in layers}
     if "calls" not in config:  # version 1: one input, each layer called once
         inputs = [Input(config["input_shape"])]

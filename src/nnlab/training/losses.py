@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..exceptions import InputValueError, ShapeError, unknown_name
+from ..exceptions import InputValueError, ShapeError
+from ..registry import register
 
 _EPS = 1e-7
 
@@ -47,6 +48,7 @@ class Loss:
         return {"name": self.name}
 
 
+@register("loss")
 class BinaryCrossentropy(Loss):
     """The course's logistic loss J = -mean(y log a + (1 - y) log(1 - a)).
 
@@ -100,6 +102,7 @@ class BinaryCrossentropy(Loss):
         return {"name": self.name, "from_logits": self.from_logits, "course_cost": self.course_cost}
 
 
+@register("loss", aliases=("sparse_categorical_crossentropy",))
 class CategoricalCrossentropy(Loss):
     """J = -mean over m of sum_k y_k log a_k, for one-hot (m, K) or integer (m,) labels.
 
@@ -177,6 +180,7 @@ class CategoricalCrossentropy(Loss):
         return {"name": self.name, "from_logits": self.from_logits}
 
 
+@register("loss", aliases=("mse",))
 class MeanSquaredError(Loss):
     """J = mean over all elements of (a - y)^2;  dA = 2 (a - y) / (m k)."""
 
@@ -232,23 +236,3 @@ def _check_range(loss_name, y, low, high, what):
     if lo < low or hi > high:
         bad = lo if lo < low else hi
         raise InputValueError(f"{loss_name}: expected {what}, got a label of {bad:g}")
-
-
-LOSSES = {
-    "binary_crossentropy": BinaryCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": CategoricalCrossentropy,
-    "mean_squared_error": MeanSquaredError,
-    "mse": MeanSquaredError,
-}
-
-
-def get(spec) -> Loss:
-    """Resolve a loss from a name, a config dict or an instance."""
-    if isinstance(spec, Loss):
-        return spec
-    config = dict(spec) if isinstance(spec, dict) else {"name": spec}
-    name = config.pop("name")
-    if name not in LOSSES:
-        raise unknown_name("loss", name, LOSSES)
-    return LOSSES[name](**config)

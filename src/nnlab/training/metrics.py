@@ -1,7 +1,7 @@
 """Metrics: how good a model is, as numbers to compare runs by.
 
 Training metrics are ``fn(y, a) -> (correct_or_sum, count)`` so they can be accumulated
-over batches and divided once at the end of an epoch (``METRICS``, :func:`get`).
+over batches and divided once at the end of an epoch (``nnlab.registry.get("metric", name)``).
 
 accuracy:  sigmoid outputs (m, 1) are class 1 when a > 0.5 (the course's threshold);
            softmax outputs (m, K) predict argmax_k a_k; targets are labels or one-hot.
@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import backend
 from ..exceptions import ConfigError, InputValueError, ShapeError, unknown_name
+from ..registry import register
 
 
 def predicted_classes(a):
@@ -50,19 +51,10 @@ def true_classes(y):
     return y.astype(backend.xp.int64)
 
 
+@register("metric", "accuracy", aliases=("acc",))
 def accuracy_counts(y, a) -> tuple[float, int]:
     """(number correct, number of examples)."""
     return float((predicted_classes(a) == true_classes(y)).sum()), int(a.shape[0])
-
-
-METRICS = {"accuracy": accuracy_counts, "acc": accuracy_counts}
-
-
-def get(name):
-    """Resolve a metric name to its counting function."""
-    if name not in METRICS:
-        raise unknown_name("metric", name, METRICS)
-    return METRICS[name]
 
 
 # --------------------------------------------------------------- label metrics

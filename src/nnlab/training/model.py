@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from .. import registry
 from ..models.network import Network, SequentialNetwork
 from .trainer import Trainer
 
 
+@registry.register("model")
 class Model(Trainer, Network):
     """A graph of layer calls with one or several inputs and outputs (Keras' functional
     API), with compile / fit / evaluate / predict.
@@ -18,6 +20,7 @@ class Model(Trainer, Network):
     """
 
 
+@registry.register("model")
 class Sequential(Trainer, SequentialNetwork):
     """A linear stack of layers, with compile / fit / evaluate / predict.
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
-from ..exceptions import ConfigError, unknown_name
-from . import schedules
+from .. import backend, registry
+from ..exceptions import ConfigError
 
 
 class Optimizer:
@@ -34,7 +33,10 @@ class Optimizer:
     slot_names: tuple[str, ...] = ()
 
     def __init__(self, learning_rate=0.01):
-        self.learning_rate = schedules.get(learning_rate)
+        try:
+            self.learning_rate = registry.get("schedule", learning_rate)
+        except ConfigError as err:  # name the argument: "Adam: learning_rate: unknown ..."
+            raise ConfigError(f"{type(self).__name__}: learning_rate: {err}") from None
         if isinstance(self.learning_rate, int | float) and not self.learning_rate > 0:
             raise ConfigError(
                 f"{type(self).__name__}: learning_rate must be > 0, got {learning_rate}"
@@ -66,10 +68,10 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        lr = self.learning_rate
-        return {"name": self.name, "learning_rate": lr.get_config() if callable(lr) else lr}
+        return {"name": self.name, "learning_rate": registry.get_config(self.learning_rate)}
 
 
+@registry.register("optimizer", aliases=("gd", "gradient_descent"))
 class GradientDescent(Optimizer):
     """theta -= alpha g."""
 
@@ -82,6 +84,7 @@ class GradientDescent(Optimizer):
         params -= self._tmp
 
 
+@registry.register("optimizer")
 class Momentum(Optimizer):
     """v = beta v + (1 - beta) g;  theta -= alpha v  (beta = 0.9 averages ~10 steps)."""
 
@@ -104,6 +107,7 @@ class Momentum(Optimizer):
         return {**super().get_config(), "beta": self.beta}
 
 
+@registry.register("optimizer")
 class RMSprop(Optimizer):
     """s = beta s + (1 - beta) g^2;  theta -= alpha g / (sqrt(s) + eps)."""
 
@@ -131,6 +135,7 @@ class RMSprop(Optimizer):
         return {**super().get_config(), "beta": self.beta, "epsilon": self.epsilon}
 
 
+@registry.register("optimizer")
 class Adam(Optimizer):
     """Adam (Kingma and Ba 2015) with bias correction; the course's defaults."""
 
@@ -176,21 +181,3 @@ def _check_beta(owner, name, value) -> float:
     if not 0.0 <= value < 1.0:
         raise ConfigError(f"{owner}: {name} must be in [0, 1), got {value}")
     return float(value)
-
-
-OPTIMIZERS = {cls.name: cls for cls in (GradientDescent, Momentum, RMSprop, Adam)}
-ALIASES = {"gd": "sgd", "gradient_descent": "sgd"}
-
-
-def get(spec, learning_rate=None) -> Optimizer:
-    """Resolve an optimizer from a name, a config dict or an instance."""
-    if isinstance(spec, Optimizer):
-        return spec
-    config = dict(spec) if isinstance(spec, dict) else {"name": spec}
-    name = config.pop("name")
-    name = ALIASES.get(name, name)
-    if name not in OPTIMIZERS:
-        raise unknown_name("optimizer", name, list(OPTIMIZERS) + list(ALIASES))
-    if learning_rate is not None:
-        config["learning_rate"] = learning_rate
-    return OPTIMIZERS[name](**config)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 
-from ..exceptions import ConfigError, unknown_name
+from ..exceptions import ConfigError
+from ..registry import register
 
 
 class Schedule:
@@ -43,6 +44,7 @@ class Schedule:
         }
 
 
+@register("schedule")
 class InverseTimeDecay(Schedule):
     """alpha = alpha0 / (1 + decay_rate * epoch)."""
 
@@ -52,6 +54,7 @@ class InverseTimeDecay(Schedule):
         return self.initial_learning_rate / (1.0 + self.decay_rate * epoch)
 
 
+@register("schedule")
 class ScheduledInverseTimeDecay(Schedule):
     """alpha = alpha0 / (1 + decay_rate * floor(epoch / interval)): a step every ``interval``."""
 
@@ -74,6 +77,7 @@ class ScheduledInverseTimeDecay(Schedule):
         return {**super().get_config(), "interval": self.interval}
 
 
+@register("schedule")
 class ExponentialDecay(Schedule):
     """alpha = alpha0 * decay_rate ** epoch (decay_rate in (0, 1], e.g. 0.95)."""
 
@@ -81,23 +85,3 @@ class ExponentialDecay(Schedule):
 
     def __call__(self, epoch):
         return self.initial_learning_rate * self.decay_rate**epoch
-
-
-SCHEDULES = {
-    cls.name: cls for cls in (InverseTimeDecay, ScheduledInverseTimeDecay, ExponentialDecay)
-}
-
-
-def get(spec):
-    """Resolve a schedule from a config dict or an instance (a float stays a constant)."""
-    if isinstance(spec, Schedule) or (isinstance(spec, int | float) and not isinstance(spec, bool)):
-        return spec
-    if not (isinstance(spec, dict) and "name" in spec):
-        raise ConfigError(
-            f"learning_rate must be a number, a Schedule or a schedule config dict, got {spec!r}"
-        )
-    config = dict(spec)
-    name = config.pop("name")
-    if name not in SCHEDULES:
-        raise unknown_name("learning-rate schedule", name, SCHEDULES)
-    return SCHEDULES[name](**config)

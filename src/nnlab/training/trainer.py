@@ -29,11 +29,9 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError, InputValueError, ShapeError
 from ..layers import Dense
-from . import losses, optimizers
-from . import metrics as metrics_module
 from .callbacks import CallbackList, History, ProgressBar
 
 
@@ -70,14 +68,16 @@ class Trainer:
             learning_rate: overrides the optimizer's.
             loss_weights: the w_k of J = sum_k w_k loss_k: a list or dict per output.
         """
-        self.optimizer = optimizers.get(optimizer, learning_rate)
+        overrides = {} if learning_rate is None else {"learning_rate": learning_rate}
+        self.optimizer = registry.get("optimizer", optimizer, **overrides)
         self.losses = [
-            None if spec is None else losses.get(spec) for spec in self._per_output(loss, "loss")
+            None if spec is None else registry.get("loss", spec)
+            for spec in self._per_output(loss, "loss")
         ]
         weights = [1.0] * len(self.losses) if loss_weights is None else loss_weights
         self.loss_weights = [float(w) for w in self._per_output(weights, "loss_weights")]
         self.output_metrics = self._metrics_per_output(metrics)
-        self.metric_names = sorted({name for names in self.output_metrics for name in names})
+        self.metric_names = sorted({name for fns in self.output_metrics for name in fns})
         self.compiled = True
         if not self.built and self.input_shapes is not None:
             self.build()
@@ -99,14 +99,13 @@ class Trainer:
             return list(value)
         return [value] * n
 
-    def _metrics_per_output(self, metrics) -> list[list[str]]:
+    def _metrics_per_output(self, metrics) -> list[dict]:
+        """Per output: metric name -> fn(y, a) -> (correct or sum, count)."""
         per_output = self._per_output(metrics or [], "metrics")
         result = []
         for loss, names in zip(self.losses, per_output, strict=True):
             names = [] if loss is None or names is None else list(names)
-            for name in names:
-                metrics_module.get(name)  # an unknown name fails here, naming the metric
-            result.append(names)
+            result.append({name: registry.get("metric", name) for name in names})
         return result
 
     def _on_built(self) -> None:
@@ -522,9 +521,12 @@ class Trainer:
                 name: None if loss is None else loss.get_config()
                 for name, loss in zip(self.output_names, self.losses, strict=True)
             },
-            "metrics": self.output_metrics[0]
+            "metrics": list(self.output_metrics[0])
             if one
-            else dict(zip(self.output_names, self.output_metrics, strict=True)),
+            else {
+                name: list(fns)
+                for name, fns in zip(self.output_names, self.output_metrics, strict=True)
+            },
         }
         if any(w != 1.0 for w in self.loss_weights):
             config["compile"]["loss_weights"] = self.loss_weights
@@ -545,7 +547,7 @@ class _Totals:
         self.model = model
         self.loss = self.penalty = 0.0
         self.output_losses = [0.0] * len(model.losses)
-        self.counts = [{name: [0.0, 0] for name in names} for names in model.output_metrics]
+        self.counts = [{name: [0.0, 0] for name in fns} for fns in model.output_metrics]
 
     def add(self, n, value, penalty, values, ys, outputs):
         model = self.model
@@ -556,7 +558,7 @@ class _Totals:
             if v is not None:
                 self.output_losses[k] += v * n
             for name, count in self.counts[k].items():
-                right, total = metrics_module.get(name)(y, a)
+                right, total = model.output_metrics[k][name](y, a)
                 count[0] += right
                 count[1] += total
 
