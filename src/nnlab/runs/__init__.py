@@ -1,0 +1,1 @@
+"""Training runs: the run config, the run folder, the runner and the training monitor."""
