@@ -200,3 +200,47 @@ def test_gradcheck_of_a_saved_cnn_run_uses_the_runs_image_inputs(tmp_path, capsy
     assert main([*train, "--quiet", "--out", str(run)]) == 0
     assert main(["gradcheck", str(run), "--examples", "4", "--max-per-param", "3"]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def image_npz(path, rng, m=240):
+    """16x16 images of 3 classes: a bright row band whose position is the class."""
+
+    def part(n):
+        y = rng.integers(0, 3, n)
+        x = rng.integers(0, 60, (n, 16, 16)).astype(np.uint8)
+        for k in range(3):
+            x[y == k, 4 * k + 2 : 4 * k + 5] += 180
+        return x, y
+
+    (xa, ya), (xb, yb) = part(m), part(m // 3)
+    np.savez(path, x_train=xa, y_train=ya, x_test=xb, y_test=yb)
+    return path
+
+
+@pytest.mark.parametrize("model", ["cnn", "resnet"])
+def test_cli_trains_the_image_models(tmp_path, model):
+    data = image_npz(tmp_path / "bands.npz", np.random.default_rng(0))
+    run = tmp_path / model
+    code = main(
+        [
+            "train",
+            "--model",
+            model,
+            "--dataset",
+            str(data),
+            "--epochs",
+            "10",
+            "--batch-size",
+            "32",
+            "--learning-rate",
+            "0.003",
+            "--quiet",
+            "--out",
+            str(run),
+        ]
+    )
+    assert code == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.9
+    arch = json.loads((run / "model.json").read_text())
+    assert arch["class"] == ("Sequential" if model == "cnn" else "Model")

@@ -25,19 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..training import callbacks as callbacks_module
-from ..saving import model_file as io
-from ..training import optimizers
-from ..practice import plots
-from ..training import schedules
-from .config import RunConfig
+from ..applications import lenet, mlp, mlp_loss, small_resnet
 from ..data import Standardizer, load_dataset, load_npz_dev, train_dev_split
-from ..layers import Activation, BatchNormalization, Dense, Dropout, Flatten
 from ..models.model import Sequential
+from ..practice import plots
+from ..saving import model_file as io
+from ..training import callbacks as callbacks_module
+from ..training import optimizers, schedules
+from .config import RunConfig
 from .monitor import TrainingMonitor
 
 CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"
+#: The builders of the image models, by ``RunConfig.model``; "mlp" is built from its fields.
+IMAGE_MODELS = {"cnn": lenet, "resnet": small_resnet}
 
 
 @dataclass
@@ -101,58 +102,30 @@ def load_data(config: RunConfig) -> Data:
 
 
 def build_model(config: RunConfig, input_shape, n_classes: int):
-    """The config's network, compiled: ``cnn`` / ``resnet`` from nnlab.applications, or
-    for ``mlp`` Dense [-> BatchNorm] -> activation [-> Dropout] per hidden layer.
+    """The config's network from nnlab.applications, compiled with the config's optimizer.
 
-    Two classes get one sigmoid unit and binary cross-entropy; more get softmax.
+    ``mlp`` takes the config's layers, activation, initializer, batch_norm, dropout and l2
+    (two classes: one sigmoid unit and binary cross-entropy); ``cnn`` (:func:`lenet`) and
+    ``resnet`` (:func:`small_resnet`) take augment and end in a softmax.
     """
-    if config.model != "mlp":
-        from ..applications.vision_models import BUILDERS
-
-        model = BUILDERS[config.model](
-            input_shape, n_classes, augment=config.augment, seed=config.seed
+    if config.model == "mlp":
+        model = mlp(
+            input_shape,
+            n_classes,
+            layers=config.layers,
+            activation=config.activation,
+            initializer=config.initializer,
+            batch_norm=config.batch_norm,
+            dropout=config.dropout,
+            l2=config.l2,
+            seed=config.seed,
         )
-        model.compile(make_optimizer(config), "categorical_crossentropy", ["accuracy"])
-        return model
-    layers = [Flatten()] if len(input_shape) > 1 else []
-    for width in config.layers:
-        if config.batch_norm:
-            layers += [
-                Dense(
-                    width,
-                    use_bias=False,
-                    kernel_initializer=config.initializer,
-                    kernel_regularizer=config.l2 or None,
-                ),
-                BatchNormalization(),
-                Activation(config.activation),
-            ]
-        else:
-            layers.append(
-                Dense(
-                    width,
-                    config.activation,
-                    kernel_initializer=config.initializer,
-                    kernel_regularizer=config.l2 or None,
-                )
-            )
-        if config.dropout:
-            layers.append(Dropout(config.dropout))
-    binary = n_classes == 2
-    layers.append(
-        Dense(
-            1 if binary else n_classes,
-            "sigmoid" if binary else "softmax",
-            kernel_initializer="glorot_uniform",
-            kernel_regularizer=config.l2 or None,
-        )
-    )
-    model = Sequential(layers, input_shape=input_shape, seed=config.seed)
-    model.compile(
-        make_optimizer(config),
-        "binary_crossentropy" if binary else "categorical_crossentropy",
-        ["accuracy"],
-    )
+        loss = mlp_loss(n_classes)
+    else:
+        build = IMAGE_MODELS[config.model]
+        model = build(input_shape, n_classes, augment=config.augment, seed=config.seed)
+        loss = "categorical_crossentropy"
+    model.compile(make_optimizer(config), loss, ["accuracy"])
     return model
 
 
