@@ -1,18 +1,9 @@
 """One training run from a RunConfig: data, model, fit, evaluation, run folder.
 
-The run folder holds:
-
-    config.toml             the full config (``nnlab train --config`` runs it again)
-    checkpoint.safetensors  model + optimizer state + epoch, rewritten after every epoch
-    model.safetensors       the final model (architecture JSON in the header, weights)
-    model.json              the architecture, readable
-    history.csv             per-epoch loss, metrics, dev loss and metrics, learning rate
-    metrics.json            final train / dev / test metrics
-    learning_curves.png     train and dev cost and accuracy per epoch
-    decision_boundary.png   for 2-D data: the decision regions over the dev set
-    layer_stats.json        per-epoch gradient norms and activation statistics (monitor.py)
-    gradient_norms.png      gradient norm of every parameter tensor per epoch
-    activations.png         activation std and dead-ReLU fraction per layer per epoch
+:func:`train` writes every file of a :class:`~nnlab.runs.folder.RunFolder` but the
+``errors/`` folder: the config and architecture first, a checkpoint after every epoch, then
+the final model, metrics, history, learning curves, the training monitor's statistics and,
+for 2-D data, the decision boundary.
 """
 
 from __future__ import annotations
@@ -29,14 +20,15 @@ from ..applications import lenet, mlp, mlp_loss, small_resnet
 from ..data import Standardizer, load_dataset, load_npz_dev, train_dev_split
 from ..models.model import Sequential
 from ..practice import plots
-from ..saving import model_file as io
+from ..saving import model_file
 from ..training import callbacks as callbacks_module
 from ..training import optimizers, schedules
 from .config import RunConfig
+from .folder import RunFolder
 from .monitor import TrainingMonitor
 
-CHECKPOINT = "checkpoint.safetensors"
-MODEL = "model.safetensors"
+#: The checkpoint's file name (tuning.study imports it from here).
+CHECKPOINT = RunFolder.checkpoint.name
 #: The builders of the image models, by ``RunConfig.model``; "mlp" is built from its fields.
 IMAGE_MODELS = {"cnn": lenet, "resnet": small_resnet}
 
@@ -147,16 +139,6 @@ def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
     return optimizers.get({"name": config.optimizer, "learning_rate": lr, **options})
 
 
-def new_run_dir(config: RunConfig, root="runs") -> Path:
-    """runs/<YYYYmmdd-HHMMSS>-<dataset>[-k], a folder that did not exist."""
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(str(config.dataset)).stem}"
-    path, k = Path(root) / stem, 1
-    while path.exists():
-        k += 1
-        path = Path(root) / f"{stem}-{k}"
-    return path
-
-
 @dataclass
 class RunResult:
     """What a run produced: the model, its history and final metrics, and its folder."""
@@ -176,20 +158,19 @@ def train(
     data: Data | None = None,
     extra_callbacks=(),
 ) -> RunResult:
-    """Run ``config`` into ``run_dir`` (resuming from its checkpoint if ``resume``)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Run ``config`` into the run folder ``run_dir`` (resuming from its checkpoint if
+    ``resume``); every file it writes is named by :class:`RunFolder`."""
+    folder = RunFolder(run_dir).make()
     data = data or load_data(config)
-    checkpoint = run_dir / CHECKPOINT
-    if resume and checkpoint.exists():
-        model = io.load_model(checkpoint)
+    if resume and folder.checkpoint.exists():
+        model = model_file.load_model(folder.checkpoint)
     else:
         model = build_model(config, data.x_train.shape[1:], data.n_classes)
         model.initial_epoch = 0
-        (run_dir / "config.toml").write_text(config.to_toml())
-        (run_dir / "model.json").write_text(json.dumps(model.get_config(), indent=2))
+        folder.config.write_text(config.to_toml())
+        folder.architecture.write_text(json.dumps(model.get_config(), indent=2))
     monitor = TrainingMonitor.from_data(data.x_train, data.y_train, size=256, seed=config.seed)
-    cbs = [callbacks_module.ModelCheckpoint(checkpoint), monitor, *extra_callbacks]
+    cbs = [callbacks_module.ModelCheckpoint(folder.checkpoint), monitor, *extra_callbacks]
     if config.early_stopping:
         cbs.append(callbacks_module.EarlyStopping("val_loss", patience=config.early_stopping))
     start = time.perf_counter()
@@ -208,35 +189,34 @@ def train(
     metrics["train_seconds"] = seconds
     if history.stop_reason:
         metrics["stop_reason"] = history.stop_reason
-    write_outputs(run_dir, model, history, metrics)
-    monitor.save(run_dir)
+    write_outputs(folder, model, history, metrics)
+    monitor.save(folder.path)
     if data.x_dev.ndim == 2 and data.x_dev.shape[1] == 2:  # 2-D data: show the regions
         plots.decision_boundary(
             model,
             data.x_dev,
             data.y_dev,
-            run_dir / "decision_boundary.png",
+            folder.decision_boundary,
             title=f"{config.dataset}: dev set",
         )
-    return RunResult(model, history, metrics, run_dir, seconds)
+    return RunResult(model, history, metrics, folder.path, seconds)
 
 
-def write_outputs(run_dir: Path, model, history, metrics: dict) -> None:
-    """model.safetensors, metrics.json, history.csv (appended on resume), the PNG."""
-    model.save(run_dir / MODEL, include_optimizer=False)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+def write_outputs(folder: RunFolder, model, history, metrics: dict) -> None:
+    """The final model, metrics, history (appended on resume) and learning curves."""
+    model.save(folder.model, include_optimizer=False)
+    folder.metrics.write_text(json.dumps(metrics, indent=2))
     rows = list(history.rows())
     if rows:
-        path = run_dir / "history.csv"
-        append = path.exists() and rows[0]["epoch"] > 1
-        with path.open("a" if append else "w", newline="") as handle:
+        append = folder.history.exists() and rows[0]["epoch"] > 1
+        with folder.history.open("a" if append else "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             if not append:
                 writer.writeheader()
             writer.writerows(rows)
-    full = read_history_csv(run_dir / "history.csv")
+    full = read_history_csv(folder.history)
     if full:
-        plots.learning_curves(full, run_dir / "learning_curves.png", title=str(run_dir.name))
+        plots.learning_curves(full, folder.learning_curves, title=str(folder.path.name))
 
 
 def read_history_csv(path) -> dict:
