@@ -1,4 +1,5 @@
-"""Shared test helpers: run an nnlab layer forward and backward next to the same op in torch.
+"""Shared test helpers: run an nnlab layer forward and backward next to the same op in torch;
+read and write the error analysis' mistakes CSVs.
 
 torch is imported lazily inside the functions: the test files that use these helpers call
 ``pytest.importorskip("torch")`` at module top, so they skip cleanly without torch.
@@ -6,7 +7,11 @@ torch is imported lazily inside the functions: the test files that use these hel
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
+
+from nnlab.practice.error_analysis import CSV_COLUMNS
 
 TOL = {"float32": 1e-5, "float64": 1e-10}
 
@@ -68,3 +73,21 @@ def compare_with_torch(
     for key, p_t in params_t.items():
         assert_close(grads[key], p_t.grad.numpy(), dtype, tol, f"{name} d{key}")
     return out, dx, grads
+
+
+# ------------------------------------------------------- mistakes CSVs (error analysis)
+def read_rows(path):
+    """(header, rows as dicts) of a CSV file."""
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return reader.fieldnames, list(reader)
+
+
+def write_tagged(path, tags):
+    """A mistakes CSV with one row per entry of ``tags`` (its 'tags' cell)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for i, tag in enumerate(tags):
+            writer.writerow([i, 0, 1, 0.9, tag, ""])
+    return path

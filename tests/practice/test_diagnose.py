@@ -1,13 +1,11 @@
-"""Bias / variance / data-mismatch diagnosis: the course's cases, run folders and the CLI."""
+"""Bias / variance / data-mismatch diagnosis: the course's cases, the gap table, bad inputs."""
 
 import json
 
 import pytest
 
-from nnlab.cli.main import main
-from nnlab.exceptions import InputValueError, ModelFileError
-from nnlab.practice import diagnose as diagnose_module
-from nnlab.practice.diagnose import GAPS, diagnose, diagnose_run
+from nnlab.exceptions import InputValueError
+from nnlab.practice.diagnose import GAPS, diagnose
 
 
 def problems(d):
@@ -143,70 +141,3 @@ def test_bad_error_rates_name_the_argument(kwargs, argument):
 def test_percentages_get_a_hint():
     with pytest.raises(InputValueError, match="got 15 \\(a percentage\\? divide by 100\\)"):
         diagnose(15, 16)
-
-
-# --------------------------------------------------------------- run folders
-def write_metrics(run_dir, **accuracies):
-    run_dir.mkdir(parents=True, exist_ok=True)
-    metrics = {part: {"loss": 0.1, "accuracy": acc} for part, acc in accuracies.items()}
-    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "train_seconds": 1.0}))
-
-
-def test_diagnose_run_reads_errors_from_metrics_json(tmp_path):
-    write_metrics(tmp_path, train=0.99, train_dev=0.985, dev=0.9, test=0.89)
-    d = diagnose_run(tmp_path, human_error=0.005)
-    assert d.errors == pytest.approx(
-        {"human": 0.005, "train": 0.01, "train_dev": 0.015, "dev": 0.1, "test": 0.11}
-    )
-    assert d.dominant == "data_mismatch"
-
-
-def test_diagnose_run_bad_folders(tmp_path):
-    with pytest.raises(ModelFileError, match="metrics.json"):
-        diagnose_run(tmp_path)
-    write_metrics(tmp_path, train=0.9)
-    with pytest.raises(InputValueError, match="numeric 'dev' accuracy, got None"):
-        diagnose_run(tmp_path)
-
-
-# ------------------------------------------------------------------------ CLI
-TINY = ["--dataset", "planar", "--layers", "4", "--epochs", "3", "--quiet"]
-
-
-def test_train_prints_a_diagnosis_and_diagnose_prints_json(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", *TINY, "--human-error", "0.02", "--out", str(run)]) == 0
-    out = capsys.readouterr().out
-    assert "diagnosis" in out and "human level error" in out and "2.00%" in out
-    assert "avoidable bias" in out and "variance" in out
-    expected = diagnose_run(run, human_error=0.02)
-    assert str(expected) in out
-
-    assert main(["diagnose", str(run), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert set(report) == {"errors", "gaps", "problems", "dominant", "recommendations"}
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert report["errors"]["train"] == pytest.approx(1 - metrics["train"]["accuracy"])
-    assert report["errors"]["dev"] == pytest.approx(1 - metrics["dev"]["accuracy"])
-    assert report["errors"]["human"] == 0.0
-    assert report == diagnose_run(run).to_dict()
-
-    assert main(["diagnose", str(run), "--human-error", "0.3"]) == 0
-    text = capsys.readouterr().out
-    assert text.strip() == str(diagnose_run(run, human_error=0.3))
-    assert "30.00%" in text
-
-
-def test_diagnose_command_errors(tmp_path, capsys):
-    assert main(["diagnose", str(tmp_path / "missing")]) == 2
-    assert "metrics.json" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["diagnose", str(tmp_path), "--human-error", "7.5"])
-    assert "--human-error: expected an error rate" in capsys.readouterr().err
-
-
-def test_error_fraction_argument_type():
-    assert diagnose_module.error_fraction("0.075") == 0.075
-    for bad in ("-0.1", "1.01", "abc", "nan"):
-        with pytest.raises(Exception, match="expected an error rate"):
-            diagnose_module.error_fraction(bad)

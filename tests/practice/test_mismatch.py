@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from nnlab.cli.main import main
-from nnlab.practice.diagnose import diagnose_run
+from nnlab.runs.folder import diagnose_run
 
 
 def blobs(rng, m, shift):

@@ -1,8 +1,14 @@
-"""Pretrained vision models: VGG16's ImageNet conv base and Keras' "caffe" preprocessing.
+"""Ready networks, one a file: an MLP, a LeNet-style CNN, a small ResNet, VGG16's conv base.
 
-Nothing here imports onnx: it is needed only once, to convert the weights into the cache.
+``mlp``, ``lenet`` and ``small_resnet`` build uncompiled models from explicit arguments
+(``nnlab train --model mlp | cnn | resnet`` picks one); VGG16 comes with Keras' ImageNet
+weights and "caffe" preprocessing.  Nothing here imports onnx: it is needed only once, to
+convert the VGG16 weights into the cache.
 """
 
+from .lenet import lenet
+from .mlp import mlp, mlp_loss
+from .resnet import small_resnet
 from .vgg16 import (
     CAFFE_MEAN_BGR,
     VGG16_CONV_LAYERS,
@@ -25,8 +31,12 @@ __all__ = [
     "WeightsNotFoundError",
     "deprocess_caffe",
     "find_vgg16_onnx",
+    "lenet",
     "load_vgg16_weights",
+    "mlp",
+    "mlp_loss",
     "preprocess_caffe",
+    "small_resnet",
     "vgg16_cache_path",
     "vgg16_conv_base",
     "vgg16_features",

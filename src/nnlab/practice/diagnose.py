@@ -30,7 +30,6 @@ one.  Each problem lists the course's next steps.
 
 from __future__ import annotations
 
-import argparse
 import json
 import numbers
 from dataclasses import asdict, dataclass
@@ -263,20 +262,22 @@ def _fraction(name: str, value, optional: bool = False) -> float | None:
     return float(value)
 
 
-# ------------------------------------------------------------------ run folders
-def diagnose_run(run_dir, human_error=0.0) -> Diagnosis:
-    """Diagnose a run folder from its metrics.json (error = 1 - accuracy).
+# ------------------------------------------------------------------ metrics files
+def diagnose_metrics_file(path, human_error=0.0) -> Diagnosis:
+    """Diagnose a run from its metrics file (JSON; error = 1 - accuracy).
 
-    Reads the ``train``, ``dev`` and, when present, ``test`` and ``train_dev`` entries.
+    The file maps data parts to their metrics, ``{"train": {"accuracy": 0.99, ...},
+    "dev": {...}, ...}``; ``train`` and ``dev`` are needed, ``test`` and ``train_dev`` are
+    used when present.  A run folder's file is ``RunFolder(run_dir).metrics``.
 
     Raises
     ------
     ModelFileError
-        ``run_dir/metrics.json`` is missing or not JSON.
+        ``path`` is missing or not JSON.
     InputValueError
         An entry lacks an accuracy, or ``train`` / ``dev`` is missing.
     """
-    path = Path(run_dir) / "metrics.json"
+    path = Path(path)
     try:
         metrics = json.loads(path.read_text())
     except (OSError, ValueError) as err:
@@ -294,7 +295,7 @@ def diagnose_run(run_dir, human_error=0.0) -> Diagnosis:
 
 
 def _run_error(metrics: dict, part: str, path: Path) -> float | None:
-    """1 - accuracy of one part of metrics.json (None for a missing test/train-dev part)."""
+    """1 - accuracy of one part of the metrics (None for a missing test/train-dev part)."""
     if part not in metrics and part in ("test", "train_dev"):
         return None
     entry = metrics.get(part) if isinstance(metrics, dict) else None
@@ -304,43 +305,3 @@ def _run_error(metrics: dict, part: str, path: Path) -> float | None:
             f"diagnose: {path} needs a numeric {part!r} accuracy, got {accuracy!r}"
         )
     return 1.0 - float(accuracy)
-
-
-# ------------------------------------------------------------------------- CLI
-def error_fraction(text: str) -> float:
-    """argparse type of ``--human-error``: an error rate in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an error rate in [0, 1], got {text!r}"
-        ) from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(
-            f"expected an error rate (a fraction) in [0, 1], got {text!r}"
-        )
-    return value
-
-
-def add_command(subparsers) -> argparse.ArgumentParser:
-    """Register ``nnlab diagnose RUN_DIR [--human-error E] [--json]``."""
-    parser = subparsers.add_parser(
-        "diagnose", help="bias / variance / data mismatch diagnosis of a run"
-    )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder with metrics.json")
-    parser.add_argument(
-        "--human-error",
-        type=error_fraction,
-        default=0.0,
-        help="human-level error, the proxy for Bayes error (a fraction, default 0)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(handler=cmd_diagnose)
-    return parser
-
-
-def cmd_diagnose(args) -> int:
-    """Print the diagnosis of ``args.run_dir`` as text or JSON."""
-    diagnosis = diagnose_run(args.run_dir, human_error=args.human_error)
-    print(json.dumps(diagnosis.to_dict()) if args.json else diagnosis)
-    return 0

@@ -11,9 +11,9 @@ that carry a tag is the ceiling on what fixing that category can gain.
     write_mistakes_csv(report, "dev_mistakes.csv")  # fill in 'tags' and 'notes' by hand
     print(format_tag_counts(count_tags("dev_mistakes.csv")))
 
-``nnlab errors RUN_DIR`` does the first three for a run folder and writes
-``RUN_DIR/errors/gallery.png`` and ``RUN_DIR/errors/dev_mistakes.csv``;
-``nnlab errors RUN_DIR --count-tags FILE`` counts the tags of a filled-in CSV.
+``nnlab errors RUN_DIR`` (:mod:`nnlab.cli.errors`) does the first three for a run folder,
+writing into its ``errors/`` folder, and ``nnlab errors RUN_DIR --count-tags FILE``
+counts the tags of a filled-in CSV.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import math
 import re
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,10 +32,6 @@ from ..training.metrics import confusion_matrix
 from . import plots
 
 CSV_COLUMNS = ("index", "true", "predicted", "confidence", "tags", "notes")
-ERRORS_DIR = "errors"
-GALLERY = "gallery.png"
-MISTAKES_CSV = "dev_mistakes.csv"
-CONFUSION_PNG = "confusion_matrix.png"
 MIN_IMAGE_SIDE = 4  # a perfect-square width below 4 x 4 is taken for tabular data
 _TAG_SEPARATORS = re.compile(r"[,;]")
 
@@ -445,6 +440,20 @@ def _draw_grid(images: list, titles: list, path: Path) -> Path:
     return plots.save_png(fig, path, dpi=70)
 
 
+def save_confusion_matrix(report: ErrorReport, path) -> Path:
+    """Heat map of the dev confusion matrix (rows: true class, columns: predicted).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    counts = confusion_matrix(report.labels, report.predictions, len(report.per_class))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return plots.confusion_matrix(counts, path, report.class_names)
+
+
 # ------------------------------------------------------------ the spreadsheet
 def write_mistakes_csv(report: ErrorReport, path) -> Path:
     """One row per dev mistake, worst first, with empty ``tags`` and ``notes`` to fill in.
@@ -547,92 +556,7 @@ def format_tag_counts(counts: dict) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------ the command
-def add_command(subparsers) -> None:
-    """Register ``nnlab errors RUN_DIR [--top N] [--gallery N] [--count-tags FILE]``."""
-    parser = subparsers.add_parser(
-        "errors",
-        help="error analysis of a run's dev mistakes (tables, gallery, CSV to tag)",
-        description=__doc__.split("\n\n")[0],
-    )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder from nnlab train")
-    parser.add_argument(
-        "--top", type=int, default=10, help="confused pairs and worst mistakes to print"
-    )
-    parser.add_argument(
-        "--gallery", type=int, default=25, metavar="N", help="mistakes in gallery.png (0: none)"
-    )
-    parser.add_argument(
-        "--count-tags",
-        metavar="FILE",
-        help="instead: count the tags of a filled-in mistakes CSV",
-    )
-    parser.set_defaults(handler=cmd_errors)
-
-
-def cmd_errors(args) -> int:
-    """The ``nnlab errors`` command; returns the exit status."""
-    if args.count_tags:
-        print(format_tag_counts(count_tags(args.count_tags)))
-        return 0
-    if args.top < 0 or args.gallery < 0:
-        raise ConfigError(
-            f"errors: --top and --gallery must be >= 0, got {args.top} and {args.gallery}"
-        )
-    run_dir = Path(args.run_dir)
-    model, config, data = _load_run(run_dir)
-    report = analyze(model, data.x_dev, data.y_dev)
-    print(report.format(args.top))
-    out = run_dir / ERRORS_DIR
-    print()
-    if args.gallery:
-        _gallery_step(report, config, data, out / GALLERY, args.gallery)
-    _csv_step(report, out / MISTAKES_CSV)
-    counts = confusion_matrix(report.labels, report.predictions, len(report.per_class))
-    print(f"matrix:   {plots.confusion_matrix(counts, out / CONFUSION_PNG, report.class_names)}")
-    return 0
-
-
-def _load_run(run_dir: Path):
-    """(model, config, data) of a run folder."""
-    from ..runs.config import RunConfig
-    from ..runs.runner import MODEL, load_data
-    from ..saving.model_file import load_model
-
-    if not run_dir.is_dir():
-        raise ConfigError(f"errors: RUN_DIR must be a run folder, {str(run_dir)!r} is not one")
-    model = load_model(run_dir / MODEL)
-    config = RunConfig.from_toml(run_dir / "config.toml")
-    return model, config, load_data(config)
-
-
-def _gallery_step(report, config, data, path: Path, n: int) -> None:
-    from ..runs.runner import load_data
-
-    try:
-        image_shape_for(data.x_dev)
-    except ShapeError as err:
-        print(f"note: no gallery ({err})")
-        return
-    # standardized inputs look wrong; the same split without standardizing shows the pixels
-    x_dev = load_data(config.updated(standardize=False)).x_dev if config.standardize else data.x_dev
-    print(f"gallery:  {save_gallery(report, x_dev, path, n=n)}")
-
-
-def _csv_step(report, path: Path) -> None:
-    if path.exists() and _has_annotations(path):
-        print(
-            f"note: kept {path}: it has tags or notes; move it away to write a fresh one",
-            file=sys.stderr,
-        )
-        return
-    print(
-        f"mistakes: {write_mistakes_csv(report, path)} (fill in 'tags', then run with "
-        f"--count-tags {path})"
-    )
-
-
-def _has_annotations(path: Path) -> bool:
+def has_annotations(path) -> bool:
     """True when any row of the CSV has a tag or a note (a person's work: keep it)."""
     try:
         rows = read_mistakes_csv(path)

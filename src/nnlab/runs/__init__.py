@@ -1,1 +1,1 @@
-"""Runs: the run configuration, the runner behind `nnlab train`, its monitor."""
+"""Training runs: the run config, the run folder, the runner and the training monitor."""

@@ -1,32 +1,24 @@
 """The run configuration: every choice of one training run, read from TOML or flags.
 
-A run config is a flat TOML table; any key left out takes the default below.
+A run config is a flat TOML table whose keys are the fields of :class:`RunConfig`; any key
+left out takes the field's default, for example::
 
-    dataset = "mnist"          # a known name or the path of a Keras-layout .npz
-    model = "mlp"              # mlp (the layers below) | cnn (LeNet-style) | resnet
-    augment = false            # random shifts of up to 2 pixels (cnn and resnet)
-    layers = [256, 128]        # hidden layer widths
-    activation = "relu"
-    initializer = "he"
-    batch_norm = false
-    dropout = 0.0              # rate (the course's keep_prob is 1 - dropout)
-    l2 = 0.0                   # the course's lambda
-    optimizer = "adam"         # sgd | momentum | rmsprop | adam
+    dataset = "mnist"
+    layers = [512, 256]
+    dropout = 0.2
+    optimizer = "adam"
     learning_rate = 0.001
-    beta = 0.9                 # momentum / RMSprop beta (Adam: beta_1)
-    decay = "none"             # none | inverse_time | scheduled | exponential
-    decay_rate = 0.0
-    decay_interval = 1         # epochs per step of the "scheduled" decay
-    epochs = 10
-    batch_size = 128
-    dev_size = 0.1             # fraction (or count) of the training set held out as dev
-    early_stopping = 0         # patience in epochs on val_loss; 0 disables
-    standardize = false        # fit a Standardizer on the training set
-    seed = 0
+    epochs = 20
+
+Each field is declared once, with :func:`option`: its default, a sentence of help, and,
+where they are not plain, how its ``nnlab train`` flag parses text and which values it
+allows.  ``nnlab train`` derives its flags from these declarations (``nnlab train --help``
+lists every field with its default); flags override the file.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import tomllib
 from dataclasses import dataclass, field
@@ -34,51 +26,121 @@ from pathlib import Path
 
 import tomli_w
 
+from .. import registry
+from ..data.datasets import KNOWN_DATASETS
 from ..exceptions import ConfigError
 
 DECAYS = ("none", "inverse_time", "scheduled", "exponential")
 MODELS = ("mlp", "cnn", "resnet")
 
 
+# ----------------------------------------------------------- parsing flag text
+def int_list(text: str) -> list[int]:
+    """``"256,128"`` -> ``[256, 128]`` (the text of the ``--layers`` flag)."""
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, got {text!r}"
+        ) from None
+
+
+def fraction_or_count(text: str) -> int | float:
+    """``"0.1"`` -> 0.1 (a fraction), ``"500"`` -> 500 (a count: values >= 1 are truncated
+    to an integer), the text of the ``--dev-size`` flag."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction below 1 or a count of examples, got {text!r}"
+        ) from None
+    return int(value) if value >= 1 else value
+
+
+def option(default, help: str, *, type=None, choices=None, flag=None):
+    """A field of :class:`RunConfig` with what its ``nnlab train`` flag needs.
+
+    Args:
+        default: the field's default (a list is copied for every config).
+        help: one sentence for ``nnlab train --help`` (the default is appended there).
+        type: text -> value for the flag; default ``type(default)``, and a bool field
+            becomes a ``--name`` / ``--no-name`` switch.
+        choices: the values allowed; :meth:`RunConfig.validate` and the flag check them.
+        flag: the flag, when it is not ``--`` + the field name with ``-`` for ``_``.
+    """
+    metadata = {"help": help, "type": type, "choices": choices, "flag": flag}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+# ------------------------------------------------------------------ the config
 @dataclass
 class RunConfig:
-    """One training run; see the module docstring for each field."""
+    """One training run; each field's ``help`` metadata says what it is."""
 
-    dataset: str = "mnist"
-    model: str = "mlp"
-    augment: bool = False
-    layers: list[int] = field(default_factory=lambda: [256, 128])
-    activation: str = "relu"
-    initializer: str = "he"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    l2: float = 0.0
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    beta: float = 0.9
-    decay: str = "none"
-    decay_rate: float = 0.0
-    decay_interval: int = 1
-    epochs: int = 10
-    batch_size: int = 128
-    dev_size: int | float = 0.1
-    early_stopping: int = 0
-    standardize: bool = False
-    seed: int = 0
+    dataset: str = option(
+        "mnist",
+        f"a known dataset ({', '.join(KNOWN_DATASETS)}) or the path of a .npz in the Keras "
+        "layout (x_train, y_train, x_test, y_test)",
+    )
+    model: str = option(
+        "mlp",
+        "the network: mlp (the hidden layers below), cnn (LeNet-style) or resnet (small ResNet)",
+        choices=MODELS,
+    )
+    augment: bool = option(
+        False, "random shifts of up to 2 pixels of training images (cnn, resnet)"
+    )
+    layers: list[int] = option(
+        [256, 128], "hidden layer widths of the mlp, e.g. 256,128", type=int_list
+    )
+    activation: str = option(
+        "relu", "hidden-layer activation: relu, tanh, sigmoid, leaky_relu, ..."
+    )
+    initializer: str = option(
+        "he", "hidden-layer kernel initializer: he, xavier, glorot_uniform, small_random, zeros"
+    )
+    batch_norm: bool = option(False, "batch normalization after each hidden Dense layer")
+    dropout: float = option(
+        0.0, "dropout rate after each hidden layer (the course's 1 - keep_prob)"
+    )
+    l2: float = option(0.0, "L2 lambda of the course's cost term (lambda/2m) sum ||W||^2")
+    optimizer: str = option(
+        "adam", f"the optimizer: {', '.join(registry.names('optimizer', aliases=False))}"
+    )
+    learning_rate: float = option(0.001, "the learning rate alpha")
+    beta: float = option(0.9, "momentum / RMSprop beta (Adam's beta_1)")
+    decay: str = option("none", "learning-rate decay schedule", choices=DECAYS)
+    decay_rate: float = option(0.0, "learning-rate decay rate")
+    decay_interval: int = option(1, "epochs per step of the 'scheduled' decay")
+    epochs: int = option(10, "number of epochs")
+    batch_size: int = option(128, "mini-batch size")
+    dev_size: int | float = option(
+        0.1,
+        "dev set held out of the training set: a fraction (below 1) or a count",
+        type=fraction_or_count,
+    )
+    early_stopping: int = option(0, "patience in epochs on the dev loss (0: no early stopping)")
+    standardize: bool = option(False, "standardize inputs with the training set's statistics")
+    seed: int = option(0, "seed of the weights, the split, the shuffles and dropout")
 
     def __post_init__(self):
         self.validate()
 
     def validate(self) -> None:
-        """Raise ConfigError naming the first invalid field and its value."""
-        _check(self.model in MODELS, "model", self.model, f"one of {', '.join(MODELS)}")
+        """Raise ConfigError naming the first invalid field, what it must be and its value."""
+        for spec in dataclasses.fields(self):
+            choices = spec.metadata["choices"]
+            if choices:
+                value = getattr(self, spec.name)
+                _check(value in choices, spec.name, value, f"one of {', '.join(choices)}")
         if not self.layers or any(not isinstance(n, int) or n < 1 for n in self.layers):
             raise ConfigError(f"config: layers must be positive integers, got {self.layers!r}")
         _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "in [0, 1)")
         _check(self.l2 >= 0, "l2", self.l2, ">= 0")
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "> 0")
         _check(0.0 <= self.beta < 1.0, "beta", self.beta, "in [0, 1)")
-        _check(self.decay in DECAYS, "decay", self.decay, f"one of {', '.join(DECAYS)}")
         _check(self.decay_rate >= 0, "decay_rate", self.decay_rate, ">= 0")
         _check(self.decay_interval >= 1, "decay_interval", self.decay_interval, ">= 1")
         _check(self.epochs >= 1, "epochs", self.epochs, ">= 1")

@@ -33,8 +33,7 @@ import numpy as np
 from .. import backend
 from ..practice import plots
 from ..training.callbacks import Callback
-
-STATS_FILE = "layer_stats.json"
+from .folder import RunFolder
 
 
 class DiagnosticWarning(UserWarning):
@@ -179,16 +178,15 @@ class TrainingMonitor(Callback):
 
     # ----------------------------------------------------------------- saving
     def save(self, run_dir) -> list[Path]:
-        """Write layer_stats.json, gradient_norms.png and activations.png; return the paths.
+        """Write the run folder's layer_stats.json, gradient_norms.png and activations.png
+        (:class:`~nnlab.runs.folder.RunFolder`); return their paths.
 
         Epochs of an existing layer_stats.json that precede this monitor's first epoch are
         kept (a resumed run continues its curves).  Non-finite values are written as null.
         With no epoch recorded only the JSON file is written.
         """
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path = run_dir / STATS_FILE
-        history = _merge_previous(path, self.history)
+        folder = RunFolder(run_dir).make()
+        history = _merge_previous(folder.layer_stats, self.history)
         stats = {
             "vanishing": self.vanishing,
             "exploding": self.exploding,
@@ -196,13 +194,13 @@ class TrainingMonitor(Callback):
             "history": {k: [_finite_or_none(v) for v in vs] for k, vs in history.items()},
             "warnings": self.warnings,
         }
-        path.write_text(json.dumps(stats, indent=1, allow_nan=False))
+        folder.layer_stats.write_text(json.dumps(stats, indent=1, allow_nan=False))
         if not history.get("epoch"):
-            return [path]
+            return [folder.layer_stats]
         return [
-            path,
-            plots.gradient_norms(history, run_dir / "gradient_norms.png"),
-            plots.activation_stats(history, run_dir / "activations.png"),
+            folder.layer_stats,
+            plots.gradient_norms(history, folder.gradient_norms),
+            plots.activation_stats(history, folder.activations),
         ]
 
 

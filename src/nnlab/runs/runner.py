@@ -1,18 +1,9 @@
 """One training run from a RunConfig: data, model, fit, evaluation, run folder.
 
-The run folder holds:
-
-    config.toml             the full config (``nnlab train --config`` runs it again)
-    checkpoint.safetensors  model + optimizer state + epoch, rewritten after every epoch
-    model.safetensors       the final model (architecture JSON in the header, weights)
-    model.json              the architecture, readable
-    history.csv             per-epoch loss, metrics, dev loss and metrics, learning rate
-    metrics.json            final train / dev / test metrics
-    learning_curves.png     train and dev cost and accuracy per epoch
-    decision_boundary.png   for 2-D data: the decision regions over the dev set
-    layer_stats.json        per-epoch gradient norms and activation statistics (monitor.py)
-    gradient_norms.png      gradient norm of every parameter tensor per epoch
-    activations.png         activation std and dead-ReLU fraction per layer per epoch
+:func:`train` writes every file of a :class:`~nnlab.runs.folder.RunFolder` but the
+``errors/`` folder: the config and architecture first, a checkpoint after every epoch, then
+the final model, metrics, history, learning curves, the training monitor's statistics and,
+for 2-D data, the decision boundary.
 """
 
 from __future__ import annotations
@@ -26,18 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from .. import registry
+from ..applications import lenet, mlp, mlp_loss, small_resnet
 from ..data import Standardizer, load_dataset, load_npz_dev, train_dev_split
-from ..layers import Activation, BatchNormalization, Dense, Dropout, Flatten
 from ..practice import plots
-from ..saving import model_file as io
+from ..saving import model_file
 from ..training import callbacks as callbacks_module
-from ..training import optimizers
 from ..training.model import Sequential
 from .config import RunConfig
+from .folder import RunFolder
 from .monitor import TrainingMonitor
 
-CHECKPOINT = "checkpoint.safetensors"
-MODEL = "model.safetensors"
+#: The checkpoint's file name (tuning.study imports it from here).
+CHECKPOINT = RunFolder.checkpoint.name
+#: The builders of the image models, by ``RunConfig.model``; "mlp" is built from its fields.
+IMAGE_MODELS = {"cnn": lenet, "resnet": small_resnet}
 
 
 @dataclass
@@ -101,62 +94,34 @@ def load_data(config: RunConfig) -> Data:
 
 
 def build_model(config: RunConfig, input_shape, n_classes: int):
-    """The config's network, compiled: ``cnn`` / ``resnet`` from nnlab.applications, or
-    for ``mlp`` Dense [-> BatchNorm] -> activation [-> Dropout] per hidden layer.
+    """The config's network from nnlab.applications, compiled with the config's optimizer.
 
-    Two classes get one sigmoid unit and binary cross-entropy; more get softmax.
+    ``mlp`` takes the config's layers, activation, initializer, batch_norm, dropout and l2
+    (two classes: one sigmoid unit and binary cross-entropy); ``cnn`` (:func:`lenet`) and
+    ``resnet`` (:func:`small_resnet`) take augment and end in a softmax.
     """
-    if config.model != "mlp":
-        from ..applications.vision_models import BUILDERS
-
-        model = BUILDERS[config.model](
-            input_shape, n_classes, augment=config.augment, seed=config.seed
+    if config.model == "mlp":
+        model = mlp(
+            input_shape,
+            n_classes,
+            layers=config.layers,
+            activation=config.activation,
+            initializer=config.initializer,
+            batch_norm=config.batch_norm,
+            dropout=config.dropout,
+            l2=config.l2,
+            seed=config.seed,
         )
-        model.compile(make_optimizer(config), "categorical_crossentropy", ["accuracy"])
-        return model
-    layers = [Flatten()] if len(input_shape) > 1 else []
-    for width in config.layers:
-        if config.batch_norm:
-            layers += [
-                Dense(
-                    width,
-                    use_bias=False,
-                    kernel_initializer=config.initializer,
-                    kernel_regularizer=config.l2 or None,
-                ),
-                BatchNormalization(),
-                Activation(config.activation),
-            ]
-        else:
-            layers.append(
-                Dense(
-                    width,
-                    config.activation,
-                    kernel_initializer=config.initializer,
-                    kernel_regularizer=config.l2 or None,
-                )
-            )
-        if config.dropout:
-            layers.append(Dropout(config.dropout))
-    binary = n_classes == 2
-    layers.append(
-        Dense(
-            1 if binary else n_classes,
-            "sigmoid" if binary else "softmax",
-            kernel_initializer="glorot_uniform",
-            kernel_regularizer=config.l2 or None,
-        )
-    )
-    model = Sequential(layers, input_shape=input_shape, seed=config.seed)
-    model.compile(
-        make_optimizer(config),
-        "binary_crossentropy" if binary else "categorical_crossentropy",
-        ["accuracy"],
-    )
+        loss = mlp_loss(n_classes)
+    else:
+        build = IMAGE_MODELS[config.model]
+        model = build(input_shape, n_classes, augment=config.augment, seed=config.seed)
+        loss = "categorical_crossentropy"
+    model.compile(make_optimizer(config), loss, ["accuracy"])
     return model
 
 
-def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
+def make_optimizer(config: RunConfig):
     """The optimizer of the config, with its learning-rate schedule."""
     lr = config.learning_rate
     if config.decay != "none":
@@ -173,16 +138,6 @@ def make_optimizer(config: RunConfig) -> optimizers.Optimizer:
     beta_arg = {"momentum": "beta", "rmsprop": "beta", "adam": "beta_1"}.get(config.optimizer)
     options = {beta_arg: config.beta} if beta_arg else {}
     return registry.get("optimizer", {"name": config.optimizer, "learning_rate": lr, **options})
-
-
-def new_run_dir(config: RunConfig, root="runs") -> Path:
-    """runs/<YYYYmmdd-HHMMSS>-<dataset>[-k], a folder that did not exist."""
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(str(config.dataset)).stem}"
-    path, k = Path(root) / stem, 1
-    while path.exists():
-        k += 1
-        path = Path(root) / f"{stem}-{k}"
-    return path
 
 
 @dataclass
@@ -204,20 +159,19 @@ def train(
     data: Data | None = None,
     extra_callbacks=(),
 ) -> RunResult:
-    """Run ``config`` into ``run_dir`` (resuming from its checkpoint if ``resume``)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Run ``config`` into the run folder ``run_dir`` (resuming from its checkpoint if
+    ``resume``); every file it writes is named by :class:`RunFolder`."""
+    folder = RunFolder(run_dir).make()
     data = data or load_data(config)
-    checkpoint = run_dir / CHECKPOINT
-    if resume and checkpoint.exists():
-        model = io.load_model(checkpoint)
+    if resume and folder.checkpoint.exists():
+        model = model_file.load_model(folder.checkpoint)
     else:
         model = build_model(config, data.x_train.shape[1:], data.n_classes)
         model.initial_epoch = 0
-        (run_dir / "config.toml").write_text(config.to_toml())
-        (run_dir / "model.json").write_text(json.dumps(model.get_config(), indent=2))
+        folder.config.write_text(config.to_toml())
+        folder.architecture.write_text(json.dumps(model.get_config(), indent=2))
     monitor = TrainingMonitor.from_data(data.x_train, data.y_train, size=256, seed=config.seed)
-    cbs = [callbacks_module.ModelCheckpoint(checkpoint), monitor, *extra_callbacks]
+    cbs = [callbacks_module.ModelCheckpoint(folder.checkpoint), monitor, *extra_callbacks]
     if config.early_stopping:
         cbs.append(callbacks_module.EarlyStopping("val_loss", patience=config.early_stopping))
     start = time.perf_counter()
@@ -236,35 +190,34 @@ def train(
     metrics["train_seconds"] = seconds
     if history.stop_reason:
         metrics["stop_reason"] = history.stop_reason
-    write_outputs(run_dir, model, history, metrics)
-    monitor.save(run_dir)
+    write_outputs(folder, model, history, metrics)
+    monitor.save(folder.path)
     if data.x_dev.ndim == 2 and data.x_dev.shape[1] == 2:  # 2-D data: show the regions
         plots.decision_boundary(
             model,
             data.x_dev,
             data.y_dev,
-            run_dir / "decision_boundary.png",
+            folder.decision_boundary,
             title=f"{config.dataset}: dev set",
         )
-    return RunResult(model, history, metrics, run_dir, seconds)
+    return RunResult(model, history, metrics, folder.path, seconds)
 
 
-def write_outputs(run_dir: Path, model, history, metrics: dict) -> None:
-    """model.safetensors, metrics.json, history.csv (appended on resume), the PNG."""
-    model.save(run_dir / MODEL, include_optimizer=False)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+def write_outputs(folder: RunFolder, model, history, metrics: dict) -> None:
+    """The final model, metrics, history (appended on resume) and learning curves."""
+    model.save(folder.model, include_optimizer=False)
+    folder.metrics.write_text(json.dumps(metrics, indent=2))
     rows = list(history.rows())
     if rows:
-        path = run_dir / "history.csv"
-        append = path.exists() and rows[0]["epoch"] > 1
-        with path.open("a" if append else "w", newline="") as handle:
+        append = folder.history.exists() and rows[0]["epoch"] > 1
+        with folder.history.open("a" if append else "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             if not append:
                 writer.writeheader()
             writer.writerows(rows)
-    full = read_history_csv(run_dir / "history.csv")
+    full = read_history_csv(folder.history)
     if full:
-        plots.learning_curves(full, run_dir / "learning_curves.png", title=str(run_dir.name))
+        plots.learning_curves(full, folder.learning_curves, title=str(folder.path.name))
 
 
 def read_history_csv(path) -> dict:

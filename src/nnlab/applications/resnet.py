@@ -1,13 +1,6 @@
-"""Ready-made convolutional networks: a LeNet-style CNN and a small ResNet.
+"""A small ResNet: the course's week-2 residual blocks (He et al. 2015).
 
-Both take channels-last images (m, n_H, n_W, n_C) and end in a softmax over n_classes.
-
-LeNet-style (the course's week-1 CNN, with ReLU and max pooling):
-
-    [augment] -> CONV 3x3 32 -> ReLU -> MAXPOOL 2 -> CONV 3x3 64 -> ReLU -> MAXPOOL 2
-              -> FLATTEN -> FC 128 -> ReLU -> DROPOUT -> FC n_classes -> softmax
-
-Small ResNet (the course's week-2 blocks, He et al. 2015):
+It takes channels-last images (m, n_H, n_W, n_C) and ends in a softmax over n_classes:
 
     CONV 3x3 -> BN -> ReLU -> identity block -> convolutional block (stride 2) ->
     identity block -> convolutional block (stride 2) -> identity block -> GAP -> FC softmax
@@ -18,37 +11,11 @@ Small ResNet (the course's week-2 blocks, He et al. 2015):
 
 from __future__ import annotations
 
-from ..layers import Activation, Add, BatchNormalization, Dense, Dropout, Flatten, Input
-from ..layers.augmentation import RandomTranslation
+from ..layers import Activation, Add, BatchNormalization, Dense, Input
 from ..layers.convolutional import Conv2D
-from ..layers.pooling import GlobalAveragePooling2D, MaxPool2D
-from ..training.model import Model, Sequential
-
-
-def augmentation_layers(shift=0.08) -> list:
-    """Random shifts of up to ``shift`` of the size (2 pixels of 28), to the nearest pixel.
-
-    No flips (digits are not mirror-symmetric), and no bilinear resampling: it blurs the
-    training images, which then differ from the sharp test images (a train/test mismatch
-    that cost the ResNet half a point of test accuracy on MNIST).
-    """
-    return [RandomTranslation(shift, shift, interpolation="nearest")]
-
-
-def lenet(input_shape=(28, 28, 1), n_classes=10, dropout=0.3, augment=False, seed=None):
-    """A LeNet-style CNN (see the module docstring), uncompiled."""
-    layers = augmentation_layers() if augment else []
-    layers += [
-        Conv2D(32, 3, activation="relu", kernel_initializer="he"),
-        MaxPool2D(2),
-        Conv2D(64, 3, activation="relu", kernel_initializer="he"),
-        MaxPool2D(2),
-        Flatten(),
-        Dense(128, activation="relu", kernel_initializer="he"),
-        Dropout(dropout),
-        Dense(n_classes, activation="softmax"),
-    ]
-    return Sequential(layers, input_shape=input_shape, seed=seed, name="lenet")
+from ..layers.pooling import GlobalAveragePooling2D
+from ..training.model import Model
+from .augmentation import augmentation_layers
 
 
 def conv_bn(x, filters, kernel_size=3, strides=1, relu=True):
@@ -98,6 +65,3 @@ def small_resnet(
     x = GlobalAveragePooling2D()(x)
     outputs = Dense(n_classes, activation="softmax")(x)
     return Model(inputs, outputs, seed=seed, name="resnet")
-
-
-BUILDERS = {"cnn": lenet, "resnet": small_resnet}
