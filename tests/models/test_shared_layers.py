@@ -336,3 +336,15 @@ def test_every_call_of_a_shared_layer_needs_the_same_input_shape():
     layer(Input((3,)))
     with pytest.raises(ShapeError, match=r"\(4,\).*first call had \(3,\)"):
         layer(Input((4,)))
+
+
+def test_dict_names_that_differ_from_the_layers_survive_saving(tmp_path):
+    first, second = Input((3,), name="x1"), Input((2,), name="x2")
+    joined = nnlab.Concatenate()([first, second])
+    model = Model({"left": first, "right": second}, {"sum": Dense(1, name="d")(joined)})
+    model.compile("sgd", "mse")
+    model.save(tmp_path / "m.safetensors")
+    loaded = nnlab.load_model(tmp_path / "m.safetensors")
+    assert loaded.input_names == ["left", "right"] and loaded.output_names == ["sum"]
+    x = {"left": np.ones((2, 3)), "right": np.zeros((2, 2))}
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))

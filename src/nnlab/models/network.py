@@ -416,11 +416,8 @@ class Network:
             "layers": [{"class": type(l).__name__, "config": l.get_config()} for l in self.layers],
         }
         if any(call.node is not None for call in self.calls):
-            config["inputs"] = [
-                call.layer.get_config() | {"name": name}
-                for call, name in zip(self.calls, self.input_names, strict=False)
-                if call.is_input
-            ]
+            config["inputs"] = [call.layer.get_config() for call in self.calls if call.is_input]
+            config["input_names"] = list(self.input_names)
             config["calls"] = [
                 {"layer": call.layer.name, "inbound": [self.call_name(p) for p in call.parents]}
                 for call in self.calls

@@ -106,19 +106,19 @@ def _rebuild_graph(config: dict, layers: list):
     """
     by_name = {layer.name: layer for layer in layers}
     if "calls" not in config:  # version 1: one input, each layer called once
-        inputs = [Input(config["input_shape"])]
-        nodes = {"input": inputs[0].node}
+        inputs = [Input(config["input_shape"]).node]
+        nodes = {"input": inputs[0]}
         calls = [
             {"layer": spec["config"]["name"], "inbound": spec["inbound"]}
             for spec in config["layers"]
         ]
         outputs = [calls[-1]["layer"]]
-        names = None
+        input_names = output_names = None
     else:
-        inputs = [Input.from_config(dict(spec)) for spec in config["inputs"]]
-        nodes = {layer.name: layer.node for layer in inputs}
+        inputs = [Input.from_config(dict(spec)).node for spec in config["inputs"]]
+        nodes = {node.layer.name: node for node in inputs}
         calls, outputs = config["calls"], config["outputs"]
-        names = config.get("output_names")
+        input_names, output_names = config.get("input_names"), config.get("output_names")
     total = Counter(spec["layer"] for spec in calls)
     seen = Counter()
     for spec in calls:
@@ -129,11 +129,15 @@ def _rebuild_graph(config: dict, layers: list):
         nodes[ref] = node
         seen[layer.name] += 1
     out_nodes = [nodes[ref] for ref in outputs]
-    if names is not None and names != outputs:
-        out_nodes = dict(zip(names, out_nodes, strict=True))
-    return (inputs[0] if len(inputs) == 1 else inputs), (
-        out_nodes[0] if isinstance(out_nodes, list) and len(out_nodes) == 1 else out_nodes
-    )
+    return _as_given(inputs, input_names), _as_given(out_nodes, output_names)
+
+
+def _as_given(nodes: list, names):
+    """One node, a list, or a dict by the names the model was built with (when they are
+    not the nodes' own names)."""
+    if names is not None and names != [node.name for node in nodes]:
+        return dict(zip(names, nodes, strict=True))
+    return nodes[0] if len(nodes) == 1 else nodes
 
 
 def load_model(path, compile: bool = True):
