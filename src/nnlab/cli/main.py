@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..practice.error_analysis import add_command as add_errors
 
     add_errors(commands)
-    from ..tuning.study import add_command as add_tune
+    from .tune import add_command as add_tune
 
     add_tune(commands)
     return parser
