@@ -3,15 +3,16 @@
 ``nnlab tune search.toml`` reads one file: the run config keys every trial starts from (see
 :mod:`nnlab.runs.config`), the fields to sample (:mod:`nnlab.tuning.space`) and what to
 optimize (:mod:`nnlab.tuning.objective`). The same three are accepted as a dict or a tuple,
-and written back as TOML (``search.toml``, ``refined_search.toml``).
+and written back as TOML (``search.toml``, ``refined_search.toml``) with ``tomli_w``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from pathlib import Path
+
+import tomli_w
 
 from ..exceptions import ConfigError
 from ..runs.config import RunConfig
@@ -84,32 +85,10 @@ def search_config_toml(
 
     The ``[objective]`` table is written when ``objective`` is given.
     """
-    lines = [f"{field} = {_toml_value(spec)}" for field, spec in space.to_dict().items()]
-    text = base.to_toml() + "\n[search]\n" + "\n".join(lines) + "\n"
-    if objective is None:
-        return text
-    table = objective.to_dict()
-    rules = ", ".join(
-        f"{json.dumps(name)} = {_toml_value(rule)}" for name, rule in table["constraints"].items()
-    )
-    return (
-        text
-        + f"\n[objective]\noptimize = {json.dumps(table['optimize'])}\n"
-        + f"direction = {json.dumps(table['direction'])}\n"
-        + f"constraints = {{{rules}}}\n"
-    )
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    table = {**base.to_dict(), "search": space.to_dict()}
+    if objective is not None:
+        table["objective"] = objective.to_dict()
+    return tomli_w.dumps(table)
 
 
 def search_name(source) -> str:

@@ -32,8 +32,32 @@ EXAMPLE = "{low = 1e-4, high = 1e-1, log = true}"  # a range, for error messages
 MARGIN = 0.1  # narrowing widens the values' [min, max] by 10% of its span (>= 5% of the range)
 
 
+class _Interval:
+    """A range drawn as one trial parameter ``name`` from [low, high], then mapped by ``value``.
+
+    NumberRange, OneMinusRange and PowerOfTwoRange differ only in the parameter's name, its
+    scale (``log``, ``integer``) and the map to the field's value; they draw, bound and
+    narrow alike.
+    """
+
+    def suggest(self, trial):
+        draw = trial.suggest_int if self.integer else trial.suggest_float
+        return self.value(draw(self.name, self.low, self.high, log=self.log))
+
+    def corners(self) -> list:
+        return [self.value(self.low), self.value(self.high)]
+
+    def narrowed(self, params: list[dict]):
+        """The range narrowed around the trials' values of ``name`` (itself if none has one)."""
+        values = [p[self.name] for p in params if self.name in p]
+        if not values:
+            return self
+        low, high = narrow(values, self.low, self.high, log=self.log, integer=self.integer)
+        return dataclasses.replace(self, low=low, high=high)
+
+
 @dataclass(frozen=True)
-class NumberRange:
+class NumberRange(_Interval):
     """A number field drawn uniformly from [low, high] (in log10 space with ``log``)."""
 
     field: str
@@ -42,82 +66,58 @@ class NumberRange:
     log: bool = False
     integer: bool = False
 
-    def suggest(self, trial):
-        if self.integer:
-            return trial.suggest_int(self.field, self.low, self.high, log=self.log)
-        return trial.suggest_float(self.field, self.low, self.high, log=self.log)
+    @property
+    def name(self) -> str:
+        return self.field
 
-    def corners(self) -> list:
-        return [self.low, self.high]
+    def value(self, drawn):
+        return drawn
 
     def to_spec(self) -> dict:
         spec = {"low": self.low, "high": self.high, "log": self.log}
         return {**spec, "int": True} if self.integer else spec
 
-    def narrowed(self, params: list[dict]) -> NumberRange:
-        values = [p[self.field] for p in params if self.field in p]
-        if not values:
-            return self
-        low, high = narrow(values, self.low, self.high, log=self.log, integer=self.integer)
-        return dataclasses.replace(self, low=low, high=high)
-
 
 @dataclass(frozen=True)
-class OneMinusRange:
+class OneMinusRange(_Interval):
     """A field near 1 (beta): r = 1 - value is drawn in log10 space from [low, high]."""
 
     field: str
     low: float
     high: float
+    log = True  # class constants, not dataclass fields: the parameter's scale
+    integer = False
 
     @property
     def name(self) -> str:
         return f"one_minus_{self.field}"
 
-    def suggest(self, trial) -> float:
-        return 1.0 - trial.suggest_float(self.name, self.low, self.high, log=True)
-
-    def corners(self) -> list:
-        return [1.0 - self.low, 1.0 - self.high]
+    def value(self, drawn: float) -> float:
+        return 1.0 - drawn
 
     def to_spec(self) -> dict:
         return {"one_minus_low": self.low, "one_minus_high": self.high}
 
-    def narrowed(self, params: list[dict]) -> OneMinusRange:
-        values = [p[self.name] for p in params if self.name in p]
-        if not values:
-            return self
-        low, high = narrow(values, self.low, self.high, log=True)
-        return dataclasses.replace(self, low=low, high=high)
-
 
 @dataclass(frozen=True)
-class PowerOfTwoRange:
+class PowerOfTwoRange(_Interval):
     """An integer field 2**k with k drawn uniformly from [low, high] (batch sizes)."""
 
     field: str
     low: int
     high: int
+    log = False
+    integer = True
 
     @property
     def name(self) -> str:
         return f"log2_{self.field}"
 
-    def suggest(self, trial) -> int:
-        return 2 ** trial.suggest_int(self.name, self.low, self.high)
-
-    def corners(self) -> list:
-        return [2**self.low, 2**self.high]
+    def value(self, drawn: int) -> int:
+        return 2**drawn
 
     def to_spec(self) -> dict:
         return {"powers_of_two": [self.low, self.high]}
-
-    def narrowed(self, params: list[dict]) -> PowerOfTwoRange:
-        values = [p[self.name] for p in params if self.name in p]
-        if not values:
-            return self
-        low, high = narrow(values, self.low, self.high, integer=True)
-        return dataclasses.replace(self, low=low, high=high)
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ class SearchSpace:
         if not isinstance(table, dict) or not table:
             raise ConfigError(
                 "search: expected a [search] table with at least one entry such as "
-                f"learning_rate = {{low = 1e-4, high = 1e-1, log = true}}, got {table!r}"
+                f"learning_rate = {EXAMPLE}, got {table!r}"
             )
         return cls(tuple(parse_range(field, spec, base) for field, spec in table.items()))
 
@@ -271,13 +271,8 @@ KIND_KEYS = {
     "powers_of_two": {"powers_of_two"},
     "number": {"low", "high", "log", "int"},
 }
-MARKERS = {
-    "choices": {"choices"},
-    "layers": {"count", "width"},
-    "one_minus": {"one_minus_low", "one_minus_high"},
-    "powers_of_two": {"powers_of_two"},
-    "number": {"low", "high"},
-}
+OPTIONAL_KEYS = {"log", "int"}  # flags: they alone do not say which kind a range is
+MARKERS = {kind: keys - OPTIONAL_KEYS for kind, keys in KIND_KEYS.items()}
 
 
 def parse_range(field: str, spec, base: RunConfig):
