@@ -11,7 +11,6 @@ then those the pruner stopped, then failed or running ones.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -39,6 +38,8 @@ class TuneResult:
     base : RunConfig
         The config every trial starts from.
     space : SearchSpace
+    objective : Objective
+        What ranks the trials.
     out_dir : Path
     storage : str
         The storage URL (a rerun with it continues the study).
@@ -49,20 +50,18 @@ class TuneResult:
         The best feasible trial's config (None when no trial completed feasible).
     notes : list of str
         Outputs that were skipped, pruning turned off, and why.
-    objective : Objective
-        What ranks the trials (default: maximize dev accuracy).
     """
 
     study: optuna.Study
     base: RunConfig
     space: SearchSpace
+    objective: Objective
     out_dir: Path
     storage: str
     n_trials: int
     rows: list
     best_config: RunConfig | None
     notes: list
-    objective: Objective = dataclasses.field(default_factory=default_objective)
 
     @property
     def best_trial(self):
@@ -77,16 +76,15 @@ class TuneResult:
 
 def write_results(
     study,
-    base,
-    space,
+    base: RunConfig,
+    space: SearchSpace,
+    objective: Objective,
     out_dir: Path,
     storage: str,
     n_trials: int,
-    objective: Objective | None = None,
     notes=(),
 ) -> TuneResult:
     """Write trials.csv, best_config.toml and the plots; return the TuneResult."""
-    objective = objective or default_objective()
     rows = trial_rows(study, space, objective)
     write_trials_csv(rows, out_dir / "trials.csv")
     notes = list(notes)
@@ -96,10 +94,10 @@ def write_results(
         why = "no trial met the [objective] constraints" if infeasible else "no trial completed"
         notes.append(f"best_config.toml not written: {why}")
     notes += write_plots(study, out_dir, objective)
-    return TuneResult(study, base, space, out_dir, storage, n_trials, rows, best, notes, objective)
+    return TuneResult(study, base, space, objective, out_dir, storage, n_trials, rows, best, notes)
 
 
-def trial_rows(study, space: SearchSpace, objective: Objective | None = None) -> list[dict]:
+def trial_rows(study, space: SearchSpace, objective: Objective) -> list[dict]:
     """One dict per trial, best first.
 
     The trials trained to the end are ranked by ``objective.rank`` over their results:
@@ -109,7 +107,6 @@ def trial_rows(study, space: SearchSpace, objective: Objective | None = None) ->
     constraint), the optimized metric, ``feasible``, the constrained metrics, dev accuracy,
     epochs, seconds, the searched fields, and ``violations`` when there are constraints.
     """
-    objective = objective or default_objective()
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     trained = [t for t in trials if t.state == TrialState.COMPLETE or _infeasible(t)]
     stopped = [t for t in trials if t.state == TrialState.PRUNED and not _infeasible(t)]
@@ -126,32 +123,20 @@ def rank_trials(trials, objective: Objective) -> list:
     return [by_id[id(r)] for r in objective.rank(results)]
 
 
-def best_trial(study, objective: Objective | None = None):
+def best_trial(study, objective: Objective):
     """The best complete trial by the objective (every complete trial is feasible), or None."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    ranked = rank_trials(complete, objective or default_objective())
+    ranked = rank_trials(complete, objective)
     return ranked[0] if ranked else None
 
 
 def trial_results_of(trial, objective: Objective) -> dict:
     """A trial's results (user attribute ``results``), with NaN for what it did not measure.
 
-    A trial of an nnlab without objectives has no ``results``: its dev accuracy is its value
-    (complete) or its last reported one (pruned), its dev loss and train accuracy its
-    attributes. A NaN optimized or constrained metric makes the trial infeasible in a ranking.
+    Every trained trial has results (pruned ones too); a failed or running one has none. A
+    NaN optimized or constrained metric makes the trial infeasible in a ranking.
     """
-    results = dict(trial.user_attrs.get("results") or {})
-    if not results:
-        value = trial.value if trial.state == TrialState.COMPLETE else None
-        steps = trial.intermediate_values
-        if value is None and steps:
-            value = steps[max(steps)]
-        old = {
-            DEFAULT_METRIC: value,
-            "dev.loss": trial.user_attrs.get("dev_loss"),
-            "train.accuracy": trial.user_attrs.get("train_accuracy"),
-        }
-        results = {key: value for key, value in old.items() if value is not None}
+    results = dict(trial.user_attrs.get("results", {}))
     for name in (objective.optimize, *objective.constraints):
         results.setdefault(name, math.nan)
     return results
@@ -238,9 +223,8 @@ def _cell(value) -> str:
     return str(value)
 
 
-def write_best_config(study, path, objective: Objective | None = None) -> RunConfig | None:
+def write_best_config(study, path, objective: Objective) -> RunConfig | None:
     """The best feasible trial's config as a plain run config file; None if there is none."""
-    objective = objective or default_objective()
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     path = Path(path)
     best = best_trial(study, objective)
@@ -266,17 +250,12 @@ PLOTS = (
 )
 
 
-def write_plots(study, out_dir, objective: Objective | None = None) -> list[str]:
+def write_plots(study, out_dir, objective: Objective) -> list[str]:
     """optimization_history.png, param_importances.png and slice.png; notes on skipped ones.
 
     The value axis is named after the optimized metric; the optimization history's title
     gives the whole objective (infeasible trials, pruned, are not plotted).
     """
-    objective = objective or default_objective()
-    import optuna.visualization.matplotlib as vis
-
-    from ..practice.plots import plt  # pyplot with the Agg backend selected before any figure
-
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     notes = []
     for name, function, needed in PLOTS:
@@ -286,15 +265,22 @@ def write_plots(study, out_dir, objective: Objective | None = None) -> list[str]
             notes.append(f"{path.name} skipped: needs {needed} complete trials, have {n_complete}")
             continue
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                axes = getattr(vis, function)(study, target_name=objective.optimize)
-            first = np.ravel(axes)[0]
-            if name == "optimization_history":
-                first.set_title(f"{first.get_title()}: {describe(objective)}")
-            figure = first.figure
-            figure.savefig(path, dpi=80, bbox_inches="tight")
-            plt.close(figure)
+            _save_plot(study, function, objective, path)
         except Exception as err:  # a plot is a nicety: never lose the study over it
             notes.append(f"{path.name} skipped: {type(err).__name__}: {err}")
     return notes
+
+
+def _save_plot(study, function: str, objective: Objective, path: Path) -> None:
+    """Draw Optuna's matplotlib plot ``function`` of the study into the PNG file ``path``."""
+    import matplotlib.pyplot as plt  # here, not at import: pyplot only once a study plots
+    import optuna.visualization.matplotlib as vis
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+        axes = getattr(vis, function)(study, target_name=objective.optimize)
+    first = np.ravel(axes)[0]
+    if function == "plot_optimization_history":
+        first.set_title(f"{first.get_title()}: {describe(objective)}")
+    first.figure.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(first.figure)

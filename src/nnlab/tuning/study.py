@@ -48,7 +48,7 @@ from ..runs.config import RunConfig
 from ..training.callbacks import Callback
 from ..training.metrics import Objective
 from .config import load_tune_config, search_config_toml, search_name
-from .objective import default_objective, describe, format_metric, metric_label, trial_results
+from .objective import describe, format_metric, metric_label, trial_results
 from .report import TuneResult, metric_column, trial_row, write_results
 from .space import SearchSpace
 
@@ -175,16 +175,12 @@ def open_study(
     )
 
 
-def _claim(
-    study: optuna.Study, base: RunConfig, space: SearchSpace, objective: Objective | None = None
-) -> None:
+def _claim(study: optuna.Study, base: RunConfig, space: SearchSpace, objective: Objective) -> None:
     """Record the search on a new study; refuse to continue a study of another search.
 
-    The search is its base config, ``[search]`` table and objective (a study of an nnlab
-    without objectives counts as maximizing dev accuracy), and the study's direction must be
-    the objective's.
+    The search is its base config, ``[search]`` table and objective, and the study's
+    direction must be the objective's.
     """
-    objective = objective or default_objective()
     expected = json.loads(
         json.dumps(
             {
@@ -195,12 +191,9 @@ def _claim(
         )
     )
     if study.user_attrs.get("search") is None:
-        stored = expected
         for key, value in expected.items():
             study.set_user_attr(key, value)
-    else:
-        default = default_objective().to_dict()
-        stored = {key: study.user_attrs.get(key, default) for key in expected}
+    stored = {key: study.user_attrs.get(key) for key in expected}
     differs = [
         {"base_config": "base config", "search": "[search]", "objective": "[objective]"}[key]
         for key in expected
@@ -292,8 +285,6 @@ class _Objective:
 
 
 def _record(trial, result) -> None:
-    trial.set_user_attr("train_accuracy", float(result.metrics["train"]["accuracy"]))
-    trial.set_user_attr("dev_loss", float(result.metrics["dev"]["loss"]))
     trial.set_user_attr("epochs", len(result.history.epoch))
     trial.set_user_attr("seconds", round(result.seconds, 2))
 
@@ -301,9 +292,8 @@ def _record(trial, result) -> None:
 class _Progress:
     """Prints one line per finished trial (an Optuna optimize callback)."""
 
-    def __init__(self, n_trials: int, prefix: str = "", objective: Objective | None = None):
-        self.n_trials, self.prefix = n_trials, prefix
-        self.objective = objective or default_objective()
+    def __init__(self, n_trials: int, prefix: str, objective: Objective):
+        self.n_trials, self.prefix, self.objective = n_trials, prefix, objective
 
     def __call__(self, study, trial) -> None:
         row = trial_row(trial, self.objective, [])
@@ -532,7 +522,7 @@ def tune(
         run_worker((base, space, objective), n_trials, **options)
     else:
         _spawn_workers(search_file, n_trials, workers, options)
-    result = write_results(study, base, space, out_dir, storage, n_trials, objective, notes)
+    result = write_results(study, base, space, objective, out_dir, storage, n_trials, notes)
     _check_feasible(result)
     return result
 
