@@ -25,7 +25,7 @@ from nnlab.runs.config import RunConfig
 from nnlab.runs.runner import build_model, load_data
 from nnlab.saving import model_file as io
 from nnlab.training import metrics
-from nnlab.training.callbacks import Callback
+from nnlab.training.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from nnlab.tuning import study as tuning_study
 
 
@@ -195,6 +195,55 @@ def test_pruning_callback_needs_validation_data():
     assert isinstance(callback, Callback)
     with pytest.raises(ConfigError, match="'val_accuracy' is not in the logs"):
         callback.on_epoch_end(0, {"loss": 1.0})
+
+
+MODES = {  # metric -> the way it improves, for the callbacks, the pruner and the study alike
+    "loss": "min",
+    "val_loss": "min",
+    "accuracy": "max",
+    "val_accuracy": "max",
+    "acc": "max",
+    "val_acc": "max",
+    "val_f1": "max",
+    "val_precision": "max",
+    "val_recall": "max",
+    "val_auc": "max",
+    "val_mean_squared_error": "min",
+    "dev.accuracy": "max",
+    "dev.loss": "min",
+    "dev.f1": "max",
+    "dev.precision": "max",
+    "dev.recall": "max",
+    "train.accuracy": "max",
+    "train.loss": "min",
+    "ms_per_example": "min",
+    "params": "min",
+}
+
+
+@pytest.mark.parametrize("name, mode", MODES.items())
+def test_callbacks_pruner_and_study_agree_on_the_mode_of_every_metric(name, mode, tmp_path):
+    modes = {
+        "EarlyStopping": EarlyStopping(monitor=name).mode,
+        "ModelCheckpoint": ModelCheckpoint(tmp_path / "model.safetensors", monitor=name).mode,
+        "PruningCallback": tuning.PruningCallback(StubTrial(prune_at=None), monitor=name).mode,
+        "study": {"maximize": "max", "minimize": "min"}[metrics.Objective(name).direction],
+    }
+    assert modes == dict.fromkeys(modes, mode)
+
+
+def test_every_metric_a_study_measures_has_its_mode_checked():
+    assert set(tuning.RESULT_KEYS) <= set(MODES)
+
+
+def test_the_pruner_only_runs_where_its_metric_goes_the_study_s_way():
+    assert tuning_study.prunable(tuning.default_objective())
+    assert not tuning_study.prunable(metrics.Objective("dev.accuracy", "minimize"))
+    assert not tuning_study.prunable(metrics.Objective("dev.f1"))  # no epoch log to prune on
+    against = optuna.create_study(direction="minimize").ask()
+    with pytest.raises(ConfigError, match=r"'val_accuracy' improves as it gets larger .* minimize"):
+        tuning.PruningCallback(against).on_train_begin()
+    tuning.PruningCallback(optuna.create_study(direction="maximize").ask()).on_train_begin()
 
 
 def test_the_median_pruner_stops_an_obviously_bad_trial(tmp_path, monkeypatch):

@@ -45,8 +45,8 @@ from optuna.trial import TrialState
 
 from ..exceptions import ConfigError, NNLabError
 from ..runs.config import RunConfig
-from ..training.callbacks import Callback
-from ..training.metrics import Objective
+from ..training.callbacks import MonitorCallback
+from ..training.metrics import DIRECTIONS, Objective, metric_mode
 from .config import load_tune_config, search_config_toml, search_name
 from .objective import describe, format_metric, metric_label, trial_results
 from .report import TuneResult, metric_column, trial_row, write_results
@@ -86,38 +86,48 @@ class NoFeasibleTrialError(TuningError):
 
 # ================================================================= pruning
 def prunable(objective: Objective) -> bool:
-    """Whether the pruner's per-epoch metric is the optimized one."""
-    return objective.optimize in PRUNED_METRICS
+    """Whether the pruner can watch the optimized metric: it has an epoch log
+    (``PRUNED_METRICS``) that improves the way the study goes (its :func:`metric_mode`)."""
+    monitor = PRUNED_METRICS.get(objective.optimize)
+    return monitor is not None and DIRECTIONS[metric_mode(monitor)] == objective.direction
 
 
-class PruningCallback(Callback):
-    """Report each epoch's dev accuracy to an Optuna trial; stop when it should be pruned.
+class PruningCallback(MonitorCallback):
+    """Report each epoch's ``monitor`` to an Optuna trial; stop when it should be pruned.
 
     The callback only sets ``model.stop_training`` (training ends after the epoch and the run
     folder is still written); call :meth:`raise_if_pruned` after fit to end the trial as
-    PRUNED.
+    PRUNED. Its ``mode`` is the monitor's (:class:`MonitorCallback`, the rule EarlyStopping and
+    ModelCheckpoint use): a trial of a study that goes the other way is refused, since the
+    pruner would then stop the best trials.
 
     Parameters
     ----------
     trial : optuna.Trial
-        Anything with ``report(value, step)`` and ``should_prune()``.
+        Anything with ``report(value, step)`` and ``should_prune()`` (and optionally
+        ``study``, whose direction is checked when training begins).
     monitor : str
         The log key to report (the step is the 0-based epoch).
     """
 
     def __init__(self, trial, monitor: str = "val_accuracy"):
+        super().__init__(monitor)
         self.trial = trial
-        self.monitor = monitor
         self.pruned_epoch: int | None = None
         self.last_value: float | None = None
 
-    def on_epoch_end(self, epoch, logs):
-        if self.monitor not in logs:
+    def on_train_begin(self):
+        study = getattr(self.trial, "study", None)
+        direction = study.direction.name.lower() if study is not None else None
+        if direction not in (None, DIRECTIONS[self.mode]):
             raise ConfigError(
-                f"PruningCallback: monitor {self.monitor!r} is not in the logs "
-                f"({', '.join(logs)}); training needs validation data"
+                f"PruningCallback: monitor {self.monitor!r} improves as it gets "
+                f"{'larger' if self.mode == 'max' else 'smaller'} (mode {self.mode!r}), "
+                f"but study {study.study_name!r} is set to {direction}"
             )
-        self.last_value = float(logs[self.monitor])
+
+    def on_epoch_end(self, epoch, logs):
+        self.last_value = self._monitored(logs)
         self.trial.report(self.last_value, epoch)
         if self.trial.should_prune():
             self.pruned_epoch = epoch
@@ -338,7 +348,7 @@ def run_worker(
     optuna.Study
     """
     base, space, objective = load_tune_config(config)
-    prune = prune and prunable(objective)  # the pruner compares dev accuracy per epoch
+    prune = prune and prunable(objective)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     study = open_study(storage, study_name, prune, objective.direction)
     _claim(study, base, space, objective)
@@ -480,7 +490,7 @@ def tune(
         The sampler seed (each trial trains with the config's own ``seed``).
     prune : bool
         Stop trials whose dev accuracy trails the median (MedianPruner); only when the
-        objective optimizes dev accuracy (a note says when it is turned off).
+        objective maximizes dev accuracy (a note says when it is turned off).
     out_dir : str or Path, optional
         Default ``runs/tune-<config file stem>``.
     verbose : bool
@@ -503,8 +513,8 @@ def tune(
     if prune and not prunable(objective):
         prune = False
         notes.append(
-            f"pruning off: the pruner compares dev accuracy after each epoch, the objective "
-            f"optimizes {objective.optimize}"
+            f"pruning off: the pruner compares {', '.join(PRUNED_METRICS)} after each epoch, "
+            f"the objective is to {describe(objective)}"
         )
         if verbose:
             print(f"note: {notes[-1]}", file=sys.stderr)
