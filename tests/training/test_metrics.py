@@ -158,6 +158,14 @@ def test_objective_without_constraints_and_minimize():
     assert fastest.score(RUNS[0]) == 3.0  # the metric itself, not negated
 
 
+def test_objective_direction_auto_follows_the_metric_mode():
+    assert Objective("f1").direction == Objective("dev.accuracy").direction == "maximize"
+    assert Objective("ms_per_example").direction == Objective("dev.loss").direction == "minimize"
+    assert Objective("ms_per_example") == Objective("ms_per_example", "minimize")
+    assert Objective("dev.loss", direction="maximize").direction == "maximize"  # asked for
+    assert names(Objective("ms_per_example").rank(RUNS))[0] == "d"  # the fastest run
+
+
 def test_objective_several_constraints_and_nan():
     objective = Objective("f1", constraints={"ms_per_example": ("<", 5.0), "f1": (">", 0.91)})
     runs = [*RUNS, {"name": "nan", "f1": float("nan"), "ms_per_example": 1.0}]

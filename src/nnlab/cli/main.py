@@ -17,8 +17,7 @@ import sys
 
 from .. import __version__
 from ..exceptions import NNLabError
-from ..tuning import study as tune  # the tune command; moving to cli/tune.py (from . import tune)
-from . import diagnose, errors, evaluate, gradcheck, train
+from . import diagnose, errors, evaluate, gradcheck, train, tune
 
 #: The command modules, in the order ``nnlab --help`` lists them.
 COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune)

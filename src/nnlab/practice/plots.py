@@ -14,16 +14,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def __getattr__(name: str):
-    """``plots.plt``: pyplot, imported on first use only (``nnlab.tuning`` draws Optuna's
-    pyplot figures with it); nothing here needs it."""
-    if name == "plt":
-        import matplotlib.pyplot
-
-        return matplotlib.pyplot
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def learning_curves(history: dict, path, title: str = "Learning curves") -> Path:
     """Train/dev cost and every metric per epoch, side by side; returns the PNG path.
 

@@ -57,6 +57,22 @@ def accuracy_counts(y, a) -> tuple[float, int]:
     return float((predicted_classes(a) == true_classes(y)).sum()), int(a.shape[0])
 
 
+MAXIMIZED = frozenset({"accuracy", "acc", "f1", "precision", "recall", "auc"})
+
+
+def metric_mode(name: str) -> str:
+    """``"max"`` when larger values of the metric ``name`` are better, else ``"min"``.
+
+    The one rule for every place that must know which way a metric improves (EarlyStopping,
+    ModelCheckpoint, the tuning pruner, an Objective without a direction), so that they never
+    disagree: a name is maximized when one of its words (split at ``_`` and ``.``) is an
+    accuracy-like metric of ``MAXIMIZED`` (``val_accuracy``, ``dev.f1``, ``top_5_acc``); losses,
+    errors, times and sizes are minimized.
+    """
+    words = name.lower().replace(".", "_").split("_")
+    return "max" if MAXIMIZED.intersection(words) else "min"
+
+
 # --------------------------------------------------------------- label metrics
 AVERAGES = ("binary", "macro")
 
@@ -232,7 +248,7 @@ COMPARISONS = {
     ">": operator.gt,
     "==": operator.eq,
 }
-DIRECTIONS = ("maximize", "minimize")
+DIRECTIONS = {"max": "maximize", "min": "minimize"}  # metric_mode -> Objective.direction
 
 
 @dataclass
@@ -251,8 +267,9 @@ class Objective:
     optimize : str
         Key of the optimizing metric in a results dict; a dotted key such as
         ``"dev.accuracy"`` reaches into nested dicts (a run's metrics.json).
-    direction : {"maximize", "minimize"}
-        Whether a larger or a smaller optimizing metric is better.
+    direction : {"auto", "maximize", "minimize"}
+        Whether a larger or a smaller optimizing metric is better; "auto" (the default)
+        follows :func:`metric_mode` of ``optimize``, the rule the callbacks use.
     constraints : dict
         ``{metric: (op, bound)}`` with ``op`` one of ``<=, <, >=, >, ==``.
 
@@ -266,14 +283,17 @@ class Objective:
     """
 
     optimize: str
-    direction: str = "maximize"
+    direction: str = "auto"
     constraints: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.optimize, str) or not self.optimize:
             raise ConfigError(f"Objective: optimize must be a metric name, got {self.optimize!r}")
-        if self.direction not in DIRECTIONS:
-            raise unknown_name("direction", self.direction, DIRECTIONS)
+        known = ("auto", *DIRECTIONS.values())
+        if self.direction not in known:
+            raise unknown_name("direction", self.direction, known)
+        if self.direction == "auto":
+            self.direction = DIRECTIONS[metric_mode(self.optimize)]
         if not isinstance(self.constraints, dict):
             raise ConfigError(
                 f"Objective: constraints must be a dict {{metric: (op, bound)}}, "

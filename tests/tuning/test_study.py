@@ -1,10 +1,9 @@
-"""Hyperparameter search: search-space scales, studies that resume, workers, refine, pruning."""
+"""Studies: resuming, workers, coarse to fine, pruning, the CLI, objectives that score trials."""
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import signal
 import subprocess
@@ -16,206 +15,21 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+from searches import BASE, FINISHED, SEARCH, finished, write_search
 from sklearn.metrics import f1_score, precision_score, recall_score
 
+from nnlab import tuning
 from nnlab.cli.main import main
 from nnlab.exceptions import ConfigError
 from nnlab.runs.config import RunConfig
-from nnlab.runs.runner import build_model, load_data, train
+from nnlab.runs.runner import build_model, load_data
 from nnlab.saving import model_file as io
 from nnlab.training import metrics
-from nnlab.training.callbacks import Callback
-from nnlab.tuning import study as tuning
-
-BASE = {"dataset": "moons", "layers": [6], "epochs": 3, "batch_size": 32, "seed": 0}
-SEARCH = {
-    "learning_rate": {"low": 1e-3, "high": 1e-1, "log": True},
-    "l2": {"low": 1e-6, "high": 1e-2, "log": True},
-    "beta": {"one_minus_low": 1e-3, "one_minus_high": 1e-1},
-    "layers": {"count": [1, 2], "width": [4, 16], "log": True},
-    "dropout": {"low": 0.0, "high": 0.3},
-    "batch_size": {"powers_of_two": [4, 6]},
-    "activation": {"choices": ["relu", "tanh"]},
-}
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def write_search(path, base=BASE, search=SEARCH):
-    path.write_text(
-        tuning.search_config_toml(*tuning.load_search_config({**base, "search": search}))
-    )
-    return path
-
-
-def finished(study):
-    return study.get_trials(deepcopy=False, states=FINISHED)
-
-
-@pytest.fixture(scope="module")
-def coarse(tmp_path_factory):
-    """A 4-trial random search on moons (the reference run of several tests)."""
-    root = tmp_path_factory.mktemp("coarse")
-    config = write_search(root / "moons_search.toml")
-    return tuning.tune(config, 4, out_dir=root / "out", verbose=False)
-
-
-# ------------------------------------------------------------- search space
-def test_search_config_round_trips_through_toml(tmp_path):
-    base, space = tuning.load_search_config({**BASE, "search": SEARCH})
-    assert base == RunConfig.from_dict(BASE)
-    assert [type(r).__name__ for r in space.ranges] == [
-        "NumberRange",
-        "NumberRange",
-        "OneMinusRange",
-        "LayersRange",
-        "NumberRange",
-        "PowerOfTwoRange",
-        "Choice",
-    ]
-    path = write_search(tmp_path / "s.toml")
-    assert tomllib.loads(path.read_text())["search"]["beta"] == SEARCH["beta"]
-    assert tuning.load_search_config(path) == (base, space)
-
-
-@pytest.mark.parametrize(
-    "entry, message",
-    [
-        ({"learning_rat": {"low": 1e-3, "high": 1.0}}, "search.learning_rat: unknown field"),
-        (
-            {"learning_rate": {"low": 0.1, "high": 1e-3}},
-            "search.learning_rate: expected low <= high",
-        ),
-        ({"learning_rate": {"low": 0, "high": 0.1, "log": True}}, "needs low > 0, got low=0"),
-        ({"learning_rate": {"low": 1e-3, "hi": 0.1}}, "search.learning_rate: unknown key(s) hi"),
-        ({"learning_rate": 0.01}, "search.learning_rate: expected a table"),
-        ({"learning_rate": {"low": 1e-3, "high": 0.1, "log": "yes"}}, "search.learning_rate.log"),
-        ({"dropout": {"low": 0.0, "high": 1.0}}, "search.dropout: dropout must be in [0, 1)"),
-        ({"l2": {"low": -1.0, "high": 0.0}}, "search.l2: l2 must be >= 0"),
-        ({"beta": {"one_minus_low": 1e-3}}, "search.beta: needs both one_minus_low"),
-        ({"beta": {"one_minus_low": 0.1, "one_minus_high": 2.0}}, "one_minus_high must be < 1"),
-        ({"batch_size": {"powers_of_two": [9, 5]}}, "search.batch_size.powers_of_two"),
-        ({"batch_size": {"powers_of_two": [5.5, 9]}}, "expected an integer, got 5.5"),
-        ({"epochs": {"low": 1.5, "high": 3}}, "search.epochs.low: expected an integer"),
-        ({"epochs": {"low": 1, "high": 3, "int": False}}, "int must be true"),
-        ({"layers": {"count": [0, 2], "width": [8, 16]}}, "search.layers.count: expected min >= 1"),
-        ({"layers": {"low": 1, "high": 2}}, "search.layers: a number range does not apply"),
-        ({"optimizer": {"low": 1, "high": 2}}, "search.optimizer: a number range does not apply"),
-        ({"optimizer": {"choices": []}}, "search.optimizer.choices: expected a non-empty list"),
-        ({"l2": {"low": 0.0, "high": 1.0, "choices": [0.0]}}, "exactly one kind of range"),
-        ({}, "search: expected a [search] table with at least one entry"),
-    ],
-)
-def test_invalid_search_entries_name_the_key(entry, message):
-    with pytest.raises(ConfigError) as err:
-        tuning.load_search_config({**BASE, "search": entry})
-    assert message in str(err.value)
-
-
-def test_a_config_without_search_table_is_refused(tmp_path):
-    path = tmp_path / "plain.toml"
-    path.write_text('dataset = "moons"\n')
-    with pytest.raises(ConfigError, match=r"plain: no \[search\] table"):
-        tuning.load_search_config(path)
-
-
-def sample(space_table, n=300, seed=0):
-    base, space = tuning.load_search_config({**BASE, "search": space_table})
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    return [space.suggest(study.ask(), base) for _ in range(n)]
-
-
-def test_random_samples_follow_the_course_scales():
-    configs = sample(
-        {
-            "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
-            "beta": {"one_minus_low": 1e-3, "one_minus_high": 1e-1},
-            "layers": {"count": [1, 3], "width": [64, 512], "log": True},
-            "batch_size": {"powers_of_two": [5, 9]},
-            "dropout": {"low": 0.0, "high": 0.5},
-            "optimizer": {"choices": ["adam", "rmsprop", "momentum"]},
-        }
-    )
-    r = np.array([1 - c.beta for c in configs])
-    assert r.min() >= 1e-3 - 1e-12 and r.max() <= 1e-1 + 1e-12
-    # 1 - beta uniform in log10: beta in [0.99, 0.999] is as likely as beta in [0.9, 0.99]
-    # (a uniform beta in [0.9, 0.999] would put 91% of the draws below 0.99).
-    assert 0.4 < np.mean(r < 1e-2) < 0.6
-    assert abs(np.mean(np.log10(r)) + 2.0) < 0.1
-    alpha = np.array([c.learning_rate for c in configs])
-    assert alpha.min() >= 1e-4 and alpha.max() <= 1e-1
-    assert [np.mean((alpha >= 10.0**k) & (alpha < 10.0 ** (k + 1))) for k in (-4, -3, -2)] == (
-        pytest.approx([1 / 3] * 3, abs=0.08)
-    )
-    sizes = [c.batch_size for c in configs]
-    assert set(sizes) == {32, 64, 128, 256, 512}
-    assert {len(c.layers) for c in configs} == {1, 2, 3}
-    widths = np.array([w for c in configs for w in c.layers])
-    assert widths.min() >= 64 and widths.max() <= 512
-    assert abs(np.median(np.log2(widths)) - 7.5) < 0.3  # log-uniform: median 2**7.5 ~ 181
-    dropout = np.array([c.dropout for c in configs])
-    assert 0 <= dropout.min() and dropout.max() <= 0.5 and 0.2 < dropout.mean() < 0.3
-    assert {c.optimizer for c in configs} == {"adam", "rmsprop", "momentum"}
-
-
-def test_sampler_seed_makes_draws_reproducible():
-    table = {"learning_rate": {"low": 1e-4, "high": 1e-1, "log": True}}
-    assert sample(table, n=5, seed=3) == sample(table, n=5, seed=3)
-    assert sample(table, n=5, seed=3) != sample(table, n=5, seed=4)
-
-
-def test_tpe_sampler_handles_the_conditional_layer_widths():
-    base, space = tuning.load_search_config({**BASE, "search": SEARCH})
-    study = optuna.create_study(direction="maximize")
-    for n in range(14):  # past TPE's 10 random start-up trials
-        study.sampler = tuning.make_sampler("tpe", seed=0, n_before=n)
-        trial = study.ask()
-        config = space.suggest(trial, base)
-        study.tell(trial, -abs(math.log10(config.learning_rate) + 2) - len(config.layers))
-    assert isinstance(study.sampler, optuna.samplers.TPESampler)
-    assert {len(t.params) for t in study.trials} >= {8, 9}  # 1 and 2 layer widths
-    later = [t.params["learning_rate"] for t in study.trials[10:]]
-    assert all(1e-3 <= lr <= 1e-1 for lr in later)
-
-
-def test_narrow_stays_inside_the_range_and_around_the_values():
-    assert tuning.narrow([0.002, 0.004], 1e-4, 1e-1, log=True) == (0.00141, 0.00566)
-    assert tuning.narrow([0.09], 1e-4, 1e-1, log=True)[1] == 1e-1  # clipped to the range
-    assert tuning.narrow([3, 3], 1, 8, integer=True) == (2, 4)
-    low, high = tuning.narrow([0.123456], 0.0, 0.5)
-    assert 0.0 <= low <= 0.123456 <= high <= 0.5 and high - low < 0.1
+from nnlab.training.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from nnlab.tuning import study as tuning_study
 
 
 # ------------------------------------------------------------------ studies
-def test_tune_writes_the_ranked_table_best_config_and_plots(coarse):
-    out = coarse.out_dir
-    assert len(finished(coarse.study)) == 4 and len(coarse.study.trials) == 4
-    with (out / "trials.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    assert [r["rank"] for r in rows] == ["1", "2", "3", "4"]
-    assert {"number", "state", "dev_accuracy", "learning_rate", "beta", "layers"} <= set(rows[0])
-    scores = [float(r["dev_accuracy"]) for r in rows if r["state"] == "complete"]
-    assert scores == sorted(scores, reverse=True)
-    assert float(rows[0]["dev_accuracy"]) == coarse.best_value == coarse.study.best_value
-    assert int(rows[0]["number"]) == coarse.study.best_trial.number
-    best = RunConfig.from_toml(out / "best_config.toml")  # a plain run config
-    assert best == coarse.best_config and best.dataset == "moons"
-    assert best.learning_rate == coarse.study.best_trial.params["learning_rate"]
-    assert best.batch_size == 2 ** coarse.study.best_trial.params["log2_batch_size"]
-    for name in ("optimization_history", "param_importances", "slice"):
-        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", coarse.notes
-    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0", "1", "2", "3"]
-    assert (out / "trials" / "0" / "model.safetensors").exists()
-    assert not (out / "trials" / "0" / "checkpoint.safetensors").exists()
-    table = tuning.format_table(coarse.rows)
-    assert table.splitlines()[0].split()[:4] == ["rank", "number", "state", "dev"]
-
-
-def test_the_best_config_reproduces_its_score(coarse, tmp_path):
-    config = RunConfig.from_toml(coarse.out_dir / "best_config.toml")
-    result = train(config, tmp_path / "again", verbose=0)
-    assert result.metrics["dev"]["accuracy"] == coarse.study.best_value
-
-
 def test_a_rerun_continues_the_study_and_draws_what_one_run_would(coarse, tmp_path):
     config = write_search(tmp_path / "moons_search.toml")
     first = tuning.tune(config, 2, out_dir=tmp_path / "out", verbose=False)
@@ -262,8 +76,8 @@ def test_a_killed_worker_is_resumed(tmp_path, monkeypatch):
     running = [t.number for t in study.trials if t.state == TrialState.RUNNING]
     assert done >= 1 and len(running) == 1  # killed in the middle of a trial
     # A killed trial is failed once its heartbeat is STALE_AFTER_SECONDS old; shorten it here.
-    monkeypatch.setattr(tuning, "HEARTBEAT_SECONDS", 1)
-    monkeypatch.setattr(tuning, "STALE_AFTER_SECONDS", 1)
+    monkeypatch.setattr(tuning_study, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(tuning_study, "STALE_AFTER_SECONDS", 1)
     result = tuning.tune(
         config, done + 1, storage=storage, study_name="s", out_dir=out, verbose=False
     )
@@ -383,8 +197,57 @@ def test_pruning_callback_needs_validation_data():
         callback.on_epoch_end(0, {"loss": 1.0})
 
 
+MODES = {  # metric -> the way it improves, for the callbacks, the pruner and the study alike
+    "loss": "min",
+    "val_loss": "min",
+    "accuracy": "max",
+    "val_accuracy": "max",
+    "acc": "max",
+    "val_acc": "max",
+    "val_f1": "max",
+    "val_precision": "max",
+    "val_recall": "max",
+    "val_auc": "max",
+    "val_mean_squared_error": "min",
+    "dev.accuracy": "max",
+    "dev.loss": "min",
+    "dev.f1": "max",
+    "dev.precision": "max",
+    "dev.recall": "max",
+    "train.accuracy": "max",
+    "train.loss": "min",
+    "ms_per_example": "min",
+    "params": "min",
+}
+
+
+@pytest.mark.parametrize("name, mode", MODES.items())
+def test_callbacks_pruner_and_study_agree_on_the_mode_of_every_metric(name, mode, tmp_path):
+    modes = {
+        "EarlyStopping": EarlyStopping(monitor=name).mode,
+        "ModelCheckpoint": ModelCheckpoint(tmp_path / "model.safetensors", monitor=name).mode,
+        "PruningCallback": tuning.PruningCallback(StubTrial(prune_at=None), monitor=name).mode,
+        "study": {"maximize": "max", "minimize": "min"}[metrics.Objective(name).direction],
+    }
+    assert modes == dict.fromkeys(modes, mode)
+
+
+def test_every_metric_a_study_measures_has_its_mode_checked():
+    assert set(tuning.RESULT_KEYS) <= set(MODES)
+
+
+def test_the_pruner_only_runs_where_its_metric_goes_the_study_s_way():
+    assert tuning_study.prunable(tuning.default_objective())
+    assert not tuning_study.prunable(metrics.Objective("dev.accuracy", "minimize"))
+    assert not tuning_study.prunable(metrics.Objective("dev.f1"))  # no epoch log to prune on
+    against = optuna.create_study(direction="minimize").ask()
+    with pytest.raises(ConfigError, match=r"'val_accuracy' improves as it gets larger .* minimize"):
+        tuning.PruningCallback(against).on_train_begin()
+    tuning.PruningCallback(optuna.create_study(direction="maximize").ask()).on_train_begin()
+
+
 def test_the_median_pruner_stops_an_obviously_bad_trial(tmp_path, monkeypatch):
-    monkeypatch.setattr(tuning, "PRUNE_AFTER_TRIALS", 1)
+    monkeypatch.setattr(tuning_study, "PRUNE_AFTER_TRIALS", 1)
     base = RunConfig.from_dict({**BASE, "layers": [8], "epochs": 4})
     space = {"learning_rate": {"low": 1e-7, "high": 0.1, "log": True}}
     storage = tuning.default_storage(tmp_path)
@@ -616,53 +479,6 @@ def test_a_study_is_not_continued_with_another_objective(coarse, tmp_path):
     assert len(coarse.study.trials) == 4
 
 
-@pytest.mark.parametrize(
-    "table, message",
-    [
-        ({"optimize": "dev.f2"}, "objective.optimize: unknown metric 'dev.f2'; every trial"),
-        ({"optimize": "test.accuracy"}, "objective.optimize: unknown metric 'test.accuracy'"),
-        (
-            {"optimize": "dev.f1", "constraints": {"latency": ["<=", 5]}},
-            "objective.constraints.latency: unknown metric 'latency'",
-        ),
-        ({"optimize": "dev.f1", "direction": "up"}, "objective: unknown direction 'up'"),
-        ({"optimize": "dev.f1", "goal": 1}, "objective: unknown keys goal"),
-        ({"direction": "maximize"}, "objective: missing key 'optimize'"),
-        (
-            {"optimize": "dev.f1", "constraints": {"params": ["=<", 5]}},
-            "unknown comparison of constraint 'params' '=<'",
-        ),
-        (
-            {"optimize": "dev.f1", "constraints": {"params": ["<=", "5"]}},
-            "objective: bound of constraint 'params' must be a finite number",
-        ),
-        ("dev.f1", "objective: expected a table"),
-    ],
-)
-def test_invalid_objective_tables_are_refused(table, message):
-    with pytest.raises(ConfigError) as err:
-        tuning.load_tune_config({**BASE, "search": SEARCH, "objective": table})
-    assert message in str(err.value)
-
-
-def test_the_objective_round_trips_through_toml(tmp_path):
-    path = tmp_path / "search.toml"
-    path.write_text(
-        tuning.search_config_toml(*tuning.load_search_config({**BASE, "search": SEARCH}))
-        + '\n[objective]\noptimize = "dev.f1"\ndirection = "maximize"\n'
-        + 'constraints = { ms_per_example = ["<=", 5.0], dev.recall = [">=", 0.5] }\n'
-    )
-    base, space, objective = tuning.load_tune_config(path)
-    assert objective == metrics.Objective(
-        "dev.f1", "maximize", {"ms_per_example": ("<=", 5.0), "dev.recall": (">=", 0.5)}
-    )
-    assert tuning.load_search_config(path) == (base, space)  # the objective left out
-    again = tmp_path / "again.toml"
-    again.write_text(tuning.search_config_toml(base, space, objective))
-    assert tuning.load_tune_config(again) == (base, space, objective)
-    assert tuning.load_tune_config({**BASE, "search": SEARCH})[2] == tuning.default_objective()
-
-
 def test_the_data_cache_keeps_images_and_flat_inputs_apart(tmp_path):
     """A search over model = mlp | cnn loads the data once for each input layout."""
     rng = np.random.default_rng(0)
@@ -674,7 +490,7 @@ def test_the_data_cache_keeps_images_and_flat_inputs_apart(tmp_path):
         x_test=rng.integers(0, 255, (10, 6, 6), dtype=np.uint8),
         y_test=rng.integers(0, 2, 10),
     )
-    objective = tuning._Objective(None, None, None, tmp_path, False, 0, None)
+    objective = tuning_study._Objective(None, None, None, tmp_path, False, 0, None)
     flat = objective.data(RunConfig(dataset=str(path), model="mlp"))
     images = objective.data(RunConfig(dataset=str(path), model="cnn"))
     assert flat.x_train.shape[1:] == (36,)
