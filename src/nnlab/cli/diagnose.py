@@ -12,6 +12,7 @@ import argparse
 import json
 
 from ..runs.folder import RunFolder, diagnose_run
+from .parser import command_parser
 
 
 def error_fraction(text: str) -> float:
@@ -31,10 +32,8 @@ def error_fraction(text: str) -> float:
 
 def add_command(subparsers) -> argparse.ArgumentParser:
     """Register ``nnlab diagnose RUN_DIR [--human-error E] [--json]``."""
-    parser = subparsers.add_parser(
-        "diagnose",
-        help="bias / variance / data mismatch diagnosis of a run",
-        description=__doc__.split("\n\n")[0],
+    parser = command_parser(
+        subparsers, "diagnose", "bias / variance / data mismatch diagnosis of a run", __doc__
     )
     parser.add_argument(
         "run_dir", metavar="RUN_DIR", help=f"a run folder with {RunFolder.metrics.name}"

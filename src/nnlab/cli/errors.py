@@ -29,14 +29,16 @@ from ..practice.error_analysis import (
 )
 from ..runs.folder import RunFolder
 from ..runs.runner import load_data
+from .parser import command_parser
 
 
 def add_command(subparsers) -> argparse.ArgumentParser:
     """Register ``nnlab errors RUN_DIR [--top N] [--gallery N] [--count-tags FILE]``."""
-    parser = subparsers.add_parser(
+    parser = command_parser(
+        subparsers,
         "errors",
-        help="error analysis of a run's dev mistakes (tables, gallery, CSV to tag)",
-        description=__doc__.split("\n\n")[0],
+        "error analysis of a run's dev mistakes (tables, gallery, CSV to tag)",
+        __doc__,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder from nnlab train")
     parser.add_argument(

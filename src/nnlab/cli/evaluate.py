@@ -14,17 +14,14 @@ from ..runs.config import RunConfig
 from ..runs.folder import RunFolder
 from ..runs.runner import load_data
 from ..saving.model_file import load_model
+from .parser import command_parser
 
 SPLITS = ("train", "dev", "test", "all")
 
 
 def add_command(subparsers) -> argparse.ArgumentParser:
     """Register ``nnlab evaluate MODEL [--dataset D] [--split S]``."""
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="evaluate a saved model on a dataset",
-        description=__doc__.split("\n\n")[0],
-    )
+    parser = command_parser(subparsers, "evaluate", "evaluate a saved model on a dataset", __doc__)
     parser.add_argument("model", metavar="MODEL", help="a model file or a run folder")
     parser.add_argument(
         "--dataset", default=None, help="dataset name or .npz path (default: the run's dataset)"

@@ -19,6 +19,7 @@ from ..runs.runner import build_model, load_data
 from ..saving.model_file import load_model
 from ..training.gradcheck import gradcheck
 from .config_flags import add_config_flags, given_config_flags
+from .parser import command_parser
 
 #: The run-config fields that describe the new net (flags of this command too).
 NET_FIELDS = ("dataset", "layers", "activation", "batch_norm", "dropout", "l2")
@@ -28,10 +29,8 @@ NET = RunConfig(dataset="planar", layers=[5, 3], activation="tanh")
 
 def add_command(subparsers) -> argparse.ArgumentParser:
     """Register ``nnlab gradcheck [MODEL] [net flags] [--examples N] [--max-per-param K]``."""
-    parser = subparsers.add_parser(
-        "gradcheck",
-        help="check backprop against finite differences",
-        description=__doc__.split("\n\n")[0],
+    parser = command_parser(
+        subparsers, "gradcheck", "check backprop against finite differences", __doc__
     )
     parser.add_argument(
         "model",

@@ -20,14 +20,16 @@ from ..runs.runner import train
 from .config_flags import add_config_flags, given_config_flags
 from .diagnose import error_fraction
 from .evaluate import format_metrics
+from .parser import command_parser
 
 
 def add_command(subparsers) -> argparse.ArgumentParser:
     """Register ``nnlab train [--config FILE] [field flags] [--out DIR | --resume RUN_DIR]``."""
-    parser = subparsers.add_parser(
+    parser = command_parser(
+        subparsers,
         "train",
-        help="train a deep net and write a run folder",
-        description=__doc__.split("\n\n")[0],
+        "train a deep net and write a run folder",
+        __doc__,
         epilog=f"a run folder holds:\n{RunFolder.listing()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

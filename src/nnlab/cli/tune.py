@@ -20,14 +20,13 @@ from ..exceptions import ConfigError
 from ..tuning.objective import describe, format_metric, metric_label
 from ..tuning.report import TuneResult, format_table
 from ..tuning.study import SAMPLERS, NoFeasibleTrialError, run_worker, tune, tune_refine
+from .parser import command_parser
 
 
 def add_command(subparsers) -> None:
     """Register ``nnlab tune`` on the CLI's subparsers."""
-    tune_parser = subparsers.add_parser(
-        "tune",
-        help="search hyperparameters (random search, coarse to fine)",
-        description=__doc__.split("\n\n")[0],
+    tune_parser = command_parser(
+        subparsers, "tune", "search hyperparameters (random search, coarse to fine)", __doc__
     )
     tune_parser.add_argument(
         "config", help="a run config with a [search] table and optionally an [objective] (TOML)"
