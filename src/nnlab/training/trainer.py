@@ -40,13 +40,15 @@ class Trainer:
 
     compiled = False
     optimizer = None
-    losses: list = []
-    loss_weights: list = []
-    metric_names: list = []
+    # until compile() sets them per model (tuples: never shared and mutated)
+    losses: list | tuple = ()
+    loss_weights: list | tuple = ()
+    output_metrics: list | tuple = ()
+    metric_names: list | tuple = ()
     stop_training = False
     #: the number of examples and the per-output losses of the last step (for logs)
     last_batch_size = None
-    last_losses: list = []
+    last_losses: list | tuple = ()
 
     # ----------------------------------------------------------------- compile
     def compile(
