@@ -289,4 +289,10 @@ def _default_name(kind, obj) -> str:
     name = vars(obj).get("name") if inspect.isclass(obj) else None  # not a base's placeholder
     if isinstance(name, str):
         return name
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", obj.__name__).lower()  # as layers.base
+    return snake_case(obj.__name__)
+
+
+def snake_case(class_name: str) -> str:
+    """Keras' snake case: BatchNormalization -> 'batch_normalization', ReLU -> 're_lu',
+    Conv2D -> 'conv2d' (registry names and default layer names)."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", class_name).lower()

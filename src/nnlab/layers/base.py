@@ -17,12 +17,11 @@ call's backward adds into the layer's one gradient buffer (see :meth:`Layer.writ
 
 from __future__ import annotations
 
-import re
 from types import SimpleNamespace
 
 import numpy as np
 
-from .. import backend
+from .. import backend, registry
 from ..exceptions import ConfigError, ShapeError
 from .node import call_symbolic, is_symbolic
 
@@ -172,9 +171,8 @@ def check_image_shape(layer: Layer, input_shape) -> None:
 
 
 def default_name(layer: Layer) -> str:
-    """Keras' snake case: BatchNormalization -> 'batch_normalization', ReLU -> 're_lu',
-    Conv2D -> 'conv2d'."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(layer).__name__).lower()
+    """The stem of a layer's default name: its class in snake case ('batch_normalization')."""
+    return registry.snake_case(type(layer).__name__)
 
 
 def _fmt(shape) -> str:
