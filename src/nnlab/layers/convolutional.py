@@ -49,219 +49,16 @@ A 1x1 convolution with stride 1 and no padding skips im2col: the input, reshaped
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .. import backend, registry
-from ..exceptions import ConfigError, ShapeError
+from ..exceptions import ConfigError
 from ..ops import activations
+from ..ops.im2col import col2im, depthwise_backward, depthwise_forward, im2col
 from ..ops.parallel import run_over_batch
+from ..ops.windows import Geometry, as_pair, is_int, make_geometry, padding_config, parse_padding
 from .base import Layer, check_image_shape
 
 #: Largest column matrix (bytes) built at once; bigger batches are processed in chunks.
 COLS_BUDGET_BYTES = 256 * 2**20
-
-
-# --------------------------------------------------------------------------- geometry
-def as_pair(value, what: str, who: str, minimum: int = 1) -> tuple[int, int]:
-    """An int or a pair of ints (each >= minimum) as a pair: 3 -> (3, 3)."""
-    items = value if isinstance(value, tuple | list) else (value, value)
-    if len(items) == 2 and all(_is_int(v) and v >= minimum for v in items):
-        return int(items[0]), int(items[1])
-    kind = "positive" if minimum == 1 else "non-negative"
-    raise ConfigError(f"{who}: {what} must be a {kind} integer or a pair of them, got {value!r}")
-
-
-def parse_padding(padding, who: str, modes=("valid", "same"), explicit: bool = True):
-    """The one padding parser of the image layers: a mode from ``modes`` (lower-cased), or
-    explicit zeros as ((top, bottom), (left, right)) from p (every side), a pair
-    (p_h, p_w) (top = bottom = p_h, left = right = p_w) or ((top, bottom), (left, right)).
-
-    Conv2D takes both kinds, pooling (``explicit=False``) only the modes, ZeroPadding2D
-    (``modes=()``) only explicit zeros.
-    """
-    if isinstance(padding, str) and padding.lower() in modes:
-        return padding.lower()
-    explicit_forms = "a non-negative int p, a pair (p_h, p_w) or ((top, bottom), (left, right))"
-    expected = " or ".join([*(repr(m) for m in modes), *([explicit_forms] if explicit else [])])
-    if not explicit:
-        raise ConfigError(f"{who}: padding must be {expected}, got {padding!r}")
-
-    def amount(v):
-        return _is_int(v) and v >= 0
-
-    def pair(v):
-        return isinstance(v, tuple | list) and len(v) == 2
-
-    if amount(padding):
-        return ((int(padding),) * 2,) * 2
-    if pair(padding) and all(map(amount, padding)):
-        return ((int(padding[0]),) * 2, (int(padding[1]),) * 2)
-    if pair(padding) and all(pair(v) and all(map(amount, v)) for v in padding):
-        return tuple(tuple(int(a) for a in v) for v in padding)
-    raise ConfigError(f"{who}: padding must be {expected}, got {padding!r}")
-
-
-def padding_config(padding):
-    """A parsed padding as JSON: the mode, or [[top, bottom], [left, right]]."""
-    return padding if isinstance(padding, str) else [list(pair) for pair in padding]
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def axis_geometry(n: int, f: int, s: int, padding) -> tuple[int, int, int]:
-    """(n_out, pad_before, pad_after) along one spatial axis for padding "same", "valid" or
-    (before, after) zeros; n_out < 1 if f does not fit."""
-    if padding == "same":
-        n_out = -(-n // s)
-        total = max((n_out - 1) * s + f - n, 0)
-        return n_out, total // 2, total - total // 2
-    before, after = (0, 0) if padding == "valid" else padding
-    n_padded = n + before + after
-    n_out = (n_padded - f) // s + 1 if n_padded >= f else 0
-    return n_out, before, after
-
-
-def _tap_range(offset: int, n: int, n_out: int, s: int, before: int):
-    """For kernel offset ``offset``: (output slice, input slice) of the outputs whose tap
-    reads an in-range input index (o s + offset - before in [0, n)), or None."""
-    lo = max(0, -(-(before - offset) // s))
-    hi = min(n_out, (n - 1 + before - offset) // s + 1)
-    if hi <= lo:
-        return None
-    start = lo * s + offset - before
-    return slice(lo, hi), slice(start, start + (hi - lo - 1) * s + 1, s)
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Sizes of a 2-D sliding window over (n_H_prev, n_W_prev), and its kernel taps.
-
-    ``taps`` lists, for every kernel offset (p, q) that sees at least one input pixel,
-    ``(p, q, out_rows, in_rows, out_cols, in_cols)``: the slices of the output grid and
-    of the (unpadded) input that the tap pairs up.  ``full`` says whether every tap covers
-    the whole output grid (no padding reached).
-    """
-
-    n_H_prev: int
-    n_W_prev: int
-    f_h: int
-    f_w: int
-    s_h: int
-    s_w: int
-    n_H: int
-    n_W: int
-    pad: tuple  # (top, bottom, left, right)
-    taps: tuple
-
-    @property
-    def full(self) -> bool:
-        return len(self.taps) == self.f_h * self.f_w and all(
-            t[2] == slice(0, self.n_H) and t[4] == slice(0, self.n_W) for t in self.taps
-        )
-
-    @property
-    def identity(self) -> bool:
-        """1x1 kernel, stride 1, no padding: the windows are the pixels themselves."""
-        return (self.f_h, self.f_w, self.s_h, self.s_w) == (1, 1, 1, 1) and not any(self.pad)
-
-    @property
-    def partition(self) -> bool:
-        """Windows tile the input exactly (stride = window, no padding, nothing left over)."""
-        return (
-            (self.s_h, self.s_w) == (self.f_h, self.f_w)
-            and not any(self.pad)
-            and self.n_H * self.s_h == self.n_H_prev
-            and self.n_W * self.s_w == self.n_W_prev
-        )
-
-
-def make_geometry(layer: Layer, input_shape, kernel, strides, padding, what="kernel") -> Geometry:
-    """Check that input_shape is (n_H, n_W, n_C) and the window fits; return the Geometry."""
-    check_image_shape(layer, input_shape)
-    (n_H_prev, n_W_prev, _), (f_h, f_w), (s_h, s_w) = input_shape, kernel, strides
-    n_H, top, bottom = axis_geometry(n_H_prev, f_h, s_h, _axis_padding(padding, 0))
-    n_W, left, right = axis_geometry(n_W_prev, f_w, s_w, _axis_padding(padding, 1))
-    if n_H < 1 or n_W < 1:
-        raise ShapeError(
-            f"{layer.describe()}: the {f_h}x{f_w} {what} is larger than the padded input "
-            f"{n_H_prev + top + bottom}x{n_W_prev + left + right} (input shape "
-            f"{tuple(input_shape)}, padding {padding!r})"
-        )
-    taps = []
-    for p in range(f_h):
-        rows = _tap_range(p, n_H_prev, n_H, s_h, top)
-        for q in range(f_w):
-            cols = _tap_range(q, n_W_prev, n_W, s_w, left)
-            if rows is not None and cols is not None:
-                taps.append((p, q, rows[0], rows[1], cols[0], cols[1]))
-    return Geometry(
-        n_H_prev, n_W_prev, f_h, f_w, s_h, s_w, n_H, n_W, (top, bottom, left, right), tuple(taps)
-    )
-
-
-def _axis_padding(padding, axis):
-    """One axis's (before, after) of explicit padding, or the mode."""
-    return padding if isinstance(padding, str) else padding[axis]
-
-
-def window_view(x, g: Geometry):
-    """The windows of x (m, n_H_prev + top + bottom, n_W_prev + left + right, C), already
-    padded, as a strided view (m, n_H, n_W, f_h, f_w, C): no copy."""
-    s_m, s_h, s_w, s_c = x.strides
-    shape = (x.shape[0], g.n_H, g.n_W, g.f_h, g.f_w, x.shape[-1])
-    strides = (s_m, g.s_h * s_h, g.s_w * s_w, s_h, s_w, s_c)
-    return backend.xp.lib.stride_tricks.as_strided(x, shape, strides)
-
-
-def im2col(x, g: Geometry, out, padded=None):
-    """Copy the windows of x (m, n_H_prev, n_W_prev, C) into out (m, n_H, n_W, f_h, f_w, C).
-
-    One strided copy of :func:`window_view`; with padding, x is first copied into the
-    interior of ``padded`` (m, n_H_prev + top + bottom, n_W_prev + left + right, C), whose
-    border must be zero.  With one channel (C = 1), one copy per kernel tap instead (each
-    copies whole output rows; 3x faster than the single copy, whose innermost run would be
-    f_w numbers): there ``padded`` is not used and the entries of ``out`` that fall on
-    padding are not written, so they must be zero.  Split over the batch across threads.
-    """
-
-    def pass_(lo, hi):
-        _im2col_chunk(x[lo:hi], g, out[lo:hi], None if padded is None else padded[lo:hi])
-
-    run_over_batch(pass_, x.shape[0], out.size)
-    return out
-
-
-def _im2col_chunk(x, g: Geometry, out, padded):
-    """im2col on one chunk of the batch."""
-    if x.shape[-1] == 1:
-        for p, q, out_r, in_r, out_c, in_c in g.taps:
-            out[:, out_r, out_c, p, q, :] = x[:, in_r, in_c, :]
-        return out
-    if any(g.pad):
-        top, _, left, _ = g.pad
-        padded[:, top : top + g.n_H_prev, left : left + g.n_W_prev, :] = x
-        x = padded
-    out[...] = window_view(x, g)
-    return out
-
-
-def col2im(slabs, g: Geometry, dx):
-    """The adjoint of im2col: add each tap's slab back where the tap read from.
-
-    slabs (f_h f_w, m, n_H, n_W, C): slabs[p f_w + q] is the gradient w.r.t. the input
-    pixels that tap (p, q) saw.  dx (m, n_H_prev, n_W_prev, C) must be zeroed.  f_h f_w
-    strided slice additions, each over the whole batch (with stride 1 each adds rows of
-    n_W C contiguous numbers), the batch split across threads.
-    """
-
-    def pass_(lo, hi):
-        for p, q, out_r, in_r, out_c, in_c in g.taps:
-            dx[lo:hi, in_r, in_c, :] += slabs[p * g.f_w + q][lo:hi, out_r, out_c, :]
-
-    run_over_batch(pass_, dx.shape[0], slabs.size)
-    return dx
 
 
 # ------------------------------------------------------------------------ base class
@@ -289,7 +86,10 @@ class _Conv(Layer):
         self.geometry: Geometry | None = None
 
     def _geometry(self, input_shape) -> Geometry:
-        return make_geometry(self, input_shape, self.kernel_size, self.strides, self.padding)
+        check_image_shape(self, input_shape)
+        return make_geometry(
+            self.describe(), input_shape, self.kernel_size, self.strides, self.padding
+        )
 
     def _channels_out(self, input_shape) -> int:
         raise NotImplementedError
@@ -418,7 +218,7 @@ class Conv2D(_Conv):
         super().__init__(
             kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs
         )
-        if not _is_int(filters) or filters < 1:
+        if not is_int(filters) or filters < 1:
             raise ConfigError(f"Conv2D: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
         self.kernel_initializer = registry.get("initializer", kernel_initializer)
@@ -550,34 +350,6 @@ class Conv2D(_Conv):
 
 
 # ------------------------------------------------------------------- depthwise math
-def depthwise_forward(x, w, g: Geometry, out):
-    """out (m, n_H, n_W, C, d) = each channel of x convolved with its own W[:, :, c, :].
-
-    x (m, n_H_prev, n_W_prev, C), w (f_h, f_w, C, d); ``out`` must be zeroed.  A loop over
-    the kernel taps: out[taps' outputs] += x[taps' inputs, :, None] * w[p, q].
-    """
-    for p, q, out_r, in_r, out_c, in_c in g.taps:
-        out[:, out_r, out_c] += x[:, in_r, in_c, :, None] * w[p, q]
-    return out
-
-
-def depthwise_backward(dz, x, w, g: Geometry, dw, dx):
-    """Fill dw (f_h, f_w, C, d) in place (None: a new array) and add into dx (zeroed, or
-    None to skip); return dw.
-
-    dz (m, n_H, n_W, C, d): dw[p, q] = sum over (m, rows, cols) of x_tap[..., None] * dz;
-    dx_tap += sum over d of dz * w[p, q].
-    """
-    xp = backend.xp
-    if dw is None:
-        dw = xp.empty_like(w, dtype=dz.dtype)
-    dw[...] = 0
-    for p, q, out_r, in_r, out_c, in_c in g.taps:
-        dz_tap = dz[:, out_r, out_c]
-        dw[p, q] = xp.einsum("nhwc,nhwcd->cd", x[:, in_r, in_c], dz_tap)
-        if dx is not None:
-            dx[:, in_r, in_c] += xp.einsum("nhwcd,cd->nhwc", dz_tap, w[p, q])
-    return dw
 
 
 @registry.register("layer")
@@ -619,7 +391,7 @@ class DepthwiseConv2D(_Conv):
         super().__init__(
             kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs
         )
-        if not _is_int(depth_multiplier) or depth_multiplier < 1:
+        if not is_int(depth_multiplier) or depth_multiplier < 1:
             raise ConfigError(
                 f"DepthwiseConv2D: depth_multiplier must be a positive integer, got {depth_multiplier!r}"
             )
@@ -719,11 +491,11 @@ class SeparableConv2D(_Conv):
         super().__init__(
             kernel_size, strides, padding, activation, use_bias, bias_initializer, **kwargs
         )
-        if not _is_int(filters) or filters < 1:
+        if not is_int(filters) or filters < 1:
             raise ConfigError(
                 f"SeparableConv2D: filters must be a positive integer, got {filters!r}"
             )
-        if not _is_int(depth_multiplier) or depth_multiplier < 1:
+        if not is_int(depth_multiplier) or depth_multiplier < 1:
             raise ConfigError(
                 f"SeparableConv2D: depth_multiplier must be a positive integer, got {depth_multiplier!r}"
             )

@@ -31,9 +31,9 @@ inference forward computes it then).
 from __future__ import annotations
 
 from .. import backend, registry
-from ..ops.parallel import run_over_batch
+from ..ops.pooling import max_pool, max_pool_backward
+from ..ops.windows import Geometry, as_pair, make_geometry, padding_config, parse_padding
 from .base import Layer, check_image_shape
-from .convolutional import Geometry, as_pair, make_geometry, padding_config, parse_padding
 
 
 class _Pool2D(Layer):
@@ -48,8 +48,14 @@ class _Pool2D(Layer):
         self.geometry: Geometry | None = None
 
     def _geometry(self, input_shape) -> Geometry:
+        check_image_shape(self, input_shape)
         return make_geometry(
-            self, input_shape, self.pool_size, self.strides, self.padding, what="pooling window"
+            self.describe(),
+            input_shape,
+            self.pool_size,
+            self.strides,
+            self.padding,
+            what="pooling window",
         )
 
     def build_params(self, input_shape, rng):
@@ -94,7 +100,7 @@ class MaxPool2D(_Pool2D):
         cache = self.cache
         cache.a_prev = a_prev
         cache.argmax = self._argmax_buffer(out.shape) if training else None
-        _max_pool(a_prev, g, out, cache.argmax)
+        max_pool(a_prev, g, out, cache.argmax)
         return out
 
     def _argmax_buffer(self, shape):
@@ -114,78 +120,11 @@ class MaxPool2D(_Pool2D):
         g, a_prev = self.geometry, cache.a_prev
         if cache.argmax is None:  # the forward pass ran in inference mode
             cache.argmax = self._argmax_buffer(da.shape)
-            _max_pool(a_prev, g, xp.empty(da.shape, dtype=a_prev.dtype), cache.argmax)
+            max_pool(a_prev, g, xp.empty(da.shape, dtype=a_prev.dtype), cache.argmax)
         shape = a_prev.shape
         dx = xp.empty(shape, dtype=da.dtype) if g.partition else xp.zeros(shape, dtype=da.dtype)
-        _max_pool_backward(da, cache.argmax, g, dx, disjoint=not self._overlapping)
+        max_pool_backward(da, cache.argmax, g, dx, disjoint=not self._overlapping)
         return dx
-
-
-def _max_pool(x, g: Geometry, out, argmax=None):
-    """out = the max over each window of x; argmax (if given) = the number of the tap
-    that holds it (the first one on ties).  Split over the batch across threads."""
-
-    def pass_(lo, hi):
-        _max_pool_chunk(x[lo:hi], g, out[lo:hi], None if argmax is None else argmax[lo:hi])
-
-    run_over_batch(pass_, x.shape[0], x.size)
-
-
-def _max_pool_chunk(x, g: Geometry, out, argmax=None):
-    """_max_pool on one chunk of the batch."""
-    xp = backend.xp
-    taps = g.taps
-    if g.full and len(taps) > 1:  # taps 0 and 1 see every window: start from them
-        x0 = x[:, taps[0][3], taps[0][5], :]
-        x1 = x[:, taps[1][3], taps[1][5], :]
-        if argmax is not None:
-            xp.greater(x1, x0, out=argmax, casting="unsafe")  # tap 1 wins only if larger
-        xp.maximum(x0, x1, out=out)
-        rest = enumerate(taps[2:], start=2)
-    else:
-        if argmax is not None:
-            argmax[...] = 0
-        if g.full:  # a 1x1 window
-            out[...] = x[:, taps[0][3], taps[0][5], :]
-            rest = ()
-        else:  # padding: windows at the border see fewer taps
-            out[...] = -xp.inf
-            rest = enumerate(taps)
-    for k, (_, _, out_r, in_r, out_c, in_c) in rest:
-        x_tap = x[:, in_r, in_c, :]
-        best = out[:, out_r, out_c]
-        if argmax is None:
-            xp.maximum(best, x_tap, out=best)
-            continue
-        better = xp.greater(x_tap, best)  # strict: on ties the earlier tap keeps it
-        xp.maximum(best, x_tap, out=best)
-        # argmax = the last tap that improved = max over k of k * better_k (branch-free;
-        # copyto(where=better) is ~10x slower on realistic, unpredictable masks)
-        won = argmax[:, out_r, out_c]
-        index_type = argmax.dtype.type
-        xp.maximum(won, xp.multiply(better, index_type(k), dtype=index_type), out=won)
-
-
-def _max_pool_backward(da, argmax, g: Geometry, dx, disjoint: bool):
-    """Route each window's gradient to its argmax tap (dx zeroed unless windows tile it).
-    Split over the batch across threads."""
-
-    def pass_(lo, hi):
-        _max_pool_backward_chunk(da[lo:hi], argmax[lo:hi], g, dx[lo:hi], disjoint)
-
-    run_over_batch(pass_, dx.shape[0], dx.size)
-
-
-def _max_pool_backward_chunk(da, argmax, g: Geometry, dx, disjoint: bool):
-    """_max_pool_backward on one chunk of the batch."""
-    xp = backend.xp
-    index_type = argmax.dtype.type
-    for k, (_, _, out_r, in_r, out_c, in_c) in enumerate(g.taps):
-        won = argmax[:, out_r, out_c] == index_type(k)
-        if disjoint:
-            xp.multiply(da[:, out_r, out_c], won, out=dx[:, in_r, in_c])
-        else:
-            dx[:, in_r, in_c] += da[:, out_r, out_c] * won
 
 
 @registry.register("layer")
