@@ -9,7 +9,8 @@ for dZ directly:  dZ = (A - Y) / m  (the course's ``dZ = A - Y``).  The value is
 computed from the logits Z with log-sum-exp, so it stays finite for Z = +-1000:
 
     binary:       J = mean( max(z, 0) - z y + log(1 + exp(-|z|)) )
-    categorical:  J = mean( logsumexp(z) - z[y] )
+    categorical:  J = mean( logsumexp(z) - z[y] )   (the top logit's term kept out of the
+                  sum, so a confident net's tiny loss keeps its digits)
 
 Unfused (an output without the matching activation): J from A with A clipped to
 [eps, 1 - eps], and dA = -(y/A - (1-y)/(1-A)) / m etc.
@@ -144,16 +145,9 @@ class CategoricalCrossentropy(Loss):
 
     def fused_value_and_grad(self, y, z, a):
         xp = backend.xp
-        m = a.shape[0]
         if z is None:
             return self._value_from_probs(y, a), self._nll_grad(y, a)
-        zmax = z.max(axis=-1, keepdims=True)
-        lse = zmax[:, 0] + xp.log(xp.exp(z - zmax).sum(axis=-1))  # (m,)
-        if y.ndim == 1:
-            nll = lse - z[xp.arange(m), y]
-        else:  # sum_k y_k (lse - z_k)
-            nll = lse * y.sum(axis=-1) - (z * y).sum(axis=-1)
-        return float(xp.mean(nll)), self._nll_grad(y, a)
+        return float(xp.mean(_nll_from_logits(y, z))), self._nll_grad(y, a)
 
     def _value_from_probs(self, y, a):
         xp = backend.xp
@@ -196,6 +190,27 @@ class MeanSquaredError(Loss):
     def value_and_grad(self, y, a):
         diff = a - y
         return float(backend.xp.mean(diff * diff)), diff * (2.0 / a.size)
+
+
+def _nll_from_logits(y, z):
+    """-log softmax(z)[y] of each example, from logits z (m, K) and integer labels (m,) or
+    one-hot / probability targets (m, K) (any leading axes: (m, T, K) and (m, T)).
+
+    With t the top logit, logsumexp(z) - z_y = log1p(sum_{k != t} exp(z_k - z_t)) + (z_t - z_y).
+    Leaving the top term exp(0) = 1 out of the sum keeps every digit of a small loss: the
+    textbook z_t + log(sum) - z_y rounds at the scale of z_t (about 1e-15 absolute), which
+    is all of a confident net's loss of 1e-12 and swamps the finite differences of
+    gradient checking.
+    """
+    xp = backend.xp
+    top = z.argmax(axis=-1)[..., None]  # (m, 1)
+    z_top = xp.take_along_axis(z, top, axis=-1)  # (m, 1)
+    is_top = xp.arange(z.shape[-1]) == top  # (m, K)
+    rest = xp.log1p(xp.where(is_top, 0.0, xp.exp(z - z_top)).sum(axis=-1))  # (m,)
+    if y.ndim == z.ndim - 1:  # integer labels
+        z_y = xp.take_along_axis(z, y[..., None], axis=-1)  # (m, 1)
+        return rest + (z_top - z_y)[..., 0]
+    return rest * y.sum(axis=-1) + (y * (z_top - z)).sum(axis=-1)  # sum_k y_k (lse - z_k)
 
 
 def _sigmoid(z):
