@@ -37,7 +37,7 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     parser = command_parser(
         subparsers,
         "errors",
-        "error analysis of a run's dev mistakes (tables, gallery, CSV to tag)",
+        "error analysis of a run's dev mistakes",
         __doc__,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder from nnlab train")

@@ -24,7 +24,9 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     parser = command_parser(subparsers, "evaluate", "evaluate a saved model on a dataset", __doc__)
     parser.add_argument("model", metavar="MODEL", help="a model file or a run folder")
     parser.add_argument(
-        "--dataset", default=None, help="dataset name or .npz path (default: the run's dataset)"
+        "--dataset",
+        default=None,
+        help="a known dataset's name or a .npz path (default: the run's dataset)",
     )
     parser.add_argument(
         "--split", choices=SPLITS, default="all", help="data part(s) to evaluate (default: all)"

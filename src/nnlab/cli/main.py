@@ -33,11 +33,29 @@ def main(argv=None) -> int:
         return 2
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, measuring the commands at their indentation: argparse measures
+    them one indent short, which pushes the longest one's help line onto a line of its own."""
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction) and action.help != argparse.SUPPRESS:
+            self._action_max_length += self._indent_increment
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every command of ``COMMANDS`` registered."""
-    parser = argparse.ArgumentParser(prog="nnlab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="nnlab", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"nnlab {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(
+        dest="command",
+        required=True,
+        title="commands",
+        metavar="COMMAND",
+        help="nnlab COMMAND --help lists a command's options",
+    )
     for command in COMMANDS:
         command.add_command(subparsers)
     return parser

@@ -26,29 +26,64 @@ from .parser import command_parser
 def add_command(subparsers) -> None:
     """Register ``nnlab tune`` on the CLI's subparsers."""
     tune_parser = command_parser(
-        subparsers, "tune", "search hyperparameters (random search, coarse to fine)", __doc__
+        subparsers, "tune", "search hyperparameters with random search or TPE", __doc__
     )
     tune_parser.add_argument(
-        "config", help="a run config with a [search] table and optionally an [objective] (TOML)"
+        "config",
+        metavar="SEARCH_FILE",
+        help="a run config with a [search] table and optionally an [objective] table (TOML)",
     )
     tune_parser.add_argument(
-        "--trials", type=int, default=30, help="finished trials the study should hold"
-    )
-    tune_parser.add_argument("--sampler", choices=SAMPLERS, default="random")
-    tune_parser.add_argument("--workers", type=int, default=1, help="processes sharing the study")
-    tune_parser.add_argument(
-        "--storage", help="Optuna storage URL (default sqlite:///OUT/study.db)"
-    )
-    tune_parser.add_argument("--study-name", help="default: tune-<config stem>")
-    tune_parser.add_argument("--out", help="output folder (default runs/tune-<config stem>)")
-    tune_parser.add_argument(
-        "--refine", action="store_true", help="then a second study on narrowed ranges"
+        "--trials",
+        type=int,
+        default=30,
+        help="finished trials the study should hold; a rerun continues up to it (default: 30)",
     )
     tune_parser.add_argument(
-        "--no-prune", dest="prune", action="store_false", help="train every trial to the end"
+        "--sampler",
+        choices=SAMPLERS,
+        default="random",
+        help="random search (the course's advice) or Optuna's TPE (default: random)",
     )
-    tune_parser.add_argument("--seed", type=int, default=0, help="sampler seed")
-    tune_parser.add_argument("--quiet", action="store_true", help="no line per trial")
+    tune_parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that share the study, each training its own trials (default: 1)",
+    )
+    tune_parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage URL of the study (default: sqlite:///OUT/study.db)",
+    )
+    tune_parser.add_argument(
+        "--study-name",
+        metavar="NAME",
+        help="name of the study in the storage (default: tune-<search file stem>)",
+    )
+    tune_parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder of the trials, tables and plots (default: runs/tune-<search file stem>)",
+    )
+    tune_parser.add_argument(
+        "--refine",
+        action="store_true",
+        help="then a second study on ranges narrowed around the best trials (default: off)",
+    )
+    tune_parser.add_argument(
+        "--no-prune",
+        dest="prune",
+        action="store_false",
+        help="train every trial to the end, without stopping those that trail the median "
+        "(default: prune)",
+    )
+    tune_parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the sampler's draws (default: 0)"
+    )
+    tune_parser.add_argument(
+        "--quiet", action="store_true", help="no line per finished trial (default: off)"
+    )
     tune_parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     tune_parser.set_defaults(handler=cmd_tune)
 

@@ -109,13 +109,13 @@ class RunConfig:
     optimizer: str = option(
         "adam", f"the optimizer: {', '.join(registry.names('optimizer', aliases=False))}"
     )
-    learning_rate: float = option(0.001, "the learning rate alpha")
+    learning_rate: float = option(0.001, "step size of every update (the course's alpha)")
     beta: float = option(0.9, "momentum / RMSprop beta (Adam's beta_1)")
-    decay: str = option("none", "learning-rate decay schedule", choices=DECAYS)
-    decay_rate: float = option(0.0, "learning-rate decay rate")
+    decay: str = option("none", "how the learning rate falls with the epoch", choices=DECAYS)
+    decay_rate: float = option(0.0, "decay rate of --decay, e.g. alpha0 / (1 + rate * epoch)")
     decay_interval: int = option(1, "epochs per step of the 'scheduled' decay")
-    epochs: int = option(10, "number of epochs")
-    batch_size: int = option(128, "mini-batch size")
+    epochs: int = option(10, "passes over the training set")
+    batch_size: int = option(128, "examples per mini-batch (one gradient step)")
     dev_size: int | float = option(
         0.1,
         "dev set held out of the training set: a fraction (below 1) or a count",
