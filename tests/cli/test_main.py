@@ -1,10 +1,18 @@
 """The `nnlab` command as a whole: its help, and how warnings and errors reach the terminal."""
 
 import argparse
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import pytest
 
-from nnlab.cli.main import COMMANDS, build_parser
+from nnlab.cli import diagnose
+from nnlab.cli.main import COMMANDS, build_parser, main
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def subparsers_action(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
@@ -50,3 +58,44 @@ def test_every_option_has_a_sentence_of_help_and_shows_its_default(command, acti
     assert len(words) >= 3, f"nnlab {command} {name}: help {text!r} is not a sentence"
     if action.option_strings:  # every flag has a default, if only "none" or "off"
         assert "(default: " in text, f"nnlab {command} {name}: help {text!r} shows no default"
+
+
+# ------------------------------------------------------------- warnings on the terminal
+def test_training_diagnostics_print_as_one_line_warnings(tmp_path):
+    """Zero weights: vanishing gradients and dead ReLUs, which the training monitor reports
+    with warnings.warn.  The terminal gets one line each, no source path or code line."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [sys.executable, "-m", "nnlab.cli", "train", "--dataset", "planar"]
+    command += [
+        "--initializer",
+        "zeros",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    warned = [line for line in lines if "warning" in line.lower()]
+    assert any("dead ReLUs in layer dense_1" in line for line in warned), done.stderr
+    assert all(line.startswith("nnlab: warning: ") for line in warned), done.stderr
+    assert "monitor.py" not in done.stderr and "self.log" not in done.stderr, done.stderr
+
+
+def test_a_foreign_warning_is_one_line_naming_its_category(monkeypatch, capsys):
+    def warns(args):
+        warnings.warn("overflow encountered\nin exp", RuntimeWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(diagnose, "cmd_diagnose", warns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["diagnose", "some-run"]) == 0
+    assert (
+        capsys.readouterr().err == "nnlab: warning: overflow encountered in exp (RuntimeWarning)\n"
+    )

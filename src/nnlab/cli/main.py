@@ -13,7 +13,11 @@ the list of commands and the dispatch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
+
+from tqdm import tqdm
 
 from .. import __version__
 from ..exceptions import NNLabError
@@ -24,13 +28,36 @@ COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune)
 
 
 def main(argv=None) -> int:
-    """Run the command of ``argv``; its exit status (2 for an nnlab error, printed)."""
+    """Run the command of ``argv``; its exit status (2 for an nnlab error, printed).
+
+    Errors and warnings reach the terminal as one line each, ``nnlab: error: ...`` and
+    ``nnlab: warning: ...``, without Python's source path and code line.
+    """
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except NNLabError as err:
-        print(f"nnlab: error: {err}", file=sys.stderr)
-        return 2
+    with one_line_warnings():
+        try:
+            return args.handler(args)
+        except NNLabError as err:
+            print(f"nnlab: error: {err}", file=sys.stderr)
+            return 2
+
+
+@contextlib.contextmanager
+def one_line_warnings():
+    """Show every warning raised inside as ``nnlab: warning: <message>`` on stderr (above a
+    running progress bar); the warning filters and display are restored on leaving."""
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning
+        yield
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` of the CLI: one line; the category is named unless it is a
+    plain UserWarning or one of nnlab's own (such as the training monitor's)."""
+    text = " ".join(str(message).split())
+    if not (category is UserWarning or category.__module__.startswith("nnlab.")):
+        text = f"{text} ({category.__name__})"
+    tqdm.write(f"nnlab: warning: {text}", file=file or sys.stderr)
 
 
 class HelpFormatter(argparse.HelpFormatter):
