@@ -284,6 +284,32 @@ def test_cli_tune_reports_a_bad_search_entry(tmp_path, capsys):
     assert "search.learning_rate: expected low <= high" in capsys.readouterr().err
 
 
+def test_cli_tune_epochs_overrides_the_epochs_of_every_trial(tmp_path, capsys):
+    """BASE trains 3 epochs; --epochs 1 makes a quicker search of 1-epoch trials."""
+    search = {"learning_rate": SEARCH["learning_rate"]}
+    config = write_search(tmp_path / "quick.toml", search=search)
+    out = tmp_path / "out"
+    args = ["tune", str(config), "--trials", "2", "--epochs", "1", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    study = optuna.load_study(study_name="tune-quick", storage=tuning.default_storage(out))
+    trials = finished(study)
+    assert len(trials) == 2
+    assert [t.user_attrs["config"]["epochs"] for t in trials] == [1, 1]
+    assert [t.user_attrs["epochs"] for t in trials] == [1, 1]  # epochs actually trained
+    assert tomllib.loads((out / "best_config.toml").read_text())["epochs"] == 1
+
+
+def test_cli_tune_epochs_is_refused_when_the_search_draws_epochs(tmp_path, capsys):
+    search = {"epochs": {"low": 1, "high": 3, "int": True}}
+    config = write_search(tmp_path / "epochs.toml", search=search)
+    assert main(["tune", str(config), "--epochs", "2", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "epochs = 2 (--epochs) conflicts with the [search] table" in err, err
+    with pytest.raises(SystemExit):
+        main(["tune", str(config), "--epochs", "0"])
+    assert "argument --epochs: expected an integer >= 1, got '0'" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- objective
 def tune_with(tmp_path, objective, n_trials=2, base=BASE, search=None, **options):
     """tune() on a (base, search, objective) tuple into tmp_path / "out"."""

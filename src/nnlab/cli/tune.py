@@ -3,6 +3,7 @@
 nnlab tune search.toml --trials 30                 a study of 30 trials into runs/tune-search
 nnlab tune search.toml --workers 2 --refine        two processes, then a narrowed second study
 nnlab tune search.toml --trials 50                 rerun: continues the same study to 50 trials
+nnlab tune search.toml --epochs 2                  a quick search: every trial trains 2 epochs
 
 The file is a run config plus a ``[search]`` table and optionally an ``[objective]`` table
 (see :mod:`nnlab.tuning`). The command prints the ranked table of trials and the command that
@@ -38,6 +39,12 @@ def add_command(subparsers) -> None:
         type=int,
         default=30,
         help="finished trials the study should hold; a rerun continues up to it (default: 30)",
+    )
+    tune_parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="train every trial for this many epochs (default: the search file's epochs)",
     )
     tune_parser.add_argument(
         "--sampler",
@@ -88,13 +95,24 @@ def add_command(subparsers) -> None:
     tune_parser.set_defaults(handler=cmd_tune)
 
 
+def positive_int(text: str) -> int:
+    """argparse type of ``--epochs``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def cmd_tune(args) -> int:
     """``nnlab tune``: run the search (and the refined one), print the ranked tables."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.worker is not None:
         return _cmd_worker(args)
     options = dict(sampler=args.sampler, workers=args.workers, seed=args.seed, prune=args.prune)
-    options["verbose"] = not args.quiet
+    options.update(verbose=not args.quiet, epochs=args.epochs)
     try:
         result = _printed(
             tune,

@@ -468,6 +468,7 @@ def tune(
     prune: bool = True,
     out_dir=None,
     verbose: bool = True,
+    epochs: int | None = None,
 ) -> TuneResult:
     """Search hyperparameters: run (or continue) a study of ``n_trials`` finished trials.
 
@@ -495,6 +496,9 @@ def tune(
         Default ``runs/tune-<config file stem>``.
     verbose : bool
         Print a line per finished trial on stderr.
+    epochs : int, optional
+        Train every trial for this many epochs instead of the base config's (a study run
+        with other epochs is another search, which is not continued).
 
     Returns
     -------
@@ -509,6 +513,7 @@ def tune(
     """
     _check_options(n_trials, sampler, workers, seed)
     base, space, objective = load_tune_config(config)
+    base = with_epochs(base, space, epochs)
     notes = []
     if prune and not prunable(objective):
         prune = False
@@ -535,6 +540,19 @@ def tune(
     result = write_results(study, base, space, objective, out_dir, storage, n_trials, notes)
     _check_feasible(result)
     return result
+
+
+def with_epochs(base: RunConfig, space: SearchSpace, epochs: int | None) -> RunConfig:
+    """``base`` training ``epochs`` epochs (unchanged for None); ConfigError when the
+    ``[search]`` table draws the epochs itself."""
+    if epochs is None:
+        return base
+    if "epochs" in space.fields:
+        raise ConfigError(
+            f"tune: epochs = {epochs} (--epochs) conflicts with the [search] table, which "
+            "draws epochs for every trial; drop one of them"
+        )
+    return base.updated(epochs=epochs)
 
 
 def _check_options(n_trials, sampler, workers, seed) -> None:
@@ -598,7 +616,8 @@ def tune_refine(result: TuneResult, n_trials: int | None = None, **options) -> T
     n_trials : int, optional
         Default: the coarse search's.
     **options
-        ``sampler``, ``workers``, ``seed``, ``prune``, ``verbose`` as for :func:`tune`.
+        ``sampler``, ``workers``, ``seed``, ``prune``, ``verbose``, ``epochs`` as for
+        :func:`tune`.
     """
     space = refine_space(result.study, result.space)
     path = result.out_dir / "refined_search.toml"
