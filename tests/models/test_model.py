@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import numpy as np
 import pytest
 
@@ -319,6 +322,34 @@ def test_evaluate_binary_crossentropy_agrees_with_predict():
     expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     assert result["loss"] == pytest.approx(expected, rel=1e-4)
     assert result["accuracy"] == pytest.approx(np.mean((p > 0.5) == y))
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "m, verbose, terminal, shown",
+    [
+        (6000, 1, True, True),  # a long evaluation (5000 examples or more) on a terminal
+        (6000, 1, False, False),  # a log file or a test: quiet
+        (6000, 0, True, False),  # not asked for
+        (500, 1, True, False),  # too short to need one
+    ],
+)
+def test_a_long_evaluation_shows_progress_on_a_terminal(monkeypatch, m, verbose, terminal, shown):
+    x, y = blobs(m, seed=2)
+    model = small_model(seed=1)
+    stderr = Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    result = model.evaluate(x, y, batch_size=1000, verbose=verbose)
+    assert result == model.evaluate(x, y, batch_size=1000)  # the bar changes no number
+    text = stderr.getvalue()
+    assert (f"evaluating:   0%|          | 0/{m} " in text) is shown, repr(text)
+    assert shown or text == ""
 
 
 def test_fit_and_predict_do_not_modify_the_inputs():

@@ -43,7 +43,7 @@ def cmd_evaluate(args) -> int:
     parts = load_data(config).parts()
     if args.split != "all":
         parts = {args.split: parts[args.split]}
-    metrics = {part: model.evaluate(x, y) for part, (x, y) in parts.items()}
+    metrics = {part: model.evaluate(x, y, verbose=1) for part, (x, y) in parts.items()}
     print(format_metrics(metrics))
     return 0
 

@@ -186,7 +186,7 @@ def train(
         initial_epoch=model.initial_epoch,
     )
     seconds = time.perf_counter() - start
-    metrics = {part: model.evaluate(x, y) for part, (x, y) in data.parts().items()}
+    metrics = {part: model.evaluate(x, y, verbose=verbose) for part, (x, y) in data.parts().items()}
     metrics["train_seconds"] = seconds
     if history.stop_reason:
         metrics["stop_reason"] = history.stop_reason

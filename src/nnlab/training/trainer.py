@@ -26,13 +26,18 @@ The course writes X as (n_x, m); nnlab, like Keras, puts the batch first: X is (
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .. import backend, registry
 from ..exceptions import ConfigError, InputValueError, ShapeError
 from ..layers import Dense
 from .callbacks import CallbackList, History, ProgressBar
+
+#: ``evaluate(verbose=1)`` shows a progress bar from this many examples on.
+EVALUATE_PROGRESS_MIN = 5000
 
 
 class Trainer:
@@ -470,25 +475,29 @@ class Trainer:
         return None
 
     # ------------------------------------------------------- evaluate/predict
-    def evaluate(self, x, y, batch_size=1024, prepared=False) -> dict:
+    def evaluate(self, x, y, batch_size=1024, prepared=False, verbose=0) -> dict:
         """{'loss': J, metric: value, ...} over (x, y) in inference mode (no penalty); with
-        several outputs also '<output>_loss' and '<output>_<metric>'."""
+        several outputs also '<output>_loss' and '<output>_<metric>'.  ``verbose=1`` shows
+        a progress bar on stderr when it is a terminal and there are at least
+        ``EVALUATE_PROGRESS_MIN`` examples (a long evaluation after training)."""
         self._require_compiled("evaluate")
         if prepared:
             xs = self.input_list(x)
             ys = y if len(self.output_positions) > 1 else [y]
         else:
             xs, ys = self._prepared(x, y, "evaluate")
-        return self._evaluate_lists(xs, ys, batch_size)
+        return self._evaluate_lists(xs, ys, batch_size, verbose)
 
-    def _evaluate_lists(self, xs, ys, batch_size=1024) -> dict:
+    def _evaluate_lists(self, xs, ys, batch_size=1024, verbose=0) -> dict:
         m = xs[0].shape[0]
         totals = _Totals(self)
-        for xb, yb in _batches(xs, ys, None, batch_size):
-            outputs = self.forward(xb, training=False)
-            outs = outputs if len(self.output_positions) > 1 else [outputs]
-            value, values, _, _ = self.loss_and_output_grads(yb, outs)
-            totals.add(xb[0].shape[0], value, 0.0, values, yb, outputs)
+        with _evaluation_bar(m, verbose) as bar:
+            for xb, yb in _batches(xs, ys, None, batch_size):
+                outputs = self.forward(xb, training=False)
+                outs = outputs if len(self.output_positions) > 1 else [outputs]
+                value, values, _, _ = self.loss_and_output_grads(yb, outs)
+                totals.add(xb[0].shape[0], value, 0.0, values, yb, outputs)
+                bar.update(xb[0].shape[0])
         logs = totals.logs(m)
         logs.pop("penalty", None)
         return logs
@@ -629,3 +638,20 @@ def _batches(xs, ys, order, batch_size):
             for a, buf in zip(xs, full, strict=True)
         ]
         yield xb, [None if y is None else y[idx] for y in ys]
+
+
+def _evaluation_bar(m: int, verbose: int) -> tqdm:
+    """A bar over the ``m`` examples of an evaluation on stderr, shown only when
+    ``verbose``, ``m >= EVALUATE_PROGRESS_MIN`` and stderr is a terminal (so logs and
+    tests stay quiet); it disappears when done."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    show = bool(verbose) and m >= EVALUATE_PROGRESS_MIN and bool(isatty and isatty())
+    return tqdm(
+        total=m,
+        desc="evaluating",
+        unit="example",
+        file=sys.stderr,
+        leave=False,
+        disable=not show,
+        dynamic_ncols=True,
+    )
