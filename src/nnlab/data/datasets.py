@@ -180,7 +180,8 @@ def load_npz_dataset(path, *, flatten: bool = True, normalize: bool = True):
     DatasetNotFoundError
         No such file.
     InputValueError
-        Not a readable ``.npz``, missing keys (named), non-integer labels, bad pixels.
+        Not a readable ``.npz``, missing keys (named), an empty part, non-integer labels,
+        bad pixels.
     ShapeError
         x and y of one part differ in length, or x is not batch-first.
     """
@@ -188,6 +189,11 @@ def load_npz_dataset(path, *, flatten: bool = True, normalize: bool = True):
     parts = []
     for part in ("train", "test"):
         name = f"{path}: x_{part}"
+        if raw[f"x_{part}"].ndim and len(raw[f"x_{part}"]) == 0:
+            raise InputValueError(
+                f"{name} is empty (shape {raw[f'x_{part}'].shape}); a dataset needs at least "
+                f"one training and one test example"
+            )
         x = _prepare_x(raw[f"x_{part}"], flatten, normalize, name)
         y = _prepare_y(raw[f"y_{part}"], f"{path}: y_{part}")
         if x.shape[0] != y.shape[0]:

@@ -10,17 +10,24 @@ left out takes the field's default, for example::
     learning_rate = 0.001
     epochs = 20
 
-Each field is declared once, with :func:`option`: its default, a sentence of help, and,
-where they are not plain, how its ``nnlab train`` flag parses text and which values it
-allows.  ``nnlab train`` derives its flags from these declarations (``nnlab train --help``
-lists every field with its default); flags override the file.
+Each field is declared once, with :func:`option`: its type (the annotation), its default,
+a sentence of help, and, where they are not plain, how its ``nnlab train`` flag parses text
+and which values it allows.  ``nnlab train`` derives its flags from these declarations
+(``nnlab train --help`` lists every field with its default); flags override the file.
+Every value is checked against its field's type, wherever it comes from (a TOML file, a
+flag, Python), and a wrong one is a ConfigError naming the key, the expected type and the
+value: ``batch_norm = "false"`` is refused, never read as true.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import numbers
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +39,8 @@ from ..exceptions import ConfigError
 
 DECAYS = ("none", "inverse_time", "scheduled", "exponential")
 MODELS = ("mlp", "cnn", "resnet")
+#: Seeds NumPy takes everywhere (the course mode's ``np.random.seed`` stops at 2**32 - 1).
+SEEDS = 2**32
 
 
 # ----------------------------------------------------------- parsing flag text
@@ -129,7 +138,15 @@ class RunConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ConfigError naming the first invalid field, what it must be and its value."""
+        """Raise ConfigError naming the first invalid field, what it must be and its value.
+
+        First every value is checked against its field's annotation (and an int given for
+        a float field becomes a float), then the declared choices, then the ranges.
+        """
+        hints = typing.get_type_hints(type(self))
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            setattr(self, spec.name, conform(spec.name, value, hints[spec.name]))
         for spec in dataclasses.fields(self):
             choices = spec.metadata["choices"]
             if choices:
@@ -145,8 +162,14 @@ class RunConfig:
         _check(self.decay_interval >= 1, "decay_interval", self.decay_interval, ">= 1")
         _check(self.epochs >= 1, "epochs", self.epochs, ">= 1")
         _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
-        _check(self.dev_size > 0, "dev_size", self.dev_size, "> 0")
+        _check(
+            self.dev_size >= 1 if isinstance(self.dev_size, int) else 0 < self.dev_size < 1,
+            "dev_size",
+            self.dev_size,
+            "a fraction in (0, 1) or a count >= 1",
+        )
         _check(self.early_stopping >= 0, "early_stopping", self.early_stopping, ">= 0")
+        _check(0 <= self.seed < SEEDS, "seed", self.seed, f"in [0, 2**32 - 1 = {SEEDS - 1}]")
 
     # ------------------------------------------------------------ TOML files
     @classmethod
@@ -185,3 +208,55 @@ class RunConfig:
 def _check(ok: bool, name: str, value, expected: str) -> None:
     if not ok:
         raise ConfigError(f"config: {name} must be {expected}, got {value!r}")
+
+
+# ------------------------------------------------------------------ type checks
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return real and math.isfinite(value)
+
+
+#: A field's annotation -> (what the messages call it, test, conversion).
+SCALARS = {
+    bool: ("true or false", lambda v: isinstance(v, bool), bool),
+    int: ("an integer", _is_int, int),
+    float: ("a finite number", _is_number, float),
+    str: ("a string", lambda v: isinstance(v, str), str),
+}
+
+
+def conform(name: str, value, hint):
+    """``value`` as the type ``hint`` of field ``name`` says: an int given for a float
+    becomes a float, a NumPy integer an int, a tuple of ints a list.
+
+    ``hint`` is a field's annotation: bool, int, float, str, ``list[int]`` or a union of
+    these (``int | float``: the first that takes the value).
+
+    Raises:
+        ConfigError: the value is not of that type; the message names the key, the
+            expected type and the value with its type, e.g. ``config: epochs must be an
+            integer, got '1' (str)``.
+    """
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option_type in options:
+        if typing.get_origin(option_type) is list:
+            (item,) = typing.get_args(option_type)
+            _, test, convert = SCALARS[item]
+            if isinstance(value, list | tuple) and all(test(v) for v in value):
+                return [convert(v) for v in value]
+        elif SCALARS[option_type][1](value):
+            return SCALARS[option_type][2](value)
+    expected = " or ".join(_describe(option_type) for option_type in options)
+    raise ConfigError(f"config: {name} must be {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _describe(hint) -> str:
+    """``int`` -> "an integer", ``list[int]`` -> "a list of integers"."""
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        return f"a list of {SCALARS[item][0].removeprefix('an ').removeprefix('a ')}s"
+    return SCALARS[hint][0]
