@@ -17,6 +17,10 @@ and which values it allows.  ``nnlab train`` derives its flags from these declar
 Every value is checked against its field's type, wherever it comes from (a TOML file, a
 flag, Python), and a wrong one is a ConfigError naming the key, the expected type and the
 value: ``batch_norm = "false"`` is refused, never read as true.
+
+Each model kind has its own recipe (:data:`RECIPES`): a field declared with ``by_model``
+that nobody set takes its model's default, so ``model = "cnn"`` alone trains as
+``examples/mnist_cnn.toml``; a value given in the file or as a flag always wins.
 """
 
 from __future__ import annotations
@@ -138,7 +142,11 @@ def by_model(name: str) -> dict:
 # ------------------------------------------------------------------ the config
 @dataclass
 class RunConfig:
-    """One training run; each field's ``help`` metadata says what it is."""
+    """One training run; each field's ``help`` metadata says what it is.
+
+    A field with a default by model (learning_rate, decay, decay_rate, epochs, batch_size,
+    augment) left out, or None, takes the default of ``model``'s recipe.
+    """
 
     dataset: str = option(
         "mnist",
