@@ -181,16 +181,25 @@ class RunConfig:
         "adam", f"the optimizer: {', '.join(registry.names('optimizer', aliases=False))}"
     )
     learning_rate: float = option(
-        0.001, "the learning rate alpha", by_model=by_model("learning_rate")
+        0.001, "step size of every update (the course's alpha)", by_model=by_model("learning_rate")
     )
     beta: float = option(0.9, "momentum / RMSprop beta (Adam's beta_1)")
     decay: str = option(
-        "none", "learning-rate decay schedule", choices=DECAYS, by_model=by_model("decay")
+        "none",
+        "how the learning rate falls with the epoch",
+        choices=DECAYS,
+        by_model=by_model("decay"),
     )
-    decay_rate: float = option(0.0, "learning-rate decay rate", by_model=by_model("decay_rate"))
+    decay_rate: float = option(
+        0.0,
+        "decay rate of --decay, e.g. alpha0 / (1 + rate * epoch)",
+        by_model=by_model("decay_rate"),
+    )
     decay_interval: int = option(1, "epochs per step of the 'scheduled' decay")
-    epochs: int = option(10, "number of epochs", by_model=by_model("epochs"))
-    batch_size: int = option(128, "mini-batch size", by_model=by_model("batch_size"))
+    epochs: int = option(10, "passes over the training set", by_model=by_model("epochs"))
+    batch_size: int = option(
+        128, "examples per mini-batch (one gradient step)", by_model=by_model("batch_size")
+    )
     dev_size: int | float = option(
         0.1,
         "dev set held out of the training set: a fraction (below 1) or a count",
