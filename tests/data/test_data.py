@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -514,3 +515,55 @@ def test_toy_sets_reject_bad_arguments():
         make_planar(noise=-1.0)
     with pytest.raises(ConfigError, match="rng"):
         make_circles(rng="seed")
+
+
+# ------------------------------------------------------------- labels as users have them
+
+
+def test_one_hot_labels_in_an_npz_are_the_integer_labels_they_encode(tmp_path):
+    """load_npz_dataset documents one-hot labels; they used to come back as (m, k) floats,
+    and a run then built a 2-class network for 10 classes."""
+    labels = {"y_train": np.arange(6) % 4, "y_test": np.array([3, 0, 1, 2])}
+    one_hot_labels = {k: np.eye(4, dtype=np.float32)[v] for k, v in labels.items()}
+    _write_npz(tmp_path / "d.npz", **one_hot_labels)
+    (_, y_train), (_, y_test) = load_dataset(str(tmp_path / "d.npz"))
+    assert y_train.dtype == np.int64 and y_train.tolist() == labels["y_train"].tolist()
+    assert y_test.tolist() == labels["y_test"].tolist()
+    soft = one_hot_labels["y_train"] * 0.9 + 0.025  # label smoothing: not one-hot
+    _write_npz(tmp_path / "soft.npz", y_train=soft)
+    with pytest.raises(InputValueError, match=r"y_train: labels of shape \(6, 4\) must be one-hot"):
+        load_dataset(str(tmp_path / "soft.npz"))
+
+
+@pytest.mark.parametrize(
+    ("y_train", "message"),
+    [
+        (np.full(6, 3), "y_train has a single class (label 3)"),
+        (np.array([0, 1, 2, 3, 9, 1000]), "labels 0-3, 9, 1000 would make 1001 outputs for 6"),
+        (np.array([0, 1, -1, 2, 3, 0]), "labels must be >= 0, found -1"),
+    ],
+)
+def test_labels_no_classifier_can_learn_from_are_refused(tmp_path, y_train, message):
+    _write_npz(tmp_path / "d.npz", y_train=y_train, y_test=np.array([0, 1, 2, 3]))
+    with pytest.raises(InputValueError, match=re.escape(message)):
+        load_dataset(str(tmp_path / "d.npz"))
+
+
+def test_a_test_label_never_seen_in_training_is_a_warning(tmp_path):
+    _write_npz(tmp_path / "d.npz", y_train=np.arange(6) % 3, y_test=np.array([0, 1, 7, 7]))
+    with pytest.warns(
+        datasets_mod.LabelWarning, match=r"never seen in training: 7 \(2 test examples\)"
+    ):
+        load_dataset(str(tmp_path / "d.npz"))
+
+
+def test_a_text_file_given_as_an_npz_is_not_an_npz_file(tmp_path):
+    """NumPy reads a file that is not a zip archive as a pickle and advises
+    ``allow_pickle=True``; nnlab says what the file is not, and never that."""
+    path = tmp_path / "data.npz"
+    path.write_text("x,y\n1,2\n")
+    with pytest.raises(
+        InputValueError, match=r"data\.npz: not a readable \.npz file \(not an \.npz file"
+    ) as err:
+        load_dataset(str(path))
+    assert "pickle" not in str(err.value)

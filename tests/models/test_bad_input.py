@@ -363,3 +363,14 @@ def test_divergence_in_a_later_epoch_keeps_the_finished_epochs():
     assert np.isfinite(history["loss"][0])
     assert "at epoch 2" in history.stop_reason
     assert re.search(r"loss became (nan|inf)", history.stop_reason)
+
+
+def test_a_batch_size_larger_than_the_data_is_capped_at_the_data():
+    """batch_size=10**12 is full-batch gradient descent, not a petabyte buffer."""
+    model = mnist_like()
+    history = model.fit(X, Y, epochs=1, batch_size=10**12, verbose=0)
+    same = mnist_like()
+    full_batch = same.fit(X, Y, epochs=1, batch_size=X.shape[0], verbose=0)
+    assert history.history["loss"] == full_batch.history["loss"]
+    for a, b in zip(model.get_weights().values(), same.get_weights().values(), strict=True):
+        np.testing.assert_array_equal(a, b)

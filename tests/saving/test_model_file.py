@@ -526,3 +526,24 @@ def test_source_never_enables_pickle():
         assert not re.search(r"allow_pickle\s*=\s*True", text), file
         assert not re.search(r"^\s*(import|from)\s+(c?pickle|dill|joblib)\b", text, re.M), file
         assert "torch.load(" not in text, file
+
+
+def test_the_same_seed_gives_byte_identical_files_across_processes(tmp_path):
+    """Two processes training the same config write the same bytes: the header's metadata
+    (a hash map inside safetensors, in another order in every process) is written sorted."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        subprocess.run(
+            [sys.executable, "-m", "nnlab.cli", "train", "--dataset", "planar", "--layers", "4"]
+            + ["--epochs", "3", "--quiet", "--out", str(run)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    for name in ("model.safetensors", "checkpoint.safetensors"):
+        first, second = ((run / name).read_bytes() for run in runs)
+        assert first == second, f"{name} differs between two runs of the same seed"

@@ -43,7 +43,13 @@ from .. import backend
 from ..data.datasets import cache_dir
 from ..exceptions import ConfigError, InputValueError, ModelFileError, NNLabError, ShapeError
 from ..layers import Conv2D, MaxPool2D
-from ..saving.container import atomic_write_bytes, file_digest, read_safetensors, verify_digest
+from ..saving.container import (
+    atomic_write_bytes,
+    file_digest,
+    read_safetensors,
+    sorted_header,
+    verify_digest,
+)
 from ..training.model import Sequential
 
 #: Filters of each conv layer, block by block.
@@ -383,7 +389,7 @@ def write_vgg16_file(path, weights: dict, source=None) -> Path:
         metadata["source"] = f"{ONNX_PIP}: {'/'.join(ONNX_RELPATH)}"
         metadata["source_sha256"] = hashlib.sha256(source.read_bytes()).hexdigest()
     metadata["sha256"] = file_digest(tensors, metadata)
-    atomic_write_bytes(path, st_save(tensors, metadata=metadata))
+    atomic_write_bytes(path, sorted_header(st_save(tensors, metadata=metadata)))
     return Path(path)
 
 

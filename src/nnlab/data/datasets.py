@@ -51,6 +51,11 @@ class DownloadError(NNLabError, OSError):
     """A download failed or its checksum did not match; nothing was saved."""
 
 
+class LabelWarning(UserWarning):
+    """A dataset's labels look wrong but can still be trained on (a test label that never
+    occurs in training: the model cannot predict it)."""
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -172,15 +177,16 @@ def load_npz_dataset(path, *, flatten: bool = True, normalize: bool = True):
     Returns
     -------
     tuple
-        ``((x_train, y_train), (x_test, y_test))``; labels int64 (m,) or float32 one-hot
-        (m, k).
+        ``((x_train, y_train), (x_test, y_test))``; labels int64 (m,): one-hot rows
+        (m, k) become the integer labels they encode.
 
     Raises
     ------
     DatasetNotFoundError
         No such file.
     InputValueError
-        Not a readable ``.npz``, missing keys (named), non-integer labels, bad pixels.
+        Not an ``.npz`` (a zip archive of arrays), missing keys (named), an empty part,
+        non-integer labels, 2-D labels that are not one-hot, bad pixels.
     ShapeError
         x and y of one part differ in length, or x is not batch-first.
     """
@@ -188,6 +194,11 @@ def load_npz_dataset(path, *, flatten: bool = True, normalize: bool = True):
     parts = []
     for part in ("train", "test"):
         name = f"{path}: x_{part}"
+        if raw[f"x_{part}"].ndim and len(raw[f"x_{part}"]) == 0:
+            raise InputValueError(
+                f"{name} is empty (shape {raw[f'x_{part}'].shape}); a dataset needs at least "
+                f"one training and one test example"
+            )
         x = _prepare_x(raw[f"x_{part}"], flatten, normalize, name)
         y = _prepare_y(raw[f"y_{part}"], f"{path}: y_{part}")
         if x.shape[0] != y.shape[0]:
@@ -219,9 +230,20 @@ def load_npz_dev(path, *, flatten: bool = True, normalize: bool = True):
     return x, y
 
 
+#: The first bytes of a zip archive (an .npz is one; the second: an empty archive).
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
 def _read_npz(path: Path) -> dict:
     if not path.is_file():
         raise DatasetNotFoundError(f"dataset file not found: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head not in ZIP_MAGIC:  # NumPy would read it as a pickle and advise unpickling
+        raise InputValueError(
+            f"{path}: not a readable .npz file (not an .npz file: an .npz is a zip archive "
+            f"of arrays, as numpy.savez writes, and this file starts with {head!r})"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             files = list(f.files)
@@ -264,7 +286,7 @@ def _prepare_y(y: np.ndarray, name: str) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim == 2:
-        return y.astype(np.float32, copy=False)
+        return _one_hot_to_labels(y, name)
     if y.ndim != 1:
         raise ShapeError(f"{name}: expected labels (m,) or one-hot (m, k), got {y.shape}")
     if np.issubdtype(y.dtype, np.integer):
@@ -272,6 +294,67 @@ def _prepare_y(y: np.ndarray, name: str) -> np.ndarray:
     if np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
         return y.astype(np.int64)
     raise InputValueError(f"{name}: labels must be integers, got dtype {y.dtype}")
+
+
+def _one_hot_to_labels(y: np.ndarray, name: str) -> np.ndarray:
+    """The integer labels (m,) that one-hot rows (m, k) encode; InputValueError naming the
+    first row that is not one-hot (a single 1, the rest 0)."""
+    bad = ~(np.isin(y, (0, 1)).all(axis=1) & (y.sum(axis=1) == 1))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputValueError(
+            f"{name}: labels of shape {y.shape} must be one-hot rows (a single 1, the rest 0) "
+            f"or integer labels (m,); row {row} is {y[row].tolist()}"
+        )
+    return np.argmax(y, axis=1).astype(np.int64)
+
+
+def check_labels(y_train: np.ndarray, y_test: np.ndarray, name) -> None:
+    """Refuse labels a classifier cannot learn from; warn of test labels it cannot predict.
+
+    Raises:
+        InputValueError: a negative label; a single class in y_train; labels so far apart
+            that most of the network's outputs (one per label up to the largest) would be
+            for labels that never occur (1000 among 0-9 makes 1001 outputs for 11 classes).
+
+    Warns:
+        LabelWarning: y_test has labels that never occur in y_train.
+    """
+    seen = np.unique(np.concatenate([y_train, y_test]))
+    if seen[0] < 0:
+        raise InputValueError(f"{name}: labels must be >= 0, found {int(seen[0])}")
+    classes = np.unique(y_train)
+    if classes.size < 2:
+        raise InputValueError(
+            f"{name}: y_train has a single class (label {int(classes[0])}); a classifier "
+            f"needs examples of at least two classes"
+        )
+    if seen[-1] + 1 > 2 * seen.size:
+        raise InputValueError(
+            f"{name}: labels {_ranges(seen)} would make {int(seen[-1]) + 1} outputs for "
+            f"{seen.size} classes; labels must be 0 ... k-1 (renumber them, e.g. with "
+            f"numpy.unique(y, return_inverse=True))"
+        )
+    unseen = np.setdiff1d(np.unique(y_test), classes)
+    if unseen.size:
+        count = int(np.isin(y_test, unseen).sum())
+        warnings.warn(
+            f"{name}: y_test has labels never seen in training: {_ranges(unseen)} "
+            f"({count} test examples); the model cannot predict them",
+            LabelWarning,
+            stacklevel=3,
+        )
+
+
+def _ranges(values: np.ndarray) -> str:
+    """Sorted distinct integers as runs: [0 1 2 3 9 1000] -> "0-3, 9, 1000"."""
+    runs, start = [], int(values[0])
+    for previous, value in zip(values[:-1], values[1:], strict=True):
+        if value != previous + 1:
+            runs.append((start, int(previous)))
+            start = int(value)
+    runs.append((start, int(values[-1])))
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 # --------------------------------------------------------------------------- MNIST
@@ -467,7 +550,9 @@ def load_dataset(name_or_path, *, flatten: bool = True, normalize: bool = True, 
     from a ``.npz`` path.
 
     The toy names generate 500 examples from ``seed`` and split them, stratified, into
-    400 training and 100 test examples.
+    400 training and 100 test examples.  The labels of a ``.npz`` are checked
+    (:func:`check_labels`): a single class or labels far apart are refused, and test
+    labels never seen in training give a :class:`LabelWarning`.
 
     Returns
     -------
@@ -478,10 +563,16 @@ def load_dataset(name_or_path, *, flatten: bool = True, normalize: bool = True, 
     ------
     ConfigError
         Unknown name (the message lists the known names).
+    InputValueError
+        A ``.npz`` that :func:`load_npz_dataset` or :func:`check_labels` refuses.
     """
     name = os.fspath(name_or_path)
     if name.lower().endswith(".npz"):
-        return load_npz_dataset(name, flatten=flatten, normalize=normalize)
+        (x_train, y_train), (x_test, y_test) = load_npz_dataset(
+            name, flatten=flatten, normalize=normalize
+        )
+        check_labels(y_train, y_test, name)
+        return (x_train, y_train), (x_test, y_test)
     key = name.lower()
     if key == "mnist":
         return load_mnist(flatten=flatten, normalize=normalize)

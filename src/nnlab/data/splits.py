@@ -73,7 +73,9 @@ def train_dev_test_split(x, y, dev=0.1, test=0.1, stratify=False, seed=0) -> Spl
     return Split(*(a for idx in parts for a in (x[idx], y[idx])))
 
 
-def train_dev_split(x, y, size=0.1, seed=0, stratify=False) -> TrainDevSplit:
+def train_dev_split(
+    x, y, size=0.1, seed=0, stratify=False, *, min_size=1, name="size"
+) -> TrainDevSplit:
     """Carve a train-dev set out of a training set.
 
     The train-dev set has the same distribution as the training set and is never trained
@@ -92,14 +94,31 @@ def train_dev_split(x, y, size=0.1, seed=0, stratify=False) -> TrainDevSplit:
         Seed of the shuffle.
     stratify : bool
         Keep the class proportions of ``y`` in both parts (within one example per class).
+    min_size : int
+        The fewest examples either part may hold (a dev set of one example measures
+        nothing).
+    name : str
+        What the messages call ``size`` (``"dev_size"`` for a run config's key).
 
     Returns
     -------
     TrainDevSplit
-        ``(x_train, y_train, x_train_dev, y_train_dev)``; both parts non-empty.
+        ``(x_train, y_train, x_train_dev, y_train_dev)``; both parts hold at least
+        ``min_size`` examples.
+
+    Raises
+    ------
+    InputValueError
+        A part would hold fewer than ``min_size`` examples; the message names ``name``,
+        its value and the sizes it gives.
     """
     x, y, m = _check_xy(x, y)
-    sizes = _part_sizes(m, {"size": size})
+    sizes = _part_sizes(m, {name: size})
+    if min(sizes) < min_size:
+        raise InputValueError(
+            f"split: {name}={size!r} of m={m} examples leaves {sizes[0]} training and "
+            f"{sizes[1]} held-out examples; each part needs at least {min_size}"
+        )
     train, train_dev = _split_indices(y, sizes, stratify, seed)
     return TrainDevSplit(x[train], y[train], x[train_dev], y[train_dev])
 

@@ -31,6 +31,8 @@ from .monitor import TrainingMonitor
 CHECKPOINT = RunFolder.checkpoint.name
 #: The builders of the image models, by ``RunConfig.model``; "mlp" is built from its fields.
 IMAGE_MODELS = {"cnn": lenet, "resnet": small_resnet}
+#: The fewest examples a run's training or dev set may hold.
+MIN_PART = 3
 
 
 @dataclass
@@ -69,7 +71,15 @@ def load_data(config: RunConfig) -> Data:
     (x_train, y_train), (x_test, y_test) = load_dataset(
         config.dataset, flatten=not images, seed=config.seed
     )
-    split = train_dev_split(x_train, y_train, size=config.dev_size, seed=config.seed, stratify=True)
+    split = train_dev_split(
+        x_train,
+        y_train,
+        size=config.dev_size,
+        seed=config.seed,
+        stratify=True,
+        min_size=MIN_PART,
+        name="dev_size",
+    )
     target_dev = load_npz_dev(config.dataset, flatten=not images)
     if target_dev is None:  # dev is a slice of the training distribution
         data = Data(

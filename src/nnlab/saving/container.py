@@ -51,6 +51,24 @@ def file_digest(tensors: dict, metadata: dict) -> str:
     return digest.hexdigest()
 
 
+def sorted_header(raw: bytes) -> bytes:
+    """The safetensors bytes ``raw`` with the header's ``__metadata__`` sorted by key.
+
+    The safetensors library keeps the metadata in a hash map whose order changes from one
+    process to the next, so the same model would give different files.  Written again with
+    its entries sorted (the tensors keep the library's order and offsets) and padded with
+    spaces to a multiple of 8 bytes as the format asks, the same seed gives byte-identical
+    files.
+    """
+    length = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + length])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + raw[8 + length :]
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``.
 

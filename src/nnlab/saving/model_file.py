@@ -29,7 +29,13 @@ from .. import backend, registry
 from ..exceptions import ModelFileError
 from ..layers import Input
 from ..models.network import SequentialNetwork
-from .container import atomic_write_bytes, file_digest, read_safetensors, verify_digest
+from .container import (
+    atomic_write_bytes,
+    file_digest,
+    read_safetensors,
+    sorted_header,
+    verify_digest,
+)
 
 FORMAT = "nnlab"
 VERSION = "1"
@@ -51,7 +57,7 @@ def save_model(model, path, include_optimizer=True, extra_metadata=None) -> None
     if include_optimizer and isinstance(rng_state, dict):
         metadata["rng"] = json.dumps(rng_state)
     metadata["sha256"] = file_digest(tensors, metadata)
-    atomic_write_bytes(path, st_save(tensors, metadata=metadata))
+    atomic_write_bytes(path, sorted_header(st_save(tensors, metadata=metadata)))
 
 
 def read_model_file(path) -> tuple[dict, dict]:

@@ -383,13 +383,13 @@ class Trainer:
             xs, ys, validation_data = _split_tail(xs, ys, validation_split, self.name)
         elif validation_data is not None:
             validation_data = self._prepared(*validation_data, "fit(validation_data)")
-        batch_size = _check_batch_size(batch_size, self.name)
+        m = xs[0].shape[0]
+        batch_size = _check_batch_size(batch_size, self.name, m)
 
         history = History()
         cbs = CallbackList([ProgressBar()] if verbose else [], callbacks, model=self)
         self.stop_training = False
         cbs.on_train_begin()
-        m = xs[0].shape[0]
         for epoch in range(initial_epoch, epochs):
             self.optimizer.set_epoch(epoch)
             cbs.on_epoch_begin(epoch, {"steps": -(-m // batch_size), "epochs": epochs})
@@ -588,10 +588,16 @@ class _Totals:
         return logs
 
 
-def _check_batch_size(batch_size, owner):
+def _check_batch_size(batch_size, owner, m: int) -> int:
+    """The batch size, capped at the ``m`` training examples: a batch never holds more
+    rows than there are, so ``batch_size=10**7`` is full-batch gradient descent and never
+    allocates a buffer of ten million rows.  ConfigError for a size below 1 and for an
+    empty training set."""
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise ConfigError(f"{owner}.fit: batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
+    if m == 0:
+        raise ConfigError(f"{owner}.fit: the training set is empty (x has 0 examples)")
+    return min(int(batch_size), m)
 
 
 def _split_tail(xs, ys, fraction, owner):
