@@ -41,6 +41,11 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     add_config_flags(parser, RunConfig())
     parser.add_argument("--out", metavar="DIR", help="run folder (default: a new one under runs/)")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run that --out holds (default: off; a non-empty --out is refused)",
+    )
+    parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
         help="continue a run from its checkpoint; of the flags only --epochs applies "
@@ -63,14 +68,14 @@ def cmd_train(args) -> int:
     print(f"nnlab: training on {config.dataset} -> {folder.path}", file=sys.stderr)
     try:
         result = train(
-            config, folder.path, verbose=0 if args.quiet else 1, resume=bool(args.resume)
+            config,
+            folder,
+            verbose=0 if args.quiet else 1,
+            resume=bool(args.resume),
+            overwrite=args.overwrite,
         )
     except KeyboardInterrupt:
-        print(
-            f"\nnnlab: interrupted. The last checkpoint is {folder.checkpoint};"
-            f" resume with: nnlab train --resume {folder.path}",
-            file=sys.stderr,
-        )
+        _print_interrupted(folder)
         return 130
     print(format_metrics(result.metrics))
     print(f"\n{diagnose_run(folder.path, human_error=args.human_error)}")
@@ -87,6 +92,18 @@ def _config_and_folder(args) -> tuple[RunConfig, RunFolder]:
     config = RunConfig.from_toml(args.config) if args.config else RunConfig()
     config = config.updated(**given_config_flags(args))
     return config, RunFolder(args.out) if args.out else RunFolder.new(config.dataset)
+
+
+def _print_interrupted(folder: RunFolder) -> None:
+    """Say where an interrupted run can be resumed from, or that nothing was kept."""
+    if folder.checkpoint.exists():
+        print(
+            f"\nnnlab: interrupted. The last checkpoint is {folder.checkpoint};"
+            f" resume with: nnlab train --resume {folder.path}",
+            file=sys.stderr,
+        )
+    else:
+        print("\nnnlab: interrupted before the first checkpoint; nothing kept", file=sys.stderr)
 
 
 def _stop_status(metrics: dict) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,10 +159,31 @@ def train(
     resume: bool = False,
     data: Data | None = None,
     extra_callbacks=(),
+    overwrite: bool = False,
 ) -> RunResult:
     """Run ``config`` into the run folder ``run_dir`` (resuming from its checkpoint if
-    ``resume``); every file it writes is named by :class:`RunFolder`."""
-    folder = RunFolder(run_dir).make()
+    ``resume``); every file it writes is named by :class:`RunFolder`.
+
+    The folder is held (:meth:`RunFolder.claim`) while the run writes it: a second run on
+    it fails, a new run needs it empty (or ``overwrite`` to replace the run it holds), and
+    a run that fails before its first checkpoint leaves nothing behind.  A dataset given
+    as a file is recorded in config.toml by its absolute path.
+    """
+    folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+    with folder.claim(resume=resume, overwrite=overwrite):
+        return _train(with_absolute_paths(config), folder, verbose, resume, data, extra_callbacks)
+
+
+def with_absolute_paths(config: RunConfig) -> RunConfig:
+    """``config`` with a dataset file (a .npz path) made absolute, so that the run's
+    config.toml reads the same data from any working directory."""
+    if not str(config.dataset).lower().endswith(".npz"):
+        return config
+    return config.updated(dataset=os.path.abspath(config.dataset))
+
+
+def _train(config, folder: RunFolder, verbose, resume, data, extra_callbacks) -> RunResult:
+    """The body of :func:`train`, in a claimed folder."""
     data = data or load_data(config)
     if resume and folder.checkpoint.exists():
         model = model_file.load_model(folder.checkpoint)
