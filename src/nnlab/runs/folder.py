@@ -95,6 +95,8 @@ class RunFolder:
 
     def __init__(self, path):
         self.path = Path(path)
+        #: True when :meth:`new` made the folder: :meth:`claim` removes it if the run fails early
+        self.made_here = False
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -124,7 +126,7 @@ class RunFolder:
             try:
                 path.mkdir()
                 folder = cls(path)
-                folder.made_here = True  # claim() removes it when the run fails early
+                folder.made_here = True
                 return folder
             except FileExistsError:
                 k += 1
@@ -161,7 +163,7 @@ class RunFolder:
             RunFolderError: another run holds the lock; or the folder is not empty (and
                 ``overwrite`` was not given, or it holds no run to replace).
         """
-        made = getattr(self, "made_here", False) or not self.path.exists()
+        made = self.made_here or not self.path.exists()
         self.make()
         with FolderLock(self.lock_file):
             if not resume:
@@ -240,6 +242,8 @@ class FolderLock:
 
     def __init__(self, path):
         self.path = Path(path)
+        #: True when :meth:`new` made the folder: :meth:`claim` removes it if the run fails early
+        self.made_here = False
         self.fd: int | None = None
 
     def __enter__(self) -> FolderLock:
