@@ -116,7 +116,7 @@ def _refuse_changes(args, saved: RunConfig, folder: RunFolder) -> None:
         if name == "dataset":  # config.toml holds a dataset file's absolute path
             value = with_absolute_paths(saved.updated(dataset=value)).dataset
         if value != getattr(saved, name):
-            changes.append(f"{_flag(name)} {value} (the run has {getattr(saved, name)})")
+            changes.append(f"{_given(name, value)} (the run has {_shown(getattr(saved, name))})")
     given = {"--config": args.config, "--out": args.out, "--overwrite": args.overwrite}
     changes += [flag for flag, value in given.items() if value]
     if changes:
@@ -127,10 +127,20 @@ def _refuse_changes(args, saved: RunConfig, folder: RunFolder) -> None:
         )
 
 
-def _flag(name: str) -> str:
-    """The ``nnlab train`` flag of the config field ``name``."""
+def _given(name: str, value) -> str:
+    """The config field ``name``'s flag as given: ``--layers 8,4``, ``--no-batch-norm``."""
     spec = next(spec for spec in dataclasses.fields(RunConfig) if spec.name == name)
-    return spec.metadata["flag"] or "--" + name.replace("_", "-")
+    flag = spec.metadata["flag"] or "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else "--no-" + flag[2:]
+    return f"{flag} {_shown(value)}"
+
+
+def _shown(value) -> str:
+    """A config value as a flag takes it: ``8,4`` for a list, on / off for a switch."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _finished(config: RunConfig, folder: RunFolder) -> str | None:
