@@ -13,7 +13,7 @@ import pytest
 from nnlab.cli.main import main
 from nnlab.runs.config import RunConfig
 from nnlab.runs.runner import train
-from nnlab.saving.model_file import read_model_file
+from nnlab.saving.model_file import load_checkpoint, read_model_file, save_model
 from nnlab.training.callbacks import Callback
 
 from .test_run_folders import nnlab_process
@@ -171,3 +171,16 @@ def test_flags_that_would_change_a_resumed_run_are_refused(tmp_path, capsys):
     assert len((run / "history.csv").read_text().splitlines()) == 1 + 3
     assert main([*resume, "--epochs", "2"]) == 2
     assert "--epochs 2 is below the 3 epochs" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_an_older_nnlab_resumes_with_the_history_of_its_files(tmp_path):
+    """A checkpoint without history or monitor state (nnlab before this change): the epochs
+    done come from history.csv and layer_stats.json, so the files still cover every epoch."""
+    config = RunConfig(dataset="planar", layers=[6], epochs=3, seed=1)
+    train(config, tmp_path / "whole", verbose=0)
+    train(config.updated(epochs=2), tmp_path / "old", verbose=0)
+    checkpoint = tmp_path / "old" / "checkpoint.safetensors"
+    model, extra, _ = load_checkpoint(checkpoint)
+    save_model(model, checkpoint, extra_metadata={"epoch": extra["epoch"]})  # the old layout
+    assert main(["train", "--resume", str(tmp_path / "old"), "--epochs", "3", "--quiet"]) == 0
+    assert_same_run(tmp_path / "whole", tmp_path / "old")

@@ -233,11 +233,27 @@ def _start(config, folder: RunFolder, data: Data, resume: bool, states: dict):
     if resume and folder.checkpoint.exists():
         model, extra, tensors = model_file.load_checkpoint(folder.checkpoint)
         callbacks_module.restore_states(states, extra, tensors)
+        _continue_older_files(folder, states, extra, model.initial_epoch)
         return model, checkpoint_progress(extra).stopped
     model = build_model(config, data.x_train.shape[1:], data.n_classes)
     model.initial_epoch = 0
     folder.architecture.write_text(json.dumps(model.get_config(), indent=2))
     return model, False
+
+
+def _continue_older_files(folder: RunFolder, states: dict, extra: dict, done: int) -> None:
+    """A checkpoint of an older nnlab holds no history or monitor state: take the ``done``
+    epochs' rows from the run's history.csv and layer_stats.json instead."""
+    if "history" not in extra and folder.history.exists():
+        with folder.history.open(newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= done]
+        numbers = [{k: int(v) if k == "epoch" else float(v) for k, v in r.items()} for r in rows]
+        states["history"].set_state({"rows": numbers}, {})
+    if "monitor" not in extra and folder.layer_stats.exists():
+        stats = json.loads(folder.layer_stats.read_text())
+        keep = sum(1 for epoch in stats["history"].get("epoch", []) if epoch <= done)
+        history = {key: values[:keep] for key, values in stats["history"].items()}
+        states["monitor"].set_state({"history": history, "warnings": [], "warned": []}, {})
 
 
 @dataclass
