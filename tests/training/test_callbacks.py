@@ -100,6 +100,45 @@ def test_early_stopping_stops_after_patience_epochs_and_restores_best_weights():
     assert not np.array_equal(per_epoch.weights[1]["dense_1/W"], per_epoch.weights[4]["dense_1/W"])
 
 
+def test_early_stopping_state_goes_into_the_checkpoint_and_a_resume_continues_it(tmp_path):
+    """Stopped after epoch 3 of the scripted run, a fresh model and stopper loaded from the
+    checkpoint stop at the same epoch with the same best weights as the uninterrupted fit."""
+    from nnlab.saving.model_file import load_checkpoint
+    from nnlab.training.callbacks import restore_states
+
+    losses = [1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1]
+    x, y = data()
+    whole, per_epoch = make_model(), WeightsPerEpoch()
+    script_validation(whole, loss=losses)
+    stopper = EarlyStopping(patience=3)
+    whole.fit(x, y, epochs=8, batch_size=10, validation_data=(x, y),
+              callbacks=[per_epoch, stopper], verbose=0)  # fmt: skip
+
+    first, path = make_model(), tmp_path / "checkpoint.safetensors"
+    script_validation(first, loss=losses[:3])
+    states = {"early_stopping": EarlyStopping(patience=3)}
+    first.fit(x, y, epochs=3, batch_size=10, validation_data=(x, y), verbose=0,
+              callbacks=[*states.values(), ModelCheckpoint(path, states=states)])  # fmt: skip
+    model, extra, tensors = load_checkpoint(path)
+    assert extra["early_stopping"] == {
+        "best": 0.5,
+        "best_epoch": 1,
+        "wait": 1,
+        "stopped_epoch": None,
+    }
+    assert_weights_equal(
+        {k[len("early_stopping/") :]: v for k, v in tensors.items()}, per_epoch.weights[1]
+    )
+    resumed = EarlyStopping(patience=3)
+    restore_states({"early_stopping": resumed}, extra, tensors)
+    script_validation(model, loss=losses[3:])
+    history = model.fit(x, y, epochs=8, batch_size=10, validation_data=(x, y), verbose=0,
+                        callbacks=[resumed], initial_epoch=model.initial_epoch)  # fmt: skip
+    assert history.epoch == [3, 4] and resumed.stopped_epoch == stopper.stopped_epoch == 4
+    assert resumed.best_epoch == 1 and history.stop_reason.endswith("best 0.5000 at epoch 2")
+    assert_weights_equal(model.get_weights(), whole.get_weights())
+
+
 def test_early_stopping_without_restore_keeps_the_last_weights():
     x, y = data()
     model = make_model()

@@ -12,16 +12,35 @@ holds; read on a folder it is that file's path, read on the class the entry itse
 The runner, the training monitor and the ``nnlab`` commands take their paths from here;
 the practice functions they call (plots, diagnosis, error analysis) take paths as
 arguments and know no file name of their own.
+
+One run writes a folder at a time: :meth:`RunFolder.claim` holds ``.lock`` (an exclusive
+``flock`` on a file holding the writer's pid) while the run writes, refuses a folder that
+holds another run unless asked to replace it, and takes away what a run that failed before
+its first checkpoint wrote.  The lock file is gone when the run ends; the lock itself goes
+with the process, so a killed run's lock file (a dead pid) is simply taken over.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import shutil
 import time
 from pathlib import Path
 
+from ..exceptions import NNLabError
 from ..practice.diagnose import Diagnosis, diagnose_metrics_file
 from ..saving import model_file
 from .config import RunConfig
+
+#: The lock file a writing run holds (not an entry: it is gone once the run ends).
+LOCK_NAME = ".lock"
+
+
+class RunFolderError(NNLabError, OSError):
+    """A run folder that this run may not write: another run holds it, or it holds a run
+    that would be silently replaced."""
 
 
 class Entry:
@@ -76,6 +95,8 @@ class RunFolder:
 
     def __init__(self, path):
         self.path = Path(path)
+        #: True when :meth:`new` made the folder: :meth:`claim` removes it if the run fails early
+        self.made_here = False
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -104,7 +125,9 @@ class RunFolder:
         while True:
             try:
                 path.mkdir()
-                return cls(path)
+                folder = cls(path)
+                folder.made_here = True
+                return folder
             except FileExistsError:
                 k += 1
                 path = Path(root) / f"{stem}-{k}"
@@ -113,6 +136,75 @@ class RunFolder:
         """Create the folder (and its parents) if it does not exist; return it."""
         self.path.mkdir(parents=True, exist_ok=True)
         return self
+
+    # ------------------------------------------------------------- claiming
+    @property
+    def lock_file(self) -> Path:
+        """The lock file held while a run writes the folder (it holds the writer's pid)."""
+        return self.path / LOCK_NAME
+
+    def contents(self) -> list[str]:
+        """Names of what the folder holds, but the lock file (sorted; [] if it is missing)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if p.name != LOCK_NAME)
+
+    @contextlib.contextmanager
+    def claim(self, resume: bool = False, overwrite: bool = False):
+        """Hold the folder for one run while the ``with`` body writes it.
+
+        Creates the folder, locks it (:class:`FolderLock`) and checks that it may be
+        written: a new run (not ``resume``) needs an empty folder, or ``overwrite`` to
+        empty a folder that holds a run (its config.toml).  When the body raises before
+        the run's first checkpoint, what it wrote goes, and the folder too if this run
+        made it (:meth:`new` or a missing path).
+
+        Raises:
+            RunFolderError: another run holds the lock; or the folder is not empty (and
+                ``overwrite`` was not given, or it holds no run to replace).
+        """
+        made = self.made_here or not self.path.exists()
+        self.make()
+        with FolderLock(self.lock_file):
+            if not resume:
+                self._make_room(overwrite)
+            try:
+                yield self
+            except BaseException:
+                if not resume and not self.checkpoint.exists():
+                    self._remove_contents()
+                    if made:
+                        self.lock_file.unlink(missing_ok=True)
+                        with contextlib.suppress(OSError):  # another run came in meanwhile
+                            self.path.rmdir()
+                raise
+
+    def _make_room(self, overwrite: bool) -> None:
+        """Empty the folder for a new run, or refuse (see :meth:`claim`)."""
+        held = self.contents()
+        if not held:
+            return
+        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        if not overwrite:
+            raise RunFolderError(
+                f"run folder {self.path} is not empty (it holds {shown}); give --overwrite "
+                f"to replace it, --resume {self.path} to continue it, or another --out"
+            )
+        if not self.config.exists():
+            raise RunFolderError(
+                f"--overwrite replaces a run folder, and {self.path} holds no "
+                f"{self.config.name} (it holds {shown}); nothing was removed"
+            )
+        self._remove_contents()
+
+    def _remove_contents(self) -> None:
+        """Delete everything in the folder but the lock file."""
+        for name in self.contents():
+            path = self.path / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
     # --------------------------------------------------------------- reading
     @classmethod
@@ -136,6 +228,66 @@ class RunFolder:
     def load_model(self):
         """The run's final model (model.safetensors)."""
         return model_file.load_model(self.model)
+
+
+class FolderLock:
+    """An exclusive lock on a run folder: ``flock`` on its lock file, which holds the pid.
+
+    ``with FolderLock(path):`` takes the lock or raises :class:`RunFolderError` naming the
+    folder and the holder's pid.  The kernel drops a ``flock`` when its process dies, so a
+    lock file left by a killed run (its pid dead) is taken over without asking.  The file
+    is removed on release; a taker checks that the file it locked is still the one at the
+    path (a releaser may have removed it in between), else it tries again.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        #: True when :meth:`new` made the folder: :meth:`claim` removes it if the run fails early
+        self.made_here = False
+        self.fd: int | None = None
+
+    def __enter__(self) -> FolderLock:
+        while self.fd is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder_pid(fd)
+                os.close(fd)
+                raise RunFolderError(
+                    f"run folder {self.path.parent} is being written by another run "
+                    f"(pid {holder}, lock file {self.path}); wait for it to end or write "
+                    "to another folder"
+                ) from None
+            if _is_same_file(fd, self.path):
+                self.fd = fd
+            else:
+                os.close(fd)
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+        os.close(self.fd)  # drops the flock
+        self.fd = None
+
+
+def _holder_pid(fd: int) -> str:
+    """The pid in a held lock file (it may take the holder a moment to write it)."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text:
+            return text
+        time.sleep(0.01)
+    return "unknown"
+
+
+def _is_same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def diagnose_run(run_dir, human_error=0.0) -> Diagnosis:

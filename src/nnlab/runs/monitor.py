@@ -91,6 +91,18 @@ class TrainingMonitor(Callback):
         """Training diverged mid-epoch: measure the weights it diverged with."""
         self.measure(self._epoch)
 
+    def get_state(self) -> tuple[dict, dict]:
+        """The per-epoch history, the warnings and which (layer, kind) were reported: a
+        resumed run continues them (saved in the checkpoint, see ModelCheckpoint)."""
+        warned = sorted([layer, kind] for layer, kind in self._warned)
+        return {"history": self.history, "warnings": self.warnings, "warned": warned}, {}
+
+    def set_state(self, values: dict, arrays: dict) -> None:
+        """Continue the history and warnings of :meth:`get_state` of an earlier run."""
+        self.history = {key: list(series) for key, series in values["history"].items()}
+        self.warnings = list(values["warnings"])
+        self._warned = {(layer, kind) for layer, kind in values["warned"]}
+
     # -------------------------------------------------------------- measuring
     def measure(self, epoch: int) -> dict:
         """Run the diagnostic pass, append its record to ``history``, check it; return it."""
@@ -181,12 +193,12 @@ class TrainingMonitor(Callback):
         """Write the run folder's layer_stats.json, gradient_norms.png and activations.png
         (:class:`~nnlab.runs.folder.RunFolder`); return their paths.
 
-        Epochs of an existing layer_stats.json that precede this monitor's first epoch are
-        kept (a resumed run continues its curves).  Non-finite values are written as null.
-        With no epoch recorded only the JSON file is written.
+        A resumed run's monitor holds every epoch (its state is in the checkpoint).
+        Non-finite values are written as null.  With no epoch recorded only the JSON file
+        is written.
         """
         folder = RunFolder(run_dir).make()
-        history = _merge_previous(folder.layer_stats, self.history)
+        history = self.history
         stats = {
             "vanishing": self.vanishing,
             "exploding": self.exploding,
@@ -244,17 +256,3 @@ def _isolated(model):
 
 def _finite_or_none(value):
     return value if value is None or math.isfinite(value) else None
-
-
-def _merge_previous(path: Path, history: dict) -> dict:
-    """Prepend the epochs of an earlier layer_stats.json that come before ``history``'s."""
-    if not history.get("epoch") or not path.exists():
-        return history
-    try:
-        old = json.loads(path.read_text())["history"]
-    except (ValueError, KeyError):
-        return history
-    keep = sum(1 for e in old.get("epoch", []) if e < history["epoch"][0])
-    if not keep or set(old) != set(history):
-        return history
-    return {k: old[k][:keep] + list(v) for k, v in history.items()}

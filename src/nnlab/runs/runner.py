@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,30 +169,48 @@ def train(
     resume: bool = False,
     data: Data | None = None,
     extra_callbacks=(),
+    overwrite: bool = False,
 ) -> RunResult:
     """Run ``config`` into the run folder ``run_dir`` (resuming from its checkpoint if
-    ``resume``); every file it writes is named by :class:`RunFolder`."""
-    folder = RunFolder(run_dir).make()
+    ``resume``); every file it writes is named by :class:`RunFolder`.
+
+    The folder is held (:meth:`RunFolder.claim`) while the run writes it: a second run on
+    it fails, a new run needs it empty (or ``overwrite`` to replace the run it holds), and
+    a run that fails before its first checkpoint leaves nothing behind.  A dataset given
+    as a file is recorded in config.toml by its absolute path.
+    """
+    folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+    with folder.claim(resume=resume, overwrite=overwrite):
+        return _train(with_absolute_paths(config), folder, verbose, resume, data, extra_callbacks)
+
+
+def with_absolute_paths(config: RunConfig) -> RunConfig:
+    """``config`` with a dataset file (a .npz path) made absolute, so that the run's
+    config.toml reads the same data from any working directory."""
+    if not str(config.dataset).lower().endswith(".npz"):
+        return config
+    return config.updated(dataset=os.path.abspath(config.dataset))
+
+
+def _train(config, folder: RunFolder, verbose, resume, data, extra_callbacks) -> RunResult:
+    """The body of :func:`train`, in a claimed folder."""
     data = data or load_data(config)
-    if resume and folder.checkpoint.exists():
-        model = model_file.load_model(folder.checkpoint)
-    else:
-        model = build_model(config, data.x_train.shape[1:], data.n_classes)
-        model.initial_epoch = 0
-        folder.config.write_text(config.to_toml())
-        folder.architecture.write_text(json.dumps(model.get_config(), indent=2))
+    log = EpochLog()
     monitor = TrainingMonitor.from_data(data.x_train, data.y_train, size=256, seed=config.seed)
-    cbs = [callbacks_module.ModelCheckpoint(folder.checkpoint), monitor, *extra_callbacks]
+    states = {"history": log, "monitor": monitor}
     if config.early_stopping:
-        cbs.append(callbacks_module.EarlyStopping("val_loss", patience=config.early_stopping))
+        patience = config.early_stopping
+        states["early_stopping"] = callbacks_module.EarlyStopping("val_loss", patience=patience)
+    model, stopped = _start(config, folder, data, resume, states)
+    checkpoint = callbacks_module.ModelCheckpoint(folder.checkpoint, states=states)
     start = time.perf_counter()
     history = model.fit(
         data.x_train,
         data.y_train,
-        epochs=config.epochs,
+        epochs=model.initial_epoch if stopped else config.epochs,  # a stopped run is done
         batch_size=config.batch_size,
         validation_data=(data.x_dev, data.y_dev),
-        callbacks=cbs,
+        callbacks=[*states.values(), *extra_callbacks, checkpoint],  # the checkpoint last
         verbose=verbose,
         initial_epoch=model.initial_epoch,
     )
@@ -200,7 +219,7 @@ def train(
     metrics["train_seconds"] = seconds
     if history.stop_reason:
         metrics["stop_reason"] = history.stop_reason
-    write_outputs(folder, model, history, metrics)
+    write_outputs(folder, model, log.rows, metrics)
     monitor.save(folder.path)
     if data.x_dev.ndim == 2 and data.x_dev.shape[1] == 2:  # 2-D data: show the regions
         plots.decision_boundary(
@@ -213,17 +232,95 @@ def train(
     return RunResult(model, history, metrics, folder.path, seconds)
 
 
-def write_outputs(folder: RunFolder, model, history, metrics: dict) -> None:
-    """The final model, metrics, history (appended on resume) and learning curves."""
+def _start(config, folder: RunFolder, data: Data, resume: bool, states: dict):
+    """``(model, stopped)``: the checkpoint's model with the callbacks' ``states`` restored
+    (``resume``), else a new model; ``stopped`` when early stopping already ended the run.
+
+    A resumed run's config.toml is rewritten (``--epochs`` may have extended it); a new
+    run writes its config.toml and model.json.
+    """
+    folder.config.write_text(config.to_toml())
+    if resume and folder.checkpoint.exists():
+        model, extra, tensors = model_file.load_checkpoint(folder.checkpoint)
+        callbacks_module.restore_states(states, extra, tensors)
+        _continue_older_files(folder, states, extra, model.initial_epoch)
+        return model, checkpoint_progress(extra).stopped
+    model = build_model(config, data.x_train.shape[1:], data.n_classes)
+    model.initial_epoch = 0
+    folder.architecture.write_text(json.dumps(model.get_config(), indent=2))
+    return model, False
+
+
+def _continue_older_files(folder: RunFolder, states: dict, extra: dict, done: int) -> None:
+    """A checkpoint of an older nnlab holds no history or monitor state: take the ``done``
+    epochs' rows from the run's history.csv and layer_stats.json instead."""
+    if "history" not in extra and folder.history.exists():
+        with folder.history.open(newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= done]
+        numbers = [{k: int(v) if k == "epoch" else float(v) for k, v in r.items()} for r in rows]
+        states["history"].set_state({"rows": numbers}, {})
+    if "monitor" not in extra and folder.layer_stats.exists():
+        stats = json.loads(folder.layer_stats.read_text())
+        keep = sum(1 for epoch in stats["history"].get("epoch", []) if epoch <= done)
+        history = {key: values[:keep] for key, values in stats["history"].items()}
+        states["monitor"].set_state({"history": history, "warnings": [], "warned": []}, {})
+
+
+@dataclass
+class Progress:
+    """How far a checkpoint's run got: ``epochs`` done; ``stopped`` by early stopping
+    (after epoch ``stopped_epoch``, 1-based), else None."""
+
+    epochs: int
+    stopped_epoch: int | None
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_epoch is not None
+
+
+def checkpoint_progress(extra: dict) -> Progress:
+    """The :class:`Progress` in a checkpoint's extra metadata (``ModelCheckpoint``'s)."""
+    stopped = extra.get("early_stopping", {}).get("stopped_epoch")
+    return Progress(int(extra.get("epoch", 0)), None if stopped is None else stopped + 1)
+
+
+def read_progress(folder: RunFolder) -> Progress | None:
+    """The :class:`Progress` of the run folder's checkpoint (None when it has none)."""
+    if not folder.checkpoint.exists():
+        return None
+    _, metadata = model_file.read_model_file(folder.checkpoint)
+    return checkpoint_progress(model_file.read_extra(metadata))
+
+
+class EpochLog(callbacks_module.Callback):
+    """Every epoch's logs as rows for history.csv (``{"epoch": 1, "loss": ..., ...}``).
+
+    Its rows are in the checkpoint (``ModelCheckpoint(states=...)``): a resumed run's
+    history.csv holds every epoch with its true number.
+    """
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs):
+        self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
+
+    def get_state(self) -> tuple[dict, dict]:
+        return {"rows": self.rows}, {}
+
+    def set_state(self, values: dict, arrays: dict) -> None:
+        self.rows = [dict(row) for row in values["rows"]]
+
+
+def write_outputs(folder: RunFolder, model, rows: list[dict], metrics: dict) -> None:
+    """The final model, metrics, history (every epoch's ``rows``) and learning curves."""
     model.save(folder.model, include_optimizer=False)
     folder.metrics.write_text(json.dumps(metrics, indent=2))
-    rows = list(history.rows())
     if rows:
-        append = folder.history.exists() and rows[0]["epoch"] > 1
-        with folder.history.open("a" if append else "w", newline="") as handle:
+        with folder.history.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            if not append:
-                writer.writeheader()
+            writer.writeheader()
             writer.writerows(rows)
     full = read_history_csv(folder.history)
     if full:

@@ -10,10 +10,11 @@ Layout of the header's ``__metadata__`` (all strings, as safetensors requires):
     rng            JSON of the model's generator state (checkpoints: resume = no interruption)
     sha256         digest of the other metadata entries and of every tensor's name,
                    dtype, shape and bytes, in name order: any altered byte is detected
-    extra          JSON of caller data (``{"epoch": 3}`` for checkpoints)
+    extra          JSON of caller data (``{"epoch": 3, ...}`` for checkpoints)
 
 Tensors: ``<layer>/<param>`` (``dense_1/W``), state (``batch_normalization_1/moving_mean``),
-and ``optimizer/<slot>`` (flat buffers).  The file is a verified container
+``optimizer/<slot>`` (flat buffers) and ``extra/<name>``: arrays of caller data (a checkpoint's
+early-stopping best weights, ``extra/early_stopping/dense_1/W``).  The file is a verified container
 (:mod:`nnlab.saving.container`): read by the safetensors library, nothing is unpickled;
 written to a temporary name and renamed, so a crash never leaves a half-written model.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import numpy as np
 from safetensors.numpy import save as st_save
 
 from .. import backend, registry
@@ -39,11 +41,21 @@ from .container import (
 
 FORMAT = "nnlab"
 VERSION = "1"
+#: The name prefix of the caller's tensors (``extra_tensors``).
+EXTRA = "extra/"
 
 
-def save_model(model, path, include_optimizer=True, extra_metadata=None) -> None:
-    """Write ``model`` to ``path`` (usually ``*.safetensors``), atomically."""
+def save_model(
+    model, path, include_optimizer=True, extra_metadata=None, extra_tensors=None
+) -> None:
+    """Write ``model`` to ``path`` (usually ``*.safetensors``), atomically.
+
+    ``extra_metadata`` (JSON-able) and ``extra_tensors`` (name -> array) are the caller's
+    data, given back by :func:`load_checkpoint`.
+    """
     tensors = model.get_weights()
+    for name, array in (extra_tensors or {}).items():
+        tensors[EXTRA + name] = np.ascontiguousarray(backend.to_numpy(array))
     metadata = {"format": FORMAT, "version": VERSION, "model": json.dumps(model.get_config())}
     optimizer = model.optimizer
     if include_optimizer and optimizer is not None and optimizer.slots:
@@ -152,6 +164,26 @@ def load_model(path, compile: bool = True):
     The returned model has ``initial_epoch`` set from a checkpoint's ``extra.epoch``.
     """
     tensors, metadata = read_model_file(path)
+    return _rebuild(path, tensors, metadata, compile)
+
+
+def load_checkpoint(path, compile: bool = True) -> tuple:
+    """``(model, extra, extra_tensors)`` of the file at ``path``: the model as
+    :func:`load_model` rebuilds it, and the caller data saved with it (``extra_metadata``,
+    ``{}`` if none; ``extra_tensors`` by the names they were given)."""
+    tensors, metadata = read_model_file(path)
+    model = _rebuild(path, tensors, metadata, compile)
+    extra = {k[len(EXTRA) :]: v for k, v in tensors.items() if k.startswith(EXTRA)}
+    return model, read_extra(metadata), extra
+
+
+def read_extra(metadata: dict) -> dict:
+    """The caller data (``extra_metadata``) in a model file's metadata, ``{}`` if none."""
+    return json.loads(metadata.get("extra", "{}"))
+
+
+def _rebuild(path, tensors: dict, metadata: dict, compile: bool):
+    """The model of a verified file's tensors and metadata."""
     try:
         model = load_model_from_config(json.loads(metadata["model"]), compile=compile)
         model.set_weights(tensors)
@@ -159,8 +191,7 @@ def load_model(path, compile: bool = True):
             _restore_optimizer(model, tensors, metadata)
         if "rng" in metadata:  # the shuffle and dropout generator continues where it stopped
             model.rng.bit_generator.state = json.loads(metadata["rng"])
-        extra = json.loads(metadata.get("extra", "{}"))
-        model.initial_epoch = int(extra.get("epoch", 0))
+        model.initial_epoch = int(read_extra(metadata).get("epoch", 0))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         # ShapeError and ConfigError are ValueErrors: the header disagrees with itself
         raise ModelFileError(f"{path}: the header is inconsistent ({err})") from None

@@ -543,11 +543,11 @@ class Trainer:
             config["compile"]["loss_weights"] = self.loss_weights
         return config
 
-    def save(self, path, include_optimizer: bool = True, extra_metadata=None) -> None:
+    def save(self, path, include_optimizer=True, extra_metadata=None, extra_tensors=None) -> None:
         """Write architecture (JSON) and weights (safetensors) to one file, atomically."""
         from ..saving.model_file import save_model
 
-        save_model(self, path, include_optimizer=include_optimizer, extra_metadata=extra_metadata)
+        save_model(self, path, include_optimizer, extra_metadata, extra_tensors)
 
 
 class _Totals:

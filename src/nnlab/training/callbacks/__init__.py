@@ -6,7 +6,7 @@ metric), ``early_stopping`` and ``checkpoint``. Import them from here.
 """
 
 from .base import Callback, CallbackList, History
-from .checkpoint import ModelCheckpoint
+from .checkpoint import ModelCheckpoint, restore_states
 from .early_stopping import EarlyStopping
 from .monitor import MonitorCallback
 from .progress import ProgressBar
@@ -19,4 +19,5 @@ __all__ = [
     "ModelCheckpoint",
     "MonitorCallback",
     "ProgressBar",
+    "restore_states",
 ]

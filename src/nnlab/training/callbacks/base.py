@@ -4,6 +4,12 @@ A callback overrides any of ``on_train_begin``, ``on_epoch_begin(epoch, info)``,
 ``on_batch_end(step, logs)``, ``on_epoch_end(epoch, logs)``, ``on_nan(message)``,
 ``on_train_end(history)``.  ``logs`` holds the epoch's loss, metrics, ``val_*`` and ``lr``.
 Setting ``model.stop_training = True`` ends training after the current epoch.
+
+A callback whose state a resumed run must continue (EarlyStopping's best value and
+weights) gives it in ``get_state()`` and takes it back in ``set_state``;
+:class:`~nnlab.training.callbacks.ModelCheckpoint` saves the state of the callbacks it is
+given with every checkpoint, and :func:`~nnlab.training.callbacks.restore_states` hands it
+back.
 """
 
 from __future__ import annotations
@@ -64,6 +70,14 @@ class Callback:
 
     def on_train_end(self, history):
         pass
+
+    def get_state(self) -> tuple[dict, dict]:
+        """``(values, arrays)``: what a resumed run needs to continue this callback
+        (JSON-able values; arrays by name, saved as tensors). Stateless: ``({}, {})``."""
+        return {}, {}
+
+    def set_state(self, values: dict, arrays: dict) -> None:
+        """Continue from a :meth:`get_state` of an earlier process (stateless: nothing)."""
 
 
 class CallbackList:

@@ -19,6 +19,11 @@ class EarlyStopping(MonitorCallback):
         best, best_epoch: the best monitored value and its (0-based) epoch; ``best_epoch``
             is None while no value has improved on the baseline (or none was a number).
         stopped_epoch: the epoch after which training stopped, or None.
+
+    Its state (best, best_epoch, wait, stopped_epoch and the best weights) is saved by a
+    :class:`~nnlab.training.callbacks.ModelCheckpoint` given it in ``states``: a run
+    resumed from that checkpoint stops where the uninterrupted one stops, with the same
+    weights.
     """
 
     def __init__(
@@ -33,14 +38,37 @@ class EarlyStopping(MonitorCallback):
         super().__init__(monitor, mode, min_delta, baseline)
         self.patience = int(patience)
         self.restore_best_weights = restore_best_weights
+        self._restored = None
+        self.on_train_begin()
 
     def on_train_begin(self):
+        """Start afresh, or from the state :meth:`set_state` was given (a resumed run)."""
         self.best = self._initial_reference()
         self.best_epoch = None
         self.wait = 0
         self._best_weights = None
         self.stopped_epoch = None
         self._diverged = False
+        if self._restored is not None:
+            values, arrays = self._restored
+            self.best, self.best_epoch = float(values["best"]), values["best_epoch"]
+            self.wait, self.stopped_epoch = int(values["wait"]), values["stopped_epoch"]
+            self._best_weights = dict(arrays) if arrays else None
+            self._restored = None
+
+    def get_state(self) -> tuple[dict, dict]:
+        """The best value and epoch, the wait, the stop epoch; the best weights as arrays."""
+        values = {
+            "best": float(self.best),
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+        }
+        return values, dict(self._best_weights or {})
+
+    def set_state(self, values: dict, arrays: dict) -> None:
+        """Continue from :meth:`get_state` of an earlier run (applied when training begins)."""
+        self._restored = (dict(values), dict(arrays))
 
     def on_nan(self, message):
         self._diverged = True
