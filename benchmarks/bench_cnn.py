@@ -43,8 +43,13 @@ How
     and 0.5 s of idle before each run (spinning threads of the last contender stop first);
     we report the median and min-max throughput over rounds.  ``ratio`` is nnlab's median over
     the other's median (> 1: nnlab faster; the issue's target is ratio >= 0.9 against default
-    Adam, printed, never asserted).  Each round line shows the CPU share a run got (CPU time /
-    (wall x threads)); below 80% other processes competed, and the output then warns.
+    Adam, printed, never asserted); ``ratio_vs_fused`` is against ``Adam(fused=True)``,
+    ``vgg16_ratio`` nnlab's VGG16 forward over onnxruntime's (null with --no-vgg).  The header
+    names the CPU (model, vendor, AVX-512/AMX flags) and the BLAS of NumPy and PyTorch.  Each
+    round line shows, per run, this process's own CPU share (CPU time / (wall x threads)) and
+    the share of the machine that *other* processes took (from /proc/stat's system-wide idle
+    time, minus this process's CPU time; see bench_machine.py); when others took more than
+    10% during a timed run, the output warns.
 
     Peak memory is measured in one fresh subprocess per contender (this script with
     ``--child NAME``), as in ``bench_dense.py``: the peak resident set (VmHWM, reset with
@@ -83,7 +88,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_dense sits beside this file
 
 from bench_dense import (  # noqa: E402
-    CPU_SHARE_WARN,
     LEARNING_RATE,
     N_TEST,
     REPO,
@@ -96,6 +100,7 @@ from bench_dense import (  # noqa: E402
     _reset_peak_rss,
     _round,
     _status_kb,
+    cpu_figures,
     environment,
     epoch_permutations,
     load_data,
@@ -107,6 +112,7 @@ from bench_dense import (  # noqa: E402
     torch_fused_mode,
 )
 from bench_dense import measure_memory as dense_measure_memory  # noqa: E402
+from bench_machine import cpu_line, others_max, others_warning  # noqa: E402
 
 N_TRAIN, N_QUICK, N_TEST_QUICK = 12_800, 3_200, 2_000
 IMAGE = (28, 28, 1)
@@ -412,6 +418,8 @@ def print_header(args, data_desc: str, m: int, env: dict, fused_mode: str) -> No
         f"{CLASSES}, softmax cross-entropy, Adam lr {LEARNING_RATE:g}, batch {args.batch_size}"
     )
     print(f"  data: {data_desc}; {m:,} training examples per epoch")
+    print(f"  CPU: {cpu_line(env['cpu'])}")
+    print(f"  BLAS: numpy {env['blas']['numpy']}; torch {env['blas']['torch']}")
     print(
         f"  threads: {args.threads} (threadpoolctl + torch.set_num_threads; onnxruntime "
         f"intra_op_num_threads); {env['ncpu']} CPUs, load average {env['loadavg']}"
@@ -525,6 +533,9 @@ def figures_json(args, res: dict) -> dict:
         "vgg16_max_rel_diff": float(f"{vgg['max_rel_diff']:.3g}") if vgg else None,
         "rounds": args.rounds,
         "cpu_share_min": round(res["cpu_share_min"], 2),
+        "others_share_max": _round(res["others_share_max"], 2),
+        "cpu": res["env"]["cpu"],
+        "blas": res["env"]["blas"],
         # more detail
         "torch_fused_samples_per_s": _round(stats["torch_fused"]["median"]),
         "ratio_vs_fused": _round(res["ratio"]["torch_fused"], 3),
@@ -558,6 +569,7 @@ def figures_json(args, res: dict) -> dict:
             f"{p['user_api']}:{p['internal_api']} {p['version'] or '?'}" for p in env["threadpools"]
         ],
         "torch_blas": env["torch_blas"],
+        **cpu_figures(res["cpu"]),
         "loadavg_start": env["loadavg"],
         "loadavg_end": _loadavg(),
         "runtime_s": round(res["runtime"], 1),
@@ -627,7 +639,7 @@ def main(argv=None) -> int:
     trainers, rates, shares, accuracy = run_training(args, x, y, x_test, y_test, fused_mode)
     stats = {name: summarize(r) for name, r in rates.items()}
     ratio = {n: stats["nnlab"]["median"] / stats[n]["median"] for n in ("torch", "torch_fused")}
-    all_shares = [s for v in shares.values() for s in v]
+    all_runs = [run for v in shares.values() for run in v]
 
     vgg, vgg_skipped = None, "--no-vgg" if args.no_vgg else None
     if not args.no_vgg:
@@ -639,7 +651,7 @@ def main(argv=None) -> int:
             vgg["stats"] = {name: summarize(r) for name, r in vgg["rates"].items()}
             med = {name: s["median"] for name, s in vgg["stats"].items()}
             vgg["ratio"] = med["vgg16_nnlab"] / med["vgg16_onnxruntime"]
-            all_shares += [s for v in vgg["shares"].values() for s in v]
+            all_runs += [run for v in vgg["shares"].values() for run in v]
             del vgg["runners"]  # free both models before the memory subprocesses
 
     names = [] if args.no_memory else list(TRAINERS) + ([] if vgg is None else list(VGG_RUNNERS))
@@ -688,14 +700,10 @@ def main(argv=None) -> int:
             print(f"  per-round images/s, {label}: {per_round}")
         print_memory_notes({n: memory[n] for n in VGG_RUNNERS if n in memory})
 
-    cpu_share_min = min(all_shares)
-    if cpu_share_min < CPU_SHARE_WARN:
-        print(
-            f"  WARNING: a timed run got only {cpu_share_min:.0%} of {args.threads} cores' time "
-            "(other processes were busy): the figures are unreliable; rerun on a quiet machine"
-        )
-    else:
-        print(f"  lowest CPU share of a timed run: {cpu_share_min:.0%}")
+    cpu_share_min = min(run["own"] for run in all_runs)
+    others_share_max = others_max(all_runs)
+    print(f"\n  lowest own CPU share of a timed run: {cpu_share_min:.0%} of {args.threads} threads")
+    print(others_warning(others_share_max, env["cpu"]["ncpu"]))
     runtime = time.perf_counter() - started
     print(f"  runtime {runtime:.1f} s")
     del keeper
@@ -713,6 +721,8 @@ def main(argv=None) -> int:
         "vgg_skipped": vgg_skipped,
         "runtime": runtime,
         "cpu_share_min": cpu_share_min,
+        "others_share_max": others_share_max,
+        "cpu": shares | (vgg["shares"] if vgg else {}),
     }
     print(json.dumps(figures_json(args, results)))
     return 0
