@@ -1,20 +1,26 @@
 # ruff: noqa: E402  (imports follow the OpenBLAS setting below)
-"""Scratch profile of nnlab's conv layers against PyTorch (not the formal bench_cnn.py).
+"""Where one training step of bench_cnn.py's CNN goes, by layer and by pass; and nnlab vs PyTorch.
 
-Network (both frameworks, same initial weights, same random batch):
+Network (both frameworks, same initial weights): bench_cnn.py's
     conv3x3 32 -> ReLU -> maxpool 2 -> conv3x3 64 -> ReLU -> maxpool 2 -> Flatten -> Dense 10
-    (softmax cross-entropy), batch 64 of 28x28x1, plain SGD (lr 0.01).
-One training step = forward + loss + backward + SGD update (loss read back as a float).
+    (softmax cross-entropy), batch 64 of 28x28x1 MNIST digits (random pixels if MNIST is
+    missing), Adam lr 1e-3 as in bench_cnn.py (``--optimizer sgd``: plain SGD, lr 0.01).
+One training step = forward + loss + backward + optimizer update (loss read back as a float).
 
-Threads are pinned to --threads (threadpoolctl for NumPy's BLAS, torch.set_num_threads).
-The frameworks alternate for --rounds rounds of --steps steps (order rotating, 0.3 s idle
-before each timing so the other framework's spinning BLAS / OpenMP threads sleep); we print the
-median and min-max samples/s and the ratio nnlab / PyTorch.  Then a per-layer breakdown of
-nnlab's step (perf_counter around each layer's forward and backward, medians) and the top
-of a cProfile of --steps nnlab steps.
+Threads are pinned to --threads (threadpoolctl for NumPy's BLAS, nnlab.ops.parallel,
+torch.set_num_threads).  The CPU and the BLAS are printed first.  The frameworks alternate for
+--rounds rounds of --steps steps on one batch (order rotating, 0.3 s idle before each timing
+so the other framework's spinning BLAS / OpenMP threads sleep); we print the median and
+min-max samples/s and the ratio nnlab / PyTorch.  Then the breakdown of nnlab's step
+(profile_step.py: the batch gather, each layer's forward in ``model.calls`` order with
+``layer.cache = call.cache``, the loss, each layer's backward, the L2 terms and the optimizer
+step, perf_counter around each; medians over 4 x --steps steps, ms and % of the step), the
+share of the machine other processes took meanwhile (/proc/stat), and the top of a cProfile
+of --steps nnlab steps.
 
 Run from the repository root:
     python benchmarks/profile_cnn_layers.py [--padding valid|same] [--threads 2] [--rounds 5]
+    python benchmarks/profile_cnn_layers.py --quick      # 1 round of 5 steps, no cProfile
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ import cProfile
 import io
 import pstats
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,11 +48,18 @@ import nnlab
 from nnlab import Dense, Flatten, Sequential
 from nnlab.layers import Conv2D, MaxPool2D
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks beside this file
+
+from bench_cnn import load_images
+from bench_dense import resolve_data
+from bench_machine import CpuMeter, blas_info, cpu_info, cpu_line, others_warning, share_text
+from profile_step import print_breakdown, step_breakdown
+
 BATCH, H, W, C, CLASSES = 64, 28, 28, 1, 10
-LR = 0.01
+LR = {"adam": 1e-3, "sgd": 0.01}
 
 
-def make_nnlab(padding: str):
+def make_nnlab(padding: str, optimizer: str = "adam"):
     model = Sequential(
         [
             Conv2D(32, 3, padding=padding, activation="relu", kernel_initializer="he"),
@@ -57,7 +72,12 @@ def make_nnlab(padding: str):
         input_shape=(H, W, C),
         seed=0,
     )
-    model.compile(nnlab.training.optimizers.GradientDescent(LR), "categorical_crossentropy")
+    opt = (
+        nnlab.Adam(learning_rate=LR["adam"])
+        if optimizer == "adam"
+        else nnlab.training.optimizers.GradientDescent(LR["sgd"])
+    )
+    model.compile(opt, "sparse_categorical_crossentropy")
     return model
 
 
@@ -98,10 +118,11 @@ def nnlab_stepper(model, x, y):
     return step
 
 
-def torch_stepper(net, x, y):
+def torch_stepper(net, x, y, optimizer: str = "adam"):
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     yt = torch.from_numpy(y.astype(np.int64))
-    opt = torch.optim.SGD(net.parameters(), lr=LR)
+    kind = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+    opt = kind(net.parameters(), lr=LR[optimizer])
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step():
@@ -124,59 +145,36 @@ def time_steps(step, n, settle=0.0):
     return (time.perf_counter() - t0) / n
 
 
-def layer_breakdown(model, x, y, n):
-    """Median seconds per step of each layer's forward and backward, and of the rest."""
-    xb = model.prepare_inputs(x, "bench")
-    yb = model.prepare_targets(y, x.shape[0], "bench")
-    rows = {}
-    totals = []
-    for _ in range(n):
-        t_start = time.perf_counter()
-        a = xb
-        for layer in model.layers:
-            t0 = time.perf_counter()
-            a = layer.forward(a, training=True)
-            rows.setdefault(f"{layer.name} forward", []).append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        _, grad, fused = model.loss_and_output_grad(yb, a)
-        rows.setdefault("loss", []).append(time.perf_counter() - t0)
-        for i in range(len(model.layers) - 1, -1, -1):
-            layer = model.layers[i]
-            t0 = time.perf_counter()
-            if i == len(model.layers) - 1 and fused:
-                grad = layer.backward_preactivation(grad, need_input_grad=i > 0)
-            else:
-                grad = layer.backward(grad, need_input_grad=i > 0)
-            rows.setdefault(f"{layer.name} backward", []).append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        model.optimizer.step(model.flat.values, model.flat.grads)
-        rows.setdefault("optimizer", []).append(time.perf_counter() - t0)
-        totals.append(time.perf_counter() - t_start)
-    total = statistics.median(totals)
-    print(f"\nper-layer medians over {n} steps (step median {total * 1e3:.2f} ms):")
-    for name, ts in rows.items():
-        med = statistics.median(ts)
-        print(f"  {name:<24} {med * 1e3:7.3f} ms  {100 * med / total:5.1f}%")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--padding", default="valid", choices=["valid", "same"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    parser.add_argument("--data", help="an mnist.npz path, or 'random' (default: find MNIST)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the cProfile")
+    parser.add_argument("--quick", action="store_true", help="1 round of 5 steps, no cProfile")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.steps, args.no_profile = 1, 5, True
 
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    x = rng.random((BATCH, H, W, C), dtype=np.float32)
-    y = rng.integers(0, CLASSES, BATCH)
-    model = make_nnlab(args.padding)
+    spec, desc = resolve_data(args.data)
+    x_all, y_all, _, _ = load_images(spec, 16 * BATCH)
+    x, y = x_all[:BATCH], y_all[:BATCH]
+    model = make_nnlab(args.padding, args.optimizer)
     net = make_torch(model)
     nnlab.ops.parallel.set_num_threads(args.threads)
+    cpu, blas = cpu_info(), blas_info()
+    print(f"CPU: {cpu_line(cpu)}")
+    print(f"BLAS: numpy {blas['numpy']}; torch {blas['torch']}")
+    print(f"data: {desc}; optimizer {args.optimizer} (lr {LR[args.optimizer]:g})")
     with threadpool_limits(limits=args.threads):
-        steps = {"nnlab": nnlab_stepper(model, x, y), "torch": torch_stepper(net, x, y)}
+        steps = {
+            "nnlab": nnlab_stepper(model, x, y),
+            "torch": torch_stepper(net, x, y, args.optimizer),
+        }
         first = {name: step() for name, step in steps.items()}
         print(f"first-step loss: nnlab {first['nnlab']:.6f}  torch {first['torch']:.6f}")
         for step in steps.values():  # warm-up
@@ -202,7 +200,16 @@ def main():
             f"(per-round median {statistics.median(ratios):.2f}, "
             f"min {min(ratios):.2f}, max {max(ratios):.2f})"
         )
-        layer_breakdown(model, x, y, 4 * args.steps)
+        meter = CpuMeter(args.threads)
+        meter.start()
+        rows, totals = step_breakdown(model, x_all, y_all, BATCH, 4 * args.steps)
+        use = meter.stop()
+        print_breakdown(
+            rows,
+            totals,
+            f"nnlab per layer and pass, medians over {4 * args.steps} steps ({share_text(use)})",
+        )
+        print(others_warning(use["others"], cpu["ncpu"]))
         if not args.no_profile:
             profiler = cProfile.Profile()
             profiler.enable()
