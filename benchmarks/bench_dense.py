@@ -429,10 +429,16 @@ def time_rounds(trainers: dict, rounds: int, epochs_per_round: int, m: int, thre
             cpu[name].append(meter.stop())
             rates[name].append(m * epochs_per_round / seconds)
         line = "  ".join(
-            f"{trainers[n].label} {rates[n][-1]:>7,.0f}/s ({share_text(cpu[n][-1])})" for n in names
+            f"{trainers[n].label} {_rate_text(rates[n][-1])}/s ({share_text(cpu[n][-1])})"
+            for n in names
         )
         print(f"round {r + 1}/{rounds}: {line}", flush=True)
     return rates, cpu
+
+
+def _rate_text(rate: float) -> str:
+    """A throughput for a round line: whole numbers, or 2 decimals below 100 (VGG16)."""
+    return f"{rate:>7,.0f}" if rate >= 100 else f"{rate:>7.2f}"
 
 
 def cpu_figures(cpu: dict, digits: int = 2) -> dict:
