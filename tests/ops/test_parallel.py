@@ -93,3 +93,27 @@ def test_an_error_in_a_worker_reaches_the_caller(threads):
 def test_bad_thread_counts(bad):
     with pytest.raises(ConfigError, match="number of threads"):
         parallel.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 100, 1000])
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_split_bounds_are_aligned_and_cover_the_range(n, parts):
+    bounds = parallel.split(n, parts, 16)
+    assert bounds[0] == 0 and bounds[-1] == n and len(bounds) == parts + 1
+    assert bounds == sorted(bounds)
+    assert all(b % 16 == 0 for b in bounds[:-1])
+
+
+def test_rows_are_split_in_aligned_chunks_above_the_threshold(threads):
+    threads(2)
+    seen, calls = np.zeros(1000, dtype=int), []
+
+    def pass_(lo, hi):
+        calls.append((lo, hi))
+        seen[lo:hi] += 1
+
+    parallel.run_over_rows(pass_, 1000, 1000, align=16, min_elements=500)
+    assert sorted(calls) == [(0, 496), (496, 1000)] and seen.tolist() == [1] * 1000
+    calls.clear()
+    parallel.run_over_rows(pass_, 1000, 1000, align=16, min_elements=501)
+    assert calls == [(0, 1000)]

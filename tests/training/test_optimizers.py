@@ -273,3 +273,44 @@ def test_optimizer_names_and_learning_rate(name, cls):
 def test_invalid_settings_raise_config_error(make):
     with pytest.raises(nnlab.ConfigError):
         make()
+
+
+# ------------------------------------------------------------- both cores, same bits
+@pytest.mark.parametrize("make", [GradientDescent, Momentum, RMSprop, Adam])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_step_split_over_threads_equals_one_call(make, dtype, monkeypatch):
+    """A buffer large enough to split (at the real threshold) steps to the same bits with 2
+    threads as with 1, and the chunks' bounds lie on 64-byte lines."""
+    from nnlab.ops import parallel
+
+    saved = parallel.num_threads()
+    n = 2 * parallel.MIN_PASS_ELEMENTS // make.passes + 37  # the last chunk is not aligned
+    rng = np.random.default_rng(5)
+    params = rng.standard_normal(n).astype(dtype)
+    grads = [(rng.standard_normal(n) * 3).astype(dtype) for _ in range(3)]
+    results, chunks = [], []
+    split = parallel.split
+    monkeypatch.setattr(parallel, "split", lambda *a: chunks.append(split(*a)) or chunks[-1])
+    try:
+        for threads in (1, 2):
+            parallel.set_num_threads(threads)
+            results.append(run(make(learning_rate=0.01), params, grads))
+    finally:
+        parallel.set_num_threads(saved)
+    assert chunks, "the step was not split"
+    itemsize = np.dtype(dtype).itemsize
+    assert all(b * itemsize % 64 == 0 for b in chunks[0][:-1]) and chunks[0][-1] == n
+    np.testing.assert_array_equal(results[1], results[0])
+
+
+def test_a_small_buffer_steps_on_the_calling_thread(monkeypatch):
+    from nnlab.ops import parallel
+
+    monkeypatch.setattr(parallel, "_get_executor", lambda: pytest.fail("a thread was used"))
+    saved = parallel.num_threads()
+    try:
+        parallel.set_num_threads(2)
+        params, grads = problem(0, 2)
+        run(Adam(), params, grads)
+    finally:
+        parallel.set_num_threads(saved)

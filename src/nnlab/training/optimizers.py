@@ -16,6 +16,13 @@ Adam             v = b1 v + (1 - b1) g;  s = b2 s + (1 - b2) g^2
 
 Adam is computed as theta -= alpha sqrt(1-b2^t)/(1-b1^t) * v / (sqrt(s) + eps sqrt(1-b2^t)),
 the same quantity with fewer passes over the buffer.
+
+Both cores: ``update`` cuts a large flat buffer (and its slots) into one contiguous chunk per
+thread, bounds on 64-byte lines, and runs a subclass's ``update_chunk`` (all its in-place
+passes) on each chunk in its own thread (``ops.parallel.run_over_rows``; NumPy releases the
+GIL in its loops).  Every pass is elementwise, so the result is the same, bit for bit, as
+one call over the whole buffer.  A chunk must hold at least ``parallel.MIN_PASS_ELEMENTS``
+elements x ``passes`` (Adam: 2 threads from about 175k parameters; momentum from 420k).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import math
 
 from .. import backend, registry
 from ..exceptions import ConfigError
+from ..ops import parallel
 
 
 class Optimizer:
@@ -31,6 +39,8 @@ class Optimizer:
 
     name = "optimizer"
     slot_names: tuple[str, ...] = ()
+    #: whole-chunk passes ``update_chunk`` makes (what splitting over threads must pay for)
+    passes = 12
 
     def __init__(self, learning_rate=0.01):
         try:
@@ -65,6 +75,28 @@ class Optimizer:
         self.update(params, grads)
 
     def update(self, params, grads) -> None:
+        """One step on the whole buffer: ``update_chunk`` on a chunk per thread."""
+        if self._tmp is None:
+            self._tmp = backend.xp.empty_like(params)
+        slots, tmp = self.slots, self._tmp
+        if params.ndim == 0:
+            self.update_chunk(params, grads, slots, tmp)
+            return
+
+        def pass_(lo, hi):
+            chunk = {key: slot[lo:hi] for key, slot in slots.items()}
+            self.update_chunk(params[lo:hi], grads[lo:hi], chunk, tmp[lo:hi])
+
+        rows, row = params.shape[0], params.size // max(params.shape[0], 1)
+        align = max(1, 64 // (params.itemsize * max(row, 1)))
+        work = params.size * self.passes
+        parallel.run_over_rows(
+            pass_, rows, work, align=align, min_elements=parallel.MIN_PASS_ELEMENTS
+        )
+
+    def update_chunk(self, params, grads, slots, tmp) -> None:
+        """Update ``params`` in place from ``grads``, with ``slots`` (name -> array) and a
+        scratch array ``tmp``, all the same chunk of their buffers (elementwise only)."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -76,12 +108,11 @@ class GradientDescent(Optimizer):
     """theta -= alpha g."""
 
     name = "sgd"
+    passes = 2
 
-    def update(self, params, grads):
-        if self._tmp is None:
-            self._tmp = backend.xp.empty_like(params)
-        backend.xp.multiply(grads, self.lr, out=self._tmp)
-        params -= self._tmp
+    def update_chunk(self, params, grads, slots, tmp):
+        backend.xp.multiply(grads, self.lr, out=tmp)
+        params -= tmp
 
 
 @registry.register("optimizer")
@@ -90,13 +121,14 @@ class Momentum(Optimizer):
 
     name = "momentum"
     slot_names = ("v",)
+    passes = 5
 
     def __init__(self, learning_rate=0.01, beta: float = 0.9):
         super().__init__(learning_rate)
         self.beta = _check_beta("Momentum", "beta", beta)
 
-    def update(self, params, grads):
-        xp, v, tmp = backend.xp, self.slots["v"], self._tmp
+    def update_chunk(self, params, grads, slots, tmp):
+        xp, v = backend.xp, slots["v"]
         v *= self.beta
         xp.multiply(grads, 1.0 - self.beta, out=tmp)
         v += tmp
@@ -113,14 +145,15 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
     slot_names = ("s",)
+    passes = 9
 
     def __init__(self, learning_rate=0.001, beta: float = 0.9, epsilon: float = 1e-8):
         super().__init__(learning_rate)
         self.beta = _check_beta("RMSprop", "beta", beta)
         self.epsilon = float(epsilon)
 
-    def update(self, params, grads):
-        xp, s, tmp = backend.xp, self.slots["s"], self._tmp
+    def update_chunk(self, params, grads, slots, tmp):
+        xp, s = backend.xp, slots["s"]
         s *= self.beta
         xp.multiply(grads, grads, out=tmp)
         tmp *= 1.0 - self.beta
@@ -141,6 +174,7 @@ class Adam(Optimizer):
 
     name = "adam"
     slot_names = ("v", "s")
+    passes = 12
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         super().__init__(learning_rate)
@@ -148,8 +182,8 @@ class Adam(Optimizer):
         self.beta_2 = _check_beta("Adam", "beta_2", beta_2)
         self.epsilon = float(epsilon)
 
-    def update(self, params, grads):
-        xp, v, s, tmp = backend.xp, self.slots["v"], self.slots["s"], self._tmp
+    def update_chunk(self, params, grads, slots, tmp):
+        xp, v, s = backend.xp, slots["v"], slots["s"]
         b1, b2 = self.beta_1, self.beta_2
         # v = b1 v + (1 - b1) g  as  v += (1 - b1) (g - v)
         xp.subtract(grads, v, out=tmp)
