@@ -91,3 +91,19 @@ def write_tagged(path, tags):
         for i, tag in enumerate(tags):
             writer.writerow([i, 0, 1, 0.9, tag, ""])
     return path
+
+
+def numeric_gradient(f, array, eps=1e-6):
+    """Two-sided finite differences of the scalar f() w.r.t. every entry of ``array``
+    (changed in place and restored), as a new float64 array of its shape."""
+    grad = np.zeros(array.shape)
+    flat, out = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + eps
+        plus = f()
+        flat[i] = original - eps
+        minus = f()
+        flat[i] = original
+        out[i] = (plus - minus) / (2 * eps)
+    return grad

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from helpers import assert_close, compare_with_torch
+from helpers import assert_close, compare_with_torch, numeric_gradient
 
 from nnlab import layers as L
 from nnlab import registry
@@ -181,20 +181,6 @@ def test_config_survives_a_json_round_trip(name):
         clone.params[key][...] = layer.params[key]
     x = inputs(case)
     np.testing.assert_array_equal(run(clone, x, False), run(layer, x, False))
-
-
-def numeric_gradient(f, array, eps=1e-6):
-    grad = np.zeros(array.shape)
-    flat, out = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + eps
-        plus = f()
-        flat[i] = original - eps
-        minus = f()
-        flat[i] = original
-        out[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("name", NAMES)

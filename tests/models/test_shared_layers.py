@@ -3,28 +3,13 @@ ids, and gradients w.r.t. the inputs: against PyTorch and finite differences (fl
 
 import numpy as np
 import pytest
-from helpers import assert_close
+from helpers import assert_close, numeric_gradient
 
 import nnlab
 from nnlab import Add, BatchNormalization, Conv2D, Dense, Dropout, Embedding, Flatten, Input, Model
 from nnlab.exceptions import ShapeError
 
 torch = pytest.importorskip("torch")
-
-
-def numeric_gradient(f, array, eps=1e-6):
-    """Two-sided finite differences of the scalar f() w.r.t. every entry of ``array``."""
-    grad = np.zeros_like(array)
-    flat, out = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + eps
-        plus = f()
-        flat[i] = original - eps
-        minus = f()
-        flat[i] = original
-        out[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def as_torch(model):
