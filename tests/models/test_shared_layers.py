@@ -279,7 +279,7 @@ def test_input_gradients_equal_finite_differences_and_torch():
 def test_no_input_gradient_unless_asked():
     model = siamese()
     out = model.forward([np.ones((2, 6)), np.zeros((2, 6))], training=True)
-    assert model.backward([np.ones_like(out[0]), None]) is None
+    assert model.backward([np.ones_like(out[0]), None], retain=True) is None
     left, right = model.backward([np.ones_like(out[0]), None], input_grads=True)
     assert left.shape == (2, 6) and right is None  # nothing flows back to the right input
     assert np.any(model.get_layer("embed").grads["W"] != 0)
@@ -333,3 +333,18 @@ def test_dict_names_that_differ_from_the_layers_survive_saving(tmp_path):
     assert loaded.input_names == ["left", "right"] and loaded.output_names == ["sum"]
     x = {"left": np.ones((2, 3)), "right": np.zeros((2, 2))}
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_backward_frees_the_activations_unless_retained():
+    model = siamese()
+    xs = [np.ones((2, 6)), np.zeros((2, 6))]
+    out = model.forward(xs, training=True)
+    kept = [np.array(g) for g in model.backward(list(out), input_grads=True, retain=True)]
+    again = model.backward(list(out), input_grads=True)  # the retained caches serve twice
+    for first, second in zip(kept, again, strict=True):
+        np.testing.assert_array_equal(first, second)
+    assert all(vars(call.cache) == {"buffers": {}} for call in model.calls if not call.is_input)
+    with pytest.raises(nnlab.ConfigError, match="run forward again, or pass retain=True"):
+        model.backward(list(out))
+    model.forward(xs, training=True)
+    model.backward(list(out))  # a new forward makes backward possible again

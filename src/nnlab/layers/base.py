@@ -33,6 +33,13 @@ class Cache(SimpleNamespace):
     def __init__(self):
         super().__init__(buffers={})
 
+    def release(self) -> None:
+        """Drop what forward kept (A_prev, Z, masks, ...) once backward has used it, so the
+        activations are freed as backward passes them; the reused scratch buffers stay."""
+        buffers = self.buffers
+        self.__dict__.clear()
+        self.buffers = buffers
+
 
 class Layer:
     """Base class of all layers.

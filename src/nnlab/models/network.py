@@ -53,6 +53,7 @@ class Network:
         self.output_positions: list[int] = []
         self.built = False
         self.flat: FlatParameters | None = None
+        self._caches_released = False  # by the last backward, until the next forward
         if inputs is not None or outputs is not None:
             self._set_graph(inputs, outputs)
 
@@ -210,6 +211,7 @@ class Network:
         """Every call's output, in call order (inputs first); with ``last``, only those of
         the calls 0..last (the rest are not computed)."""
         calls = self.calls if last is None else self.calls[: last + 1]
+        self._caches_released = False
         values = []
         for position, call in enumerate(calls):
             if call.is_input:
@@ -228,7 +230,9 @@ class Network:
         values = self.run_calls(self.input_list(x), training, None if last is None else last + k)
         return values[k:]
 
-    def backward(self, output_grads, from_preactivation=False, input_grads: bool = False):
+    def backward(
+        self, output_grads, from_preactivation=False, input_grads: bool = False, retain=False
+    ):
         """Backpropagate the outputs' gradients through the graph, filling every layer's
         parameter gradients (a layer no gradient reaches gets zeros).
 
@@ -238,11 +242,19 @@ class Network:
             from_preactivation: True (or one flag per output) where the gradient is dJ/dZ
                 of the output layer's activation (the fused softmax/sigmoid + cross-entropy).
             input_grads: also return dJ/dX of the model inputs.
+            retain: keep every call's cache for another backward of the same forward
+                (PyTorch's ``retain_graph``); by default each call's activations are freed
+                as soon as its backward has run, which lowers the peak memory of a step.
 
         Returns:
             None, or with ``input_grads`` dJ/dX (one array, or a list for several inputs;
             None for an integer input).
         """
+        if self._caches_released:
+            raise ConfigError(
+                f"{self.name}.backward: the last backward freed the activations of the last "
+                "forward; run forward again, or pass retain=True to the first backward"
+            )
         grads = self._seed_gradients(output_grads)
         fused = self._per_output(from_preactivation, "from_preactivation")
         fused_at = {p for p, flag in zip(self.output_positions, fused, strict=True) if flag}
@@ -253,6 +265,9 @@ class Network:
                 continue
             grads[position] = None  # release it as soon as it is used
             self._backward_call(call, grad, position in fused_at, needs, grads)
+            if not retain:
+                call.cache.release()
+        self._caches_released = not retain
         self._finish_gradients()
         if not input_grads:
             return None
