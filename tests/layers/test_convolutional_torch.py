@@ -236,6 +236,59 @@ def test_conv2d_reuses_its_column_buffer_across_steps(channels):
     compare_with_torch(layer, fn, x2, seed=0, dtype="float32", build=False)
 
 
+# ------------------------------------------------------------ Conv2D by Winograd F(2x2, 3x3)
+WINOGRAD_PADDINGS = ["valid", "same", 1, 2, (2, 0), (0, 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("padding", WINOGRAD_PADDINGS)
+@pytest.mark.parametrize("size", [(6, 8), (7, 5)])
+def test_conv2d_by_winograd_matches_torch(monkeypatch, size, padding, training, dtype):
+    """3x3 stride-1 convolutions with enough channels run as Winograd (forward in
+    inference, the input gradient always); odd output sizes crop the tiles."""
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 3)
+    layer = Conv2D(4, 3, padding=padding, activation="relu", bias_initializer=random_bias())
+    x = np.random.default_rng(8).standard_normal((3, *size, 5))
+    fn = torch_conv2d((3, 3), (1, 1), padding, "relu")
+    compare_with_torch(layer, fn, x, seed=8, dtype=dtype, training=training)
+    assert layer._winograd(5) and layer._winograd(4)
+    assert (layer.cache.cols is None) == (not training)  # training keeps the columns for dW
+
+
+@pytest.mark.parametrize("activation", [None, "tanh"])
+def test_conv2d_by_winograd_without_relu(monkeypatch, activation):
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1)
+    layer = Conv2D(3, 3, padding="same", activation=activation, bias_initializer=random_bias())
+    x = np.random.default_rng(9).standard_normal((2, 9, 6, 2))
+    fn = torch_conv2d((3, 3), (1, 1), "same", activation)
+    compare_with_torch(layer, fn, x, seed=9, dtype="float64", training=False)
+
+
+def test_conv2d_winograd_at_its_default_threshold():
+    """64 channels in and out (the threshold): float32 forward, input and weight gradient."""
+    layer = Conv2D(64, 3, padding="same", activation="relu", bias_initializer=random_bias())
+    x = np.random.default_rng(10).standard_normal((2, 6, 6, 64))
+    fn = torch_conv2d((3, 3), (1, 1), "same", "relu")
+    compare_with_torch(layer, fn, x, seed=10, dtype="float32", training=False, tol=1e-4)
+    assert layer._winograd(64)
+
+
+def test_frozen_conv2d_skips_its_weight_gradients(monkeypatch):
+    """A non-trainable layer's backward computes dA_prev only; its grads stay as they were."""
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 6, 6, 3))
+    da = rng.standard_normal((2, 6, 6, 4))
+    frozen, live = (Conv2D(4, 3, padding="same", trainable=t) for t in (False, True))
+    for layer in (frozen, live):
+        layer.build((6, 6, 3), np.random.default_rng(0), "float64")
+        layer.forward(x, training=True)
+    dx_frozen, dx_live = frozen.backward(da), live.backward(da)
+    np.testing.assert_allclose(dx_frozen, dx_live, rtol=1e-12, atol=1e-12)
+    assert not np.any(frozen.grads["W"]) and np.any(live.grads["W"])
+
+
 # --------------------------------------------------------------------- DepthwiseConv2D
 def torch_depthwise(kernel, strides, padding, use_bias=True, activation=None):
     def fn(x, p):

@@ -15,6 +15,11 @@ threads uses n cores:
                                       flat buffer) and a threshold of the caller's choosing
     split(n, parts, align):           those bounds
 
+A pass that calls BLAS itself (a band of a Winograd convolution: transforms and GEMMs) asks
+for ``own_blas=True``: while its chunks run in parallel, BLAS runs single-threaded in each
+(threadpoolctl), so each chunk has one core, instead of both threads handing GEMMs to the
+same BLAS thread pool.
+
 Each chunk writes only its own rows, so the result is the same, bit for bit, as one call
 over the whole array.  A pass touching fewer than ``MIN_ELEMENTS`` array elements per
 chunk runs as one call on the calling thread: handing work to a thread costs ~20 us, and
@@ -28,6 +33,7 @@ this process may use, at most 8.  Pin it together with BLAS' threads when you me
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -51,6 +57,7 @@ MAX_DEFAULT_THREADS = 8
 _num_threads: int | None = None
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
+_blas_controller = None
 
 
 def num_threads() -> int:
@@ -89,12 +96,14 @@ def run_over_rows(
     *,
     align: int = 1,
     min_elements: int | None = None,
+    own_blas: bool = False,
 ) -> None:
     """Call ``pass_(lo, hi)`` on chunks [lo, hi) of range(n), in parallel when worthwhile.
 
     ``size``: the elements of the largest array the pass touches; the pass is split only
     into chunks of at least ``min_elements`` of them (default ``MIN_ELEMENTS``).  Chunk
     bounds are multiples of ``align`` (except n).  ``pass_`` must only write rows lo..hi-1.
+    ``own_blas``: while the chunks run in parallel, BLAS uses one thread per chunk.
     """
     least = MIN_ELEMENTS if min_elements is None else min_elements
     parts = min(num_threads(), -(-n // align), size // max(least, 1))
@@ -102,13 +111,14 @@ def run_over_rows(
         pass_(0, n)
         return
     bounds = split(n, parts, align)
-    executor = _get_executor()
-    futures = [executor.submit(pass_, bounds[i], bounds[i + 1]) for i in range(1, parts)]
-    try:
-        pass_(bounds[0], bounds[1])
-    finally:
-        for future in futures:
-            future.result()
+    with _single_threaded_blas() if own_blas else contextlib.nullcontext():
+        executor = _get_executor()
+        futures = [executor.submit(pass_, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+        try:
+            pass_(bounds[0], bounds[1])
+        finally:
+            for future in futures:
+                future.result()
 
 
 def split(n: int, parts: int, align: int = 1) -> list[int]:
@@ -125,6 +135,16 @@ def _get_executor() -> ThreadPoolExecutor:
         if _executor is None:
             _executor = ThreadPoolExecutor(num_threads() - 1, thread_name_prefix="nnlab-batch")
         return _executor
+
+
+def _single_threaded_blas():
+    """A context in which NumPy's BLAS runs on one thread (threadpoolctl; ~7 us)."""
+    global _blas_controller
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController()  # finds the loaded BLAS once (~ms)
+    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 def _default_threads() -> int:
