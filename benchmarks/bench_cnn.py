@@ -119,6 +119,7 @@ IMAGE = (28, 28, 1)
 FILTERS = (32, 64)
 CLASSES = 10
 VGG_RUNNERS = ("vgg16_nnlab", "vgg16_onnxruntime")
+VGG_GRAD_RUNNERS = ("vgg16_grad_nnlab", "vgg16_grad_torch")
 VGG_SIZE = 224
 SKIMAGE_PICTURES = (
     "chelsea",
@@ -318,8 +319,80 @@ class OrtVGG(NnlabVGG):
         return self.out.transpose(0, 2, 3, 1)
 
 
+def upstream_gradient(x) -> np.ndarray:
+    """A fixed dJ/d(block5_pool) (batch, 7, 7, 512) for the input-gradient comparison."""
+    shape = (x.shape[0], x.shape[1] // 32, x.shape[2] // 32, 512)
+    return np.random.default_rng(SEED).standard_normal(shape, dtype=np.float32)
+
+
+class NnlabVGGInputGrad(NnlabVGG):
+    """Forward + backward to the input through the frozen conv base (what neural style
+    transfer runs each step): no weight gradients."""
+
+    label = "nnlab"
+
+    def __init__(self, x, threads: int):
+        super().__init__(x, threads)
+        for layer in self.model.layers:
+            layer.trainable = False
+        self.da = upstream_gradient(x)
+
+    def train(self, batches: int) -> float:
+        start = time.perf_counter()
+        for _ in range(batches):
+            self.model.forward(self.x, training=True)
+            self.out = self.model.backward(self.da, input_grads=True)
+        return time.perf_counter() - start
+
+
+class TorchVGGInputGrad:
+    """The same conv base as a ``torch.nn.functional.conv2d`` / relu / max_pool2d stack
+    with nnlab's weights (requires_grad False), forward + backward to the input."""
+
+    label = "PyTorch conv2d stack"
+
+    def __init__(self, x, threads: int):
+        import torch
+
+        from nnlab.applications import vgg16_conv_base
+
+        model = vgg16_conv_base(weights="imagenet", input_shape=x.shape[1:])
+        self.stack = []  # (OIHW kernel, bias) of each conv, or None for a 2x2 max-pool
+        for layer in model.layers:
+            if "W" in layer.params:
+                w = torch.from_numpy(layer.params["W"].transpose(3, 2, 0, 1).copy())
+                self.stack.append((w, torch.from_numpy(layer.params["b"].copy())))
+            else:
+                self.stack.append(None)
+        self.x = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+        self.da = torch.from_numpy(upstream_gradient(x).transpose(0, 3, 1, 2).copy())
+        self.out = None
+
+    def train(self, batches: int) -> float:
+        import torch
+
+        F = torch.nn.functional
+        start = time.perf_counter()
+        for _ in range(batches):
+            a = x = self.x.clone().requires_grad_(True)
+            for step in self.stack:
+                a = F.max_pool2d(a, 2) if step is None else F.relu(F.conv2d(a, *step, padding=1))
+            a.backward(self.da)
+            self.out = x.grad
+        return time.perf_counter() - start
+
+    def output(self) -> np.ndarray:
+        return self.out.numpy().transpose(0, 2, 3, 1)
+
+
 def make_vgg(name: str, x, threads: int):
-    return (NnlabVGG if name == "vgg16_nnlab" else OrtVGG)(x, threads)
+    kinds = {
+        "vgg16_nnlab": NnlabVGG,
+        "vgg16_onnxruntime": OrtVGG,
+        "vgg16_grad_nnlab": NnlabVGGInputGrad,
+        "vgg16_grad_torch": TorchVGGInputGrad,
+    }
+    return kinds[name](x, threads)
 
 
 def max_rel_diff(ours, ref) -> float:
@@ -472,6 +545,32 @@ def print_accuracy(trainers: dict, accuracy: dict, epochs: int, n_test: int, unc
         )
 
 
+def print_vgg_grad(args, vgg: dict) -> None:
+    """The table of the forward + input-gradient comparison."""
+    print(
+        f"\nVGG16 conv base forward + backward to the input, frozen weights "
+        f"({VGG_SIZE}x{VGG_SIZE}, batch {args.vgg_batch})"
+    )
+    labels = ("nnlab", "PyTorch conv2d stack")
+    rows = [
+        {
+            "label": label,
+            "stats": vgg["stats"][name],
+            "ratio": vgg["grad_ratio"] if name == "vgg16_grad_torch" else None,
+            "peak_mb": None,
+        }
+        for name, label in zip(VGG_GRAD_RUNNERS, labels, strict=True)
+    ]
+    print_table(rows, "images/s", 2)
+    print(
+        f"  ratio = nnlab's median over PyTorch's; input gradients ({args.vgg_batch}x224x224x3):"
+        f" max |nnlab - torch| / max |torch| = {vgg['grad_max_rel_diff']:.2e}"
+    )
+    for name, label in zip(VGG_GRAD_RUNNERS, labels, strict=True):
+        per_round = ", ".join(f"{r:.2f}" for r in vgg["rates"][name])
+        print(f"  per-round images/s, {label}: {per_round}")
+
+
 def git_state() -> str:
     """nnlab's commit, and whether src/ has uncommitted changes (what was measured)."""
     try:
@@ -510,7 +609,24 @@ def run_vgg(args):
     rates, shares = time_rounds(runners, args.vgg_rounds, 1, args.vgg_batch, args.threads)
     outs = {name: r.output() for name, r in runners.items()}
     diff = max_rel_diff(outs["vgg16_nnlab"], outs["vgg16_onnxruntime"])
-    return {"runners": runners, "rates": rates, "shares": shares, "max_rel_diff": diff}, desc
+    del runners
+    print(
+        "\nVGG16 conv base forward + backward w.r.t. the input (frozen weights, as in style "
+        f"transfer), batch {args.vgg_batch}; nnlab against a PyTorch conv2d stack"
+    )
+    grad_runners = {name: make_vgg(name, x, args.threads) for name in VGG_GRAD_RUNNERS}
+    grad_rates, grad_shares = time_rounds(
+        grad_runners, args.vgg_rounds, 1, args.vgg_batch, args.threads
+    )
+    outs = {name: r.output() for name, r in grad_runners.items()}
+    grad_diff = max_rel_diff(outs["vgg16_grad_nnlab"], outs["vgg16_grad_torch"])
+    vgg = {
+        "rates": rates | grad_rates,
+        "shares": shares | grad_shares,
+        "max_rel_diff": diff,
+        "grad_max_rel_diff": grad_diff,
+    }
+    return vgg, desc
 
 
 def figures_json(args, res: dict) -> dict:
@@ -531,6 +647,16 @@ def figures_json(args, res: dict) -> dict:
         ),
         "vgg16_ratio": _round(vgg["ratio"], 3) if vgg else None,
         "vgg16_max_rel_diff": float(f"{vgg['max_rel_diff']:.3g}") if vgg else None,
+        "vgg16_input_grad_nnlab_images_per_s": _round(
+            vstats.get("vgg16_grad_nnlab", {}).get("median"), 3
+        ),
+        "vgg16_input_grad_torch_images_per_s": _round(
+            vstats.get("vgg16_grad_torch", {}).get("median"), 3
+        ),
+        "vgg16_input_grad_ratio": _round(vgg["grad_ratio"], 3) if vgg else None,
+        "vgg16_input_grad_max_rel_diff": (
+            float(f"{vgg['grad_max_rel_diff']:.3g}") if vgg else None
+        ),
         "rounds": args.rounds,
         "cpu_share_min": round(res["cpu_share_min"], 2),
         "others_share_max": _round(res["others_share_max"], 2),
@@ -547,6 +673,10 @@ def figures_json(args, res: dict) -> dict:
         figures[f"{name}_samples_per_s_max"] = _round(stats[name]["max"])
         figures[f"{name}_samples_per_s_rounds"] = [_round(r) for r in res["rates"][name]]
         figures[f"{name}_test_accuracy"] = round(res["accuracy"][name], 4)
+    for name in VGG_GRAD_RUNNERS:
+        figures[f"{name}_images_per_s_rounds"] = (
+            [_round(r, 3) for r in vgg["rates"][name]] if vgg else None
+        )
     for name in VGG_RUNNERS:
         figures[f"{name}_images_per_s_rounds"] = (
             [_round(r, 3) for r in vgg["rates"][name]] if vgg else None
@@ -651,8 +781,8 @@ def main(argv=None) -> int:
             vgg["stats"] = {name: summarize(r) for name, r in vgg["rates"].items()}
             med = {name: s["median"] for name, s in vgg["stats"].items()}
             vgg["ratio"] = med["vgg16_nnlab"] / med["vgg16_onnxruntime"]
+            vgg["grad_ratio"] = med["vgg16_grad_nnlab"] / med["vgg16_grad_torch"]
             all_runs += [run for v in vgg["shares"].values() for run in v]
-            del vgg["runners"]  # free both models before the memory subprocesses
 
     names = [] if args.no_memory else list(TRAINERS) + ([] if vgg is None else list(VGG_RUNNERS))
     memory = measure_memory(args, data_spec, names) if names else {}
@@ -699,6 +829,7 @@ def main(argv=None) -> int:
             per_round = ", ".join(f"{r:.2f}" for r in vgg["rates"][name])
             print(f"  per-round images/s, {label}: {per_round}")
         print_memory_notes({n: memory[n] for n in VGG_RUNNERS if n in memory})
+        print_vgg_grad(args, vgg)
 
     cpu_share_min = min(run["own"] for run in all_runs)
     others_share_max = others_max(all_runs)

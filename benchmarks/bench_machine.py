@@ -77,6 +77,12 @@ def blas_info() -> dict:
             + (f" ({arch} kernels)" if arch else "")
             + f", {Path(numpy_blas.get('filepath', '')).name}"
         )
+        forced = os.environ.get("OPENBLAS_CORETYPE")
+        if forced and numpy_blas.get("internal_api") == "openblas":
+            numpy_text += (
+                f" [kernels forced by OPENBLAS_CORETYPE={forced}: unset it and OPENBLAS_L2_SIZE "
+                "to let OpenBLAS pick this CPU's own]"
+            )
     return {"numpy": numpy_text, "torch": _torch_blas()}
 
 

@@ -248,6 +248,7 @@ def test_conv2d_by_winograd_matches_torch(monkeypatch, size, padding, training, 
     """3x3 stride-1 convolutions with enough channels run as Winograd (forward in
     inference, the input gradient always); odd output sizes crop the tiles."""
     monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 3)
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_WIDTH", 1)
     layer = Conv2D(4, 3, padding=padding, activation="relu", bias_initializer=random_bias())
     x = np.random.default_rng(8).standard_normal((3, *size, 5))
     fn = torch_conv2d((3, 3), (1, 1), padding, "relu")
@@ -259,6 +260,7 @@ def test_conv2d_by_winograd_matches_torch(monkeypatch, size, padding, training, 
 @pytest.mark.parametrize("activation", [None, "tanh"])
 def test_conv2d_by_winograd_without_relu(monkeypatch, activation):
     monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_WIDTH", 1)
     layer = Conv2D(3, 3, padding="same", activation=activation, bias_initializer=random_bias())
     x = np.random.default_rng(9).standard_normal((2, 9, 6, 2))
     fn = torch_conv2d((3, 3), (1, 1), "same", activation)
@@ -266,9 +268,10 @@ def test_conv2d_by_winograd_without_relu(monkeypatch, activation):
 
 
 def test_conv2d_winograd_at_its_default_threshold():
-    """64 channels in and out (the threshold): float32 forward, input and weight gradient."""
+    """64 channels in and out, 16 wide (the thresholds): float32 forward, input and weight
+    gradient."""
     layer = Conv2D(64, 3, padding="same", activation="relu", bias_initializer=random_bias())
-    x = np.random.default_rng(10).standard_normal((2, 6, 6, 64))
+    x = np.random.default_rng(10).standard_normal((2, 5, 16, 64))
     fn = torch_conv2d((3, 3), (1, 1), "same", "relu")
     compare_with_torch(layer, fn, x, seed=10, dtype="float32", training=False, tol=1e-4)
     assert layer._winograd(64)
@@ -277,6 +280,7 @@ def test_conv2d_winograd_at_its_default_threshold():
 def test_frozen_conv2d_skips_its_weight_gradients(monkeypatch):
     """A non-trainable layer's backward computes dA_prev only; its grads stay as they were."""
     monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_WIDTH", 1)
     rng = np.random.default_rng(11)
     x = rng.standard_normal((2, 6, 6, 3))
     da = rng.standard_normal((2, 6, 6, 4))

@@ -67,6 +67,10 @@ COLS_BUDGET_BYTES = 256 * 2**20
 #: Winograd: 224x224x64 -> 64 223 / 85 ms, 112x112x128 127 / 55, 56x56x256 94 / 51,
 #: 28x28x512 77 / 43, 14x14x512 20 / 21.
 WINOGRAD_MIN_CHANNELS = 64
+#: Narrowest output (n_W) for Winograd: below it the transforms' strided passes run along
+#: rows too short to pay.  Same CPU, backward (dW + dA_prev) of a batch of 64, 64 -> 64
+#: channels: 13x13 im2col 7.0 / Winograd 9.9 ms, 26x26 31.4 / 26.5 ms.
+WINOGRAD_MIN_WIDTH = 16
 
 
 # ------------------------------------------------------------------------ base class
@@ -248,12 +252,13 @@ class Conv2D(_Conv):
     def _winograd(self, channels: int) -> bool:
         """Whether a convolution summing over ``channels`` runs as Winograd F(2x2, 3x3):
         3x3 kernel, stride 1, at most 2 zeros of padding per side (so that the input
-        gradient, padded by 2 - pad, is one too), NumPy, enough channels."""
+        gradient, padded by 2 - pad, is one too), NumPy, enough channels and width."""
         g = self.geometry
         return (
             (g.f_h, g.f_w, g.s_h, g.s_w) == (3, 3, 1, 1)
             and max(g.pad) <= 2
             and channels >= WINOGRAD_MIN_CHANNELS
+            and g.n_W >= WINOGRAD_MIN_WIDTH
             and backend.xp is np
         )
 
