@@ -205,6 +205,31 @@ def test_conv2d_in_chunks_matches_torch(monkeypatch, padding, training):
     assert layer.cache.cols is None
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("tile_bytes", [1, 700])
+@pytest.mark.parametrize("padding_kind", PADDINGS)
+@pytest.mark.parametrize("seed", SEEDS[:8])
+def test_conv2d_in_bands_matches_torch(monkeypatch, seed, padding_kind, tile_bytes, threads):
+    """A forward that keeps no columns runs in bands of output rows once the batch's
+    columns pass WHOLE_BATCH_COLS_BYTES: bands of one row or of several, across images,
+    split between threads; every kernel size, stride and padding; one channel too."""
+    from nnlab.ops import im2col, parallel
+
+    monkeypatch.setattr(conv_module, "WHOLE_BATCH_COLS_BYTES", 0)
+    monkeypatch.setattr(im2col, "TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)
+    shape, kernel, strides, padding = random_conv_case(seed, padding_kind)
+    activation = list(TORCH_ACTIVATIONS)[seed % 4]
+    layer = Conv2D(3, spec(kernel), strides, padding, activation, bias_initializer=random_bias())
+    x = np.random.default_rng(seed).standard_normal(shape)
+    fn = torch_conv2d(kernel, strides, padding, activation)
+    parallel.set_num_threads(threads)
+    try:
+        compare_with_torch(layer, fn, x, seed=seed, dtype="float64", training=False)
+    finally:
+        parallel.set_num_threads(parallel._default_threads())
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_conv2d_backward_after_inference_forward(training):
     """Inference forward drops the columns; backward recomputes them."""

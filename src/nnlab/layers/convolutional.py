@@ -54,13 +54,16 @@ import numpy as np
 from .. import backend, registry
 from ..exceptions import ConfigError
 from ..ops import activations, winograd
-from ..ops.im2col import col2im, depthwise_backward, depthwise_forward, im2col
+from ..ops.im2col import col2im, conv_by_bands, depthwise_backward, depthwise_forward, im2col
 from ..ops.parallel import run_over_batch
 from ..ops.windows import Geometry, as_pair, is_int, make_geometry, padding_config, parse_padding
 from .base import Layer, check_image_shape
 
 #: Largest column matrix (bytes) built at once; bigger batches are processed in chunks.
 COLS_BUDGET_BYTES = 256 * 2**20
+#: Largest column matrix a forward pass that does not keep it builds for the whole batch;
+#: above it the forward runs in bands of output rows (ops.im2col.conv_by_bands).
+WHOLE_BATCH_COLS_BYTES = 16 * 2**20
 #: Fewest channels summed over (the GEMMs' K: n_C_prev forward, n_C for the input gradient)
 #: for which a 3x3 stride-1 convolution runs as Winograd F(2x2, 3x3) rather than im2col +
 #: GEMM.  Measured on a 2-core AMD EPYC (Zen 5), batch 8, forward + ReLU, im2col against
@@ -267,10 +270,13 @@ class Conv2D(_Conv):
         trainable layer whose batch's columns fit COLS_BUDGET_BYTES."""
         return training and self.trainable and self._chunk(m, itemsize) >= m
 
+    def _cols_bytes_per_example(self, itemsize: int) -> int:
+        g = self.geometry
+        return g.n_H * g.n_W * (g.f_h * g.f_w * self.input_shape[-1] + 1) * itemsize
+
     def _chunk(self, m: int, itemsize: int) -> int:
         """Examples per im2col chunk so that one chunk's columns fit COLS_BUDGET_BYTES."""
-        g = self.geometry
-        per_example = g.n_H * g.n_W * (g.f_h * g.f_w * self.input_shape[-1] + 1) * itemsize
+        per_example = self._cols_bytes_per_example(itemsize)
         return max(1, min(m, COLS_BUDGET_BYTES // per_example))
 
     def _im2col(self, x, keep):
@@ -311,7 +317,7 @@ class Conv2D(_Conv):
         m, c_prev = a_prev.shape[0], a_prev.shape[-1]
         w2 = self.params["W"].reshape(-1, self.filters)  # (f_h f_w n_C_prev, n_C)
         dtype = xp.result_type(a_prev.dtype, w2.dtype)
-        z = xp.empty((m, g.n_H, g.n_W, self.filters), dtype=dtype)
+        z = self.output_array((m, g.n_H, g.n_W, self.filters), dtype)
         z2 = z.reshape(-1, self.filters)  # (m n_H n_W, n_C)
         cache = self.cache
         cache.cols = None  # the column matrix, kept for backward in training
@@ -319,7 +325,8 @@ class Conv2D(_Conv):
             cache.cols = a_prev.reshape(-1, c_prev)  # a view (when a_prev is contiguous)
             xp.matmul(cache.cols, w2, out=z2)
             return self._finish(z, a_prev)
-        keep = self._keeps_cols(m, a_prev.dtype.itemsize, training)
+        itemsize = a_prev.dtype.itemsize
+        keep = self._keeps_cols(m, itemsize, training)
         if not keep and self._winograd(c_prev):
             return self._forward_winograd(a_prev, z)
         if self.use_bias:  # [W; b]: (f_h f_w n_C_prev + 1, n_C)
@@ -327,12 +334,12 @@ class Conv2D(_Conv):
             w_ext[:-1] = w2
             w_ext[-1] = self.params["b"]
             w2 = w_ext
-        chunk = self._chunk(m, a_prev.dtype.itemsize)
-        rows = g.n_H * g.n_W
-        for start in range(0, m, chunk):
-            stop = min(start + chunk, m)
-            cols = self._im2col(a_prev[start:stop], keep=keep)
-            xp.matmul(cols, w2, out=z2[start * rows : stop * rows])
+        if not keep and m * self._cols_bytes_per_example(itemsize) > WHOLE_BATCH_COLS_BYTES:
+            fused = isinstance(self.activation, activations.ReLU)
+            conv_by_bands(a_prev, w2, g, z, bias_row=self.use_bias, relu=fused)
+            return self._finish_fused(z, a_prev, fused)
+        cols = self._im2col(a_prev, keep=keep)
+        xp.matmul(cols, w2, out=z2)
         if keep:
             cache.cols = cols  # kept for backward (reused buffer)
         return self._finish(z, a_prev, add_bias=False)
@@ -344,6 +351,10 @@ class Conv2D(_Conv):
         u = winograd.kernel_transform(self.params["W"])
         bias = self.params["b"] if self.use_bias else None
         winograd.conv3x3(a_prev, u, self.geometry.pad, z, bias=bias, relu=fused)
+        return self._finish_fused(z, a_prev, fused)
+
+    def _finish_fused(self, z, a_prev, fused: bool):
+        """Like _finish (no bias to add) when z may already be ReLU(Z) (``fused``)."""
         if not fused:
             return self._finish(z, a_prev, add_bias=False)
         cache = self.cache

@@ -94,9 +94,8 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
-        xp = backend.xp
         g = self.geometry
-        out = xp.empty((a_prev.shape[0], *self.output_shape), dtype=a_prev.dtype)
+        out = self.output_array((a_prev.shape[0], *self.output_shape), a_prev.dtype)
         cache = self.cache
         cache.a_prev = a_prev
         cache.argmax = self._argmax_buffer(out.shape) if training else None

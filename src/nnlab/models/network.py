@@ -203,15 +203,31 @@ class Network:
     def forward(self, x, training: bool = False):
         """The outputs for inputs x (one array, or a list/dict for several inputs), keeping
         every call's cache; one array for one output, else a list."""
-        values = self.run_calls(self.input_list(x), training)
+        values = self.run_calls(self.input_list(x), training, reuse=not training)
         outputs = [values[p] for p in self.output_positions]
+        if not training:
+            outputs = [self._not_reused(out) for out in outputs]
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def run_calls(self, xs: list, training: bool = False, last: int | None = None) -> list:
+    def _not_reused(self, out):
+        """out, or a copy of it if it is a view of an array some call reuses for its output
+        (a Flatten or Reshape after such a call returns a view): the caller keeps it."""
+        for call in self.calls:
+            kept = None if call.is_input else call.cache.buffers.get("output")
+            if kept is not None and backend.xp.may_share_memory(out, kept):
+                return out.copy()
+        return out
+
+    def run_calls(
+        self, xs: list, training: bool = False, last: int | None = None, reuse: bool = False
+    ) -> list:
         """Every call's output, in call order (inputs first); with ``last``, only those of
-        the calls 0..last (the rest are not computed)."""
+        the calls 0..last (the rest are not computed).  ``reuse`` (inference forward): the
+        calls whose outputs are not model outputs may write them into the arrays they
+        filled last time (Layer.output_array), which this forward then overwrites."""
         calls = self.calls if last is None else self.calls[: last + 1]
         self._caches_released = False
+        outputs = set(self.output_positions)
         values = []
         for position, call in enumerate(calls):
             if call.is_input:
@@ -219,8 +235,10 @@ class Network:
                 continue
             layer = call.layer
             layer.cache = call.cache
+            call.cache.reuse_output = reuse and position not in outputs
             args = [values[p] for p in call.parents]
             values.append(layer.forward(args if layer.multi_input else args[0], training=training))
+            call.cache.reuse_output = False  # a direct layer.forward gets a new array
         return values
 
     def layer_outputs(self, x, training: bool = False, last: int | None = None) -> list:

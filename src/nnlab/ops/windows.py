@@ -62,6 +62,20 @@ def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def copy_padded_rows(image, first: int, last: int, top: int, left: int, out):
+    """Rows first..last-1 of ``image`` (H, W, C) zero-padded by ``top`` rows above and
+    ``left`` columns on the left (padded row r is image row r - top), into ``out``
+    (last - first, >= left + W, C).  Rows outside the image become zeros; the columns
+    outside [left, left + W) are left as they are (the caller keeps them zero)."""
+    h, w = image.shape[:2]
+    lo, hi = max(first, top), min(last, top + h)  # padded rows that hold image rows
+    out[: max(lo, first) - first] = 0
+    out[max(hi, lo) - first :] = 0
+    if hi > lo:
+        out[lo - first : hi - first, left : left + w] = image[lo - top : hi - top]
+    return out
+
+
 def axis_geometry(n: int, f: int, s: int, padding) -> tuple[int, int, int]:
     """(n_out, pad_before, pad_after) along one spatial axis for padding "same", "valid" or
     (before, after) zeros; n_out < 1 if f does not fit."""

@@ -38,13 +38,10 @@ dA_prev = conv(dZ zero-padded by 2 - pad, W rotated 180 degrees with its channel
 
 from __future__ import annotations
 
-import math
-import threading
-
-import numpy as np
-
 from .. import backend
 from .parallel import run_over_rows
+from .windows import copy_padded_rows
+from .workspace import workspace
 
 #: Tiles per band (rows of each of the 16 GEMMs).  Measured on a 2-core AMD EPYC (Zen 5),
 #: VGG16 layers at batch 8: 256 beat 128 and 512 at every size from 14x14x512 to 224x224x64.
@@ -89,26 +86,6 @@ def conv3x3(x, u, pad, out, bias=None, relu=False):
     work = 16 * m * tiles_h * tiles_w * (c + u.shape[-1])  # elements of all V and M
     run_over_rows(plan.run, m * tiles_h, work, align=band, own_blas=True)
     return out
-
-
-_local = threading.local()
-
-
-def workspace(shapes, dtype) -> list:
-    """Arrays of these shapes (contents undefined), carved from one buffer per thread that
-    grows and is kept: fresh arrays of several MB on every call cost page faults."""
-    itemsize = np.dtype(dtype).itemsize
-    sizes = [-(-math.prod(shape) * itemsize // 64) * 64 for shape in shapes]  # 64-byte aligned
-    buffer = getattr(_local, "buffer", None)
-    if buffer is None or buffer.nbytes < sum(sizes):
-        buffer = _local.buffer = backend.xp.empty(sum(sizes), dtype=np.uint8)
-    arrays, offset = [], 0
-    for shape, size in zip(shapes, sizes, strict=True):
-        count = math.prod(shape)
-        flat = buffer[offset : offset + count * itemsize].view(dtype)
-        arrays.append(flat.reshape(shape))
-        offset += size
-    return arrays
 
 
 class _Plan:
@@ -165,21 +142,13 @@ class _Plan:
             self._output(image, r0, r1, m, s, y, offset)
 
     def _padded_rows(self, image, r0, r1, buffer):
-        """Rows 2 r0 .. 2 r1 + 1 of the zero-padded image (2 (r1 - r0) + 2, W_pad, C): a
-        view of x when it needs no padding, else copied into ``buffer``, whose columns
-        outside the interior stay zero."""
-        first, last = 2 * r0, 2 * r1 + 2  # padded rows
+        """Padded rows 2 r0 .. 2 r1 + 1 of the image (2 (r1 - r0) + 2, W_pad, C): a view
+        of x when it needs no padding, else copied into ``buffer``."""
+        first, last = 2 * r0, 2 * r1 + 2
         if self.direct:
             return self.x[image, first:last]
         top, _, left, _ = self.pad
-        h, w = self.x.shape[1:3]
-        rows = buffer[: last - first]
-        lo, hi = max(first, top), min(last, top + h)  # padded rows that hold input rows
-        rows[: lo - first] = 0
-        rows[max(hi, lo) - first :] = 0
-        if hi > lo:
-            rows[lo - first : hi - first, left : left + w] = self.x[image, lo - top : hi - top]
-        return rows
+        return copy_padded_rows(self.x[image], first, last, top, left, buffer[: last - first])
 
     def _output(self, image, r0, r1, m, s, y, offset) -> None:
         """Y = A^T M A for tile rows r0..r1-1 of ``image`` into out, + bias, ReLU."""
