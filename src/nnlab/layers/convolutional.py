@@ -39,11 +39,24 @@ the input, ~9x for 3x3 kernels) is kept for the backward pass, in a buffer the l
 from step to step, so backward does no second im2col; the slabs, dZ of a ReLU and its mask
 live in reused buffers too (fresh arrays of this size cost page faults, ~3 us per 4 KiB page
 here).  A layer therefore holds about 2 f_h f_w / (s_h s_w) times its input (columns and
-slabs) plus 1.25 times its output of scratch after the first training step.  In inference the columns are not kept (a backward after an
-inference forward recomputes them).  When one batch's columns would exceed
-``COLS_BUDGET_BYTES`` (large images, e.g. VGG16 at 224x224), the batch is processed in
-chunks of examples and backward recomputes each chunk's columns instead of keeping them.
-A 1x1 convolution with stride 1 and no padding skips im2col: the input, reshaped to
+slabs) plus 1.25 times its output of scratch after the first training step.  When one
+batch's columns would exceed ``COLS_BUDGET_BYTES`` (large images, e.g. VGG16 at 224x224),
+or the layer is frozen (``trainable=False``: no dW, so nothing to keep them for), they are
+not kept, and backward recomputes them chunk by chunk of examples for dW.
+
+Forward passes that keep no columns (inference, frozen or very large layers) take one of
+two faster routes instead of one whole-batch im2col:
+
+* 3x3, stride 1, at least ``WINOGRAD_MIN_CHANNELS`` input channels and
+  ``WINOGRAD_MIN_WIDTH`` outputs across: Winograd F(2x2, 3x3) (``ops.winograd``), 2.25x
+  fewer multiplies, bias and ReLU fused into its output pass.  The input gradient of such
+  a layer (with at least as many filters) is one too, in training as well.
+* otherwise, once the batch's columns pass ``WHOLE_BATCH_COLS_BYTES``: im2col + GEMM in
+  bands of a few output rows (``ops.im2col.conv_by_bands``), so the column matrix stays a
+  few MB in cache instead of hundreds in memory; ReLU fused.
+
+Both split their bands between threads, each with single-threaded BLAS.  A 1x1
+convolution with stride 1 and no padding skips im2col: the input, reshaped to
 (m n_H n_W, n_C_prev), is the column matrix (a view, no copy), and the bias is added to Z.
 """
 
