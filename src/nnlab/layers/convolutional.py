@@ -21,7 +21,8 @@ How it is computed (im2col + GEMM), with K = f_h f_w n_C_prev:
                Z = [cols, 1] @ [W.reshape(K, n_C); b]                  one GEMM
     backward:  dZ = dA * g'(Z)                                         (m n_H n_W, n_C)
                [dW; db] = [cols, 1].T @ dZ                             one GEMM
-               slab[p, q] = dZ @ W[p, q].T  for all (p, q) at once     one batched GEMM
+               slab[p, q] = dZ @ W[p, q].T  for the f_w taps of kernel row p,
+                                                       one batched GEMM per row p
                dA_prev[window rows and columns of tap (p, q)] += slab[p, q]
                                                         f_h f_w strided slice additions
 
@@ -417,12 +418,14 @@ class Conv2D(_Conv):
             if self.trainable:
                 accumulate = start > 0 or self.accumulate_grads
                 self._weight_grads(cols, dz_chunk, accumulate)
-            if dx is not None:
-                shape = (taps, dz_chunk.shape[0], c_prev)
+            if dx is not None:  # one kernel row's f_w slabs at a time: f_h x less memory
+                shape = (g.f_w, dz_chunk.shape[0], c_prev)
                 slabs = self._buffer("slabs", shape, dz2.dtype, keep=kept)  # not when chunked
-                xp.matmul(dz_chunk, w_taps, out=slabs)  # (taps, rows, n_C_prev), one call
-                slabs = slabs.reshape(taps, stop - start, g.n_H, g.n_W, c_prev)
-                col2im(slabs, g, dx[start:stop])
+                for p in range(g.f_h):
+                    row_taps = w_taps[p * g.f_w : (p + 1) * g.f_w]
+                    xp.matmul(dz_chunk, row_taps, out=slabs)  # (f_w, rows, n_C_prev)
+                    row_slabs = slabs.reshape(g.f_w, stop - start, g.n_H, g.n_W, c_prev)
+                    col2im(row_slabs, g, dx[start:stop], kernel_row=p)
 
     def _input_grad_winograd(self, dz, input_shape):
         """dA_prev = conv(dZ padded by 2 - pad, W rotated, channels swapped), by Winograd."""

@@ -55,18 +55,21 @@ def _im2col_chunk(x, g: Geometry, out, padded):
     return out
 
 
-def col2im(slabs, g: Geometry, dx):
+def col2im(slabs, g: Geometry, dx, kernel_row: int | None = None):
     """The adjoint of im2col: add each tap's slab back where the tap read from.
 
     slabs (f_h f_w, m, n_H, n_W, C): slabs[p f_w + q] is the gradient w.r.t. the input
-    pixels that tap (p, q) saw.  dx (m, n_H_prev, n_W_prev, C) must be zeroed.  f_h f_w
-    strided slice additions, each over the whole batch (with stride 1 each adds rows of
-    n_W C contiguous numbers), the batch split across threads.
+    pixels that tap (p, q) saw; with ``kernel_row`` p, only that row's taps, slabs (f_w, m,
+    n_H, n_W, C) indexed by q.  dx (m, n_H_prev, n_W_prev, C) must be zeroed before the
+    first call.  One strided slice addition per tap, each over the whole batch (with stride
+    1 each adds rows of n_W C contiguous numbers), the batch split across threads.
     """
+    taps = [t for t in g.taps if kernel_row is None or t[0] == kernel_row]
+    first = 0 if kernel_row is None else kernel_row * g.f_w
 
     def pass_(lo, hi):
-        for p, q, out_r, in_r, out_c, in_c in g.taps:
-            dx[lo:hi, in_r, in_c, :] += slabs[p * g.f_w + q][lo:hi, out_r, out_c, :]
+        for p, q, out_r, in_r, out_c, in_c in taps:
+            dx[lo:hi, in_r, in_c, :] += slabs[p * g.f_w + q - first][lo:hi, out_r, out_c, :]
 
     run_over_batch(pass_, dx.shape[0], slabs.size)
     return dx
