@@ -278,7 +278,7 @@ def test_conv2d_by_winograd_matches_torch(monkeypatch, size, padding, training, 
     x = np.random.default_rng(8).standard_normal((3, *size, 5))
     fn = torch_conv2d((3, 3), (1, 1), padding, "relu")
     compare_with_torch(layer, fn, x, seed=8, dtype=dtype, training=training)
-    assert layer._winograd(5) and layer._winograd(4)
+    assert layer._winograd(5, 3) and layer._winograd(4, 3)
     assert (layer.cache.cols is None) == (not training)  # training keeps the columns for dW
 
 
@@ -299,7 +299,18 @@ def test_conv2d_winograd_at_its_default_threshold():
     x = np.random.default_rng(10).standard_normal((2, 5, 16, 64))
     fn = torch_conv2d((3, 3), (1, 1), "same", "relu")
     compare_with_torch(layer, fn, x, seed=10, dtype="float32", training=False, tol=1e-4)
-    assert layer._winograd(64)
+    assert layer._winograd(64, 2)
+
+
+def test_narrow_outputs_with_many_channels_take_winograd_once_numerous():
+    """7 wide (< WINOGRAD_MIN_WIDTH) but 256 channels: Winograd from 1024 outputs per
+    channel (21 images), im2col below (20 images); both match PyTorch."""
+    for m, expected in [(21, True), (20, False)]:
+        layer = Conv2D(8, 3, padding="same", activation="relu", bias_initializer=random_bias())
+        x = np.random.default_rng(12).standard_normal((m, 7, 7, 256))
+        fn = torch_conv2d((3, 3), (1, 1), "same", "relu")
+        compare_with_torch(layer, fn, x, seed=12, dtype="float32", training=False, tol=1e-4)
+        assert layer._winograd(256, m) == expected
 
 
 def test_frozen_conv2d_skips_its_weight_gradients(monkeypatch):

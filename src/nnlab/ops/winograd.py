@@ -81,7 +81,10 @@ def conv3x3(x, u, pad, out, bias=None, relu=False):
     top, bottom, left, right = pad
     tiles_h = -(-output_size(h, top, bottom) // 2)
     tiles_w = -(-output_size(w, left, right) // 2)
-    band = max(1, min(m * tiles_h, round(TILES_PER_GEMM / tiles_w)))
+    band = max(1, round(TILES_PER_GEMM / tiles_w))
+    if band >= tiles_h:  # whole images per band: one set of NumPy calls for all of them
+        band -= band % tiles_h
+    band = min(band, m * tiles_h)
     plan = _Plan(x, u.astype(x.dtype, copy=False), pad, out, bias, relu, tiles_h, tiles_w, band)
     work = 16 * m * tiles_h * tiles_w * (c + u.shape[-1])  # elements of all V and M
     run_over_rows(plan.run, m * tiles_h, work, align=band, own_blas=True)
@@ -90,7 +93,12 @@ def conv3x3(x, u, pad, out, bias=None, relu=False):
 
 class _Plan:
     """One conv3x3 call: its bands of tile rows ("units", image i's tile row r is unit
-    i tiles_h + r), and the transforms of one band, on scratch arrays of the thread."""
+    i tiles_h + r), and the transforms of one band, on scratch arrays of the thread.
+
+    A band is either whole images (``band`` a multiple of tiles_h) or part of one or two
+    images; each part ("piece") is transformed with one set of NumPy calls, all its
+    images at once.
+    """
 
     def __init__(self, x, u, pad, out, bias, relu, tiles_h, tiles_w, band):
         self.x, self.u, self.pad, self.out, self.bias, self.relu = x, u, pad, out, bias, relu
@@ -98,19 +106,22 @@ class _Plan:
         self.exact = out.shape[1] == 2 * tiles_h and out.shape[2] == 2 * tiles_w
         # x is its own padded input when it needs no zeros around it
         self.direct = not any(pad) and x.shape[1:3] == (2 * tiles_h + 2, 2 * tiles_w + 2)
+        # the largest piece: (images, tile rows)
+        whole = band >= tiles_h
+        self.piece = (band // tiles_h, tiles_h) if whole else (1, band)
 
     def run(self, lo: int, hi: int) -> None:
         """Units lo..hi-1, band by band, on scratch arrays of this thread's workspace."""
         c, n = self.x.shape[-1], self.u.shape[-1]
-        units = min(self.band, hi - lo)
-        tiles, width = units * self.tiles_w, 2 * self.tiles_w + 2
+        images, rows = self.piece
+        tiles, width = self.band * self.tiles_w, 2 * self.tiles_w + 2
         shapes = [
-            (2 * units + 2, width, c),  # padded input rows
-            (4, units, width, c),  # row-transformed rows
+            (images, 2 * rows + 2, width, c),  # padded input rows
+            (4, images, rows, width, c),  # row-transformed rows
             (4, 4, tiles, c),  # V
             (16, tiles, n),  # M
             (2, 4, tiles, n),  # A^T M
-            (units, 2, self.tiles_w, 2, n),  # output tiles, when cropped
+            (images * rows, 2, self.tiles_w, 2, n),  # output tiles, when cropped
         ]
         scratch = workspace(shapes, self.x.dtype)
         if not self.direct:
@@ -119,83 +130,96 @@ class _Plan:
             self._band(start, min(hi, start + self.band), scratch)
 
     def _pieces(self, start: int, stop: int):
-        """(image, first tile row, last tile row + 1, first tile of the band) of each
-        image's part of the units start..stop-1."""
-        unit, offset = start, 0
+        """(first image, last image + 1, first tile row, last tile row + 1, first tile of
+        the band) of each piece of the units start..stop-1: whole images, or rows of one."""
+        th, unit, offset = self.tiles_h, start, 0
         while unit < stop:
-            image, row = divmod(unit, self.tiles_h)
-            end = min(self.tiles_h, row + stop - unit)
-            yield image, row, end, offset
-            offset += (end - row) * self.tiles_w
-            unit += end - row
+            image, row = divmod(unit, th)
+            if row == 0 and stop - unit >= th:  # whole images
+                images, end = (stop - unit) // th, th
+            else:  # rows of one image
+                images, end = 1, min(th, row + stop - unit)
+            yield image, image + images, row, end, offset
+            unit += images * (end - row)
+            offset += images * (end - row) * self.tiles_w
 
     def _band(self, start: int, stop: int, scratch) -> None:
         xp = backend.xp
         padded, rows, v, m, s, y = scratch
         tiles = (stop - start) * self.tiles_w
         pieces = list(self._pieces(start, stop))
-        for image, r0, r1, offset in pieces:
-            source = self._padded_rows(image, r0, r1, padded)
+        for i0, i1, r0, r1, offset in pieces:
+            source = self._padded_rows(i0, i1, r0, r1, padded)
             _input_transform(source, r1 - r0, rows, v[:, :, offset:], self.tiles_w)
         xp.matmul(v.reshape(16, -1, v.shape[-1])[:, :tiles], self.u, out=m[:, :tiles])
-        for image, r0, r1, offset in pieces:
-            self._output(image, r0, r1, m, s, y, offset)
+        for i0, i1, r0, r1, offset in pieces:
+            self._output(i0, i1, r0, r1, m, s, y, offset)
 
-    def _padded_rows(self, image, r0, r1, buffer):
-        """Padded rows 2 r0 .. 2 r1 + 1 of the image (2 (r1 - r0) + 2, W_pad, C): a view
-        of x when it needs no padding, else copied into ``buffer``."""
+    def _padded_rows(self, i0, i1, r0, r1, buffer):
+        """Padded rows 2 r0 .. 2 r1 + 1 of images i0..i1-1 (images, 2 (r1 - r0) + 2, W_pad,
+        C): a view of x when it needs no padding, else copied into ``buffer``."""
         first, last = 2 * r0, 2 * r1 + 2
         if self.direct:
-            return self.x[image, first:last]
+            return self.x[i0:i1, first:last]
         top, _, left, _ = self.pad
-        return copy_padded_rows(self.x[image], first, last, top, left, buffer[: last - first])
+        if i1 - i0 == 1:
+            rows = buffer[0, : last - first]
+            return copy_padded_rows(self.x[i0], first, last, top, left, rows)[None]
+        h, w = self.x.shape[1:3]  # whole images: the border rows and columns stay zero
+        images = buffer[: i1 - i0]
+        images[:, top : top + h, left : left + w] = self.x[i0:i1]
+        return images
 
-    def _output(self, image, r0, r1, m, s, y, offset) -> None:
-        """Y = A^T M A for tile rows r0..r1-1 of ``image`` into out, + bias, ReLU."""
+    def _output(self, i0, i1, r0, r1, m, s, y, offset) -> None:
+        """Y = A^T M A for tile rows r0..r1-1 of images i0..i1-1 into out, + bias, ReLU."""
         xp = backend.xp
-        nb, tw, n = r1 - r0, self.tiles_w, self.out.shape[-1]
-        count = nb * tw
+        images, nb, tw, n = i1 - i0, r1 - r0, self.tiles_w, self.out.shape[-1]
+        count = images * nb * tw
         mm = m[:, offset : offset + count].reshape(4, 4, count, n)
         ss = s[:, :, :count]
         xp.add(mm[0], mm[1], out=ss[0])  # (A^T M)[0] = M0 + M1 + M2
         ss[0] += mm[2]
         xp.subtract(mm[1], mm[2], out=ss[1])  # (A^T M)[1] = M1 - M2 - M3
         ss[1] -= mm[3]
-        out_rows = self.out[image, 2 * r0 : 2 * r1]
-        block = out_rows.reshape(nb, 2, tw, 2, n) if self.exact else y[:nb]
+        if self.bias is not None:  # column 1 of A^T is all ones: + b there adds b to all of Y
+            ss[:, 1] += self.bias
+        out_rows = self.out[i0:i1, 2 * r0 : 2 * r1]
+        shape = (images, nb, 2, tw, 2, n)
+        block = out_rows.reshape(shape) if self.exact else y[: images * nb].reshape(shape)
         for r in range(2):
-            sr = ss[r].reshape(4, nb, tw, n)
-            xp.add(sr[0], sr[1], out=block[:, r, :, 0])
-            block[:, r, :, 0] += sr[2]
-            xp.subtract(sr[1], sr[2], out=block[:, r, :, 1])
-            block[:, r, :, 1] -= sr[3]
+            sr = ss[r].reshape(4, images, nb, tw, n)
+            xp.add(sr[0], sr[1], out=block[:, :, r, :, 0])
+            block[:, :, r, :, 0] += sr[2]
+            xp.subtract(sr[1], sr[2], out=block[:, :, r, :, 1])
+            block[:, :, r, :, 1] -= sr[3]
         if not self.exact:  # crop the tiles' extra row / column
-            flat = block.reshape(2 * nb, 2 * tw, n)
-            out_rows[...] = flat[: out_rows.shape[0], : out_rows.shape[1]]
-        if self.bias is not None:
-            out_rows += self.bias
+            flat = block.reshape(images, 2 * nb, 2 * tw, n)
+            out_rows[...] = flat[:, : out_rows.shape[1], : out_rows.shape[2]]
         if self.relu:
             xp.maximum(out_rows, 0, out=out_rows)
 
 
 def _input_transform(source, nb, rows, v, tiles_w) -> None:
-    """V = B^T d B for nb tile rows, whose padded input rows are source (2 nb + 2, W_pad,
-    C), into v[:, :, :nb tiles_w] (4, 4, tiles, C): rows first, then columns."""
+    """V = B^T d B for nb tile rows of each image of source (images, 2 nb + 2, W_pad, C),
+    the padded input rows, into v[:, :, :images nb tiles_w] (4, 4, tiles, C): rows first,
+    then columns."""
     xp = backend.xp
-    rows = rows[:, :nb]
+    images = source.shape[0]
+    rows = rows[:, :images, :nb]
 
-    def row(k):  # padded row 2 r + k of each tile row r: (nb, W_pad, C)
-        return source[k : k + 2 * nb : 2]
+    def row(k):  # padded row 2 r + k of each tile row r: (images, nb, W_pad, C)
+        return source[:, k : k + 2 * nb : 2]
 
     xp.subtract(row(0), row(2), out=rows[0])
     xp.add(row(1), row(2), out=rows[1])
     xp.subtract(row(2), row(1), out=rows[2])
     xp.subtract(row(1), row(3), out=rows[3])
 
-    def col(k):  # column 2 t + k of each tile t: (4, nb, tiles_w, C)
-        return rows[:, :, k : k + 2 * tiles_w : 2]
+    def col(k):  # column 2 t + k of each tile t: (4, images, nb, tiles_w, C)
+        return rows[..., k : k + 2 * tiles_w : 2, :]
 
-    target = v[:, :, : nb * tiles_w].reshape(4, 4, nb, tiles_w, v.shape[-1])
+    count = images * nb * tiles_w
+    target = v[:, :, :count].reshape(4, 4, images, nb, tiles_w, v.shape[-1])
     xp.subtract(col(0), col(2), out=target[:, 0])
     xp.add(col(1), col(2), out=target[:, 1])
     xp.subtract(col(2), col(1), out=target[:, 2])
