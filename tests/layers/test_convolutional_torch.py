@@ -228,6 +228,7 @@ def test_conv2d_in_bands_matches_torch(monkeypatch, seed, padding_kind, tile_byt
         compare_with_torch(layer, fn, x, seed=seed, dtype="float64", training=False)
     finally:
         parallel.set_num_threads(parallel._default_threads())
+    assert layer.forward_route(shape[0]) in ("bands", "1x1")
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -278,8 +279,10 @@ def test_conv2d_by_winograd_matches_torch(monkeypatch, size, padding, training, 
     x = np.random.default_rng(8).standard_normal((3, *size, 5))
     fn = torch_conv2d((3, 3), (1, 1), padding, "relu")
     compare_with_torch(layer, fn, x, seed=8, dtype=dtype, training=training)
-    assert layer._winograd(5, 3) and layer._winograd(4, 3)
-    assert (layer.cache.cols is None) == (not training)  # training keeps the columns for dW
+    expected = "im2col (columns kept)" if training else "winograd"  # training keeps them for dW
+    assert layer.forward_route(3, training, x.itemsize) == expected
+    assert layer.input_gradient_route(3) == "winograd"
+    assert (layer.cache.cols is None) == (not training)
 
 
 @pytest.mark.parametrize("activation", [None, "tanh"])
@@ -310,7 +313,7 @@ def test_narrow_outputs_with_many_channels_take_winograd_once_numerous():
         x = np.random.default_rng(12).standard_normal((m, 7, 7, 256))
         fn = torch_conv2d((3, 3), (1, 1), "same", "relu")
         compare_with_torch(layer, fn, x, seed=12, dtype="float32", training=False, tol=1e-4)
-        assert layer._winograd(256, m) == expected
+        assert layer.forward_route(m) == ("winograd" if expected else "im2col")
 
 
 def test_frozen_conv2d_skips_its_weight_gradients(monkeypatch):

@@ -342,28 +342,49 @@ class Conv2D(_Conv):
         z2 = z.reshape(-1, self.filters)  # (m n_H n_W, n_C)
         cache = self.cache
         cache.cols = None  # the column matrix, kept for backward in training
-        if g.identity:  # 1x1, stride 1, no padding: the input is the column matrix
+        route = self.forward_route(m, training, a_prev.dtype.itemsize)
+        if route == "1x1":  # the input is the column matrix
             cache.cols = a_prev.reshape(-1, c_prev)  # a view (when a_prev is contiguous)
             xp.matmul(cache.cols, w2, out=z2)
             return self._finish(z, a_prev)
-        itemsize = a_prev.dtype.itemsize
-        keep = self._keeps_cols(m, itemsize, training)
-        if not keep and self._winograd(c_prev, m):
+        if route == "winograd":
             return self._forward_winograd(a_prev, z)
         if self.use_bias:  # [W; b]: (f_h f_w n_C_prev + 1, n_C)
             w_ext = self._buffer("w_ext", (w2.shape[0] + 1, self.filters), w2.dtype, True)
             w_ext[:-1] = w2
             w_ext[-1] = self.params["b"]
             w2 = w_ext
-        if not keep and m * self._cols_bytes_per_example(itemsize) > WHOLE_BATCH_COLS_BYTES:
+        if route == "bands":
             fused = isinstance(self.activation, activations.ReLU)
             conv_by_bands(a_prev, w2, g, z, bias_row=self.use_bias, relu=fused)
             return self._finish_fused(z, a_prev, fused)
+        keep = route == "im2col (columns kept)"
         cols = self._im2col(a_prev, keep=keep)
         xp.matmul(cols, w2, out=z2)
         if keep:
             cache.cols = cols  # kept for backward (reused buffer)
         return self._finish(z, a_prev, add_bias=False)
+
+    def forward_route(self, m: int, training: bool = False, itemsize: int = 4) -> str:
+        """How forward computes a batch of m (the module docstring explains each):
+        "1x1" (the input is the column matrix), "im2col (columns kept)" (training: kept
+        for dW), "winograd", "bands" (im2col + GEMM a few rows at a time) or "im2col"."""
+        if self.geometry.identity:
+            return "1x1"
+        if self._keeps_cols(m, itemsize, training):
+            return "im2col (columns kept)"
+        if self._winograd(self.input_shape[-1], m):
+            return "winograd"
+        if m * self._cols_bytes_per_example(itemsize) > WHOLE_BATCH_COLS_BYTES:
+            return "bands"
+        return "im2col"
+
+    def input_gradient_route(self, m: int) -> str:
+        """How backward computes dA_prev for a batch of m: "winograd" or "im2col" (slabs
+        of dZ W^T added back by col2im); "1x1" for a 1x1 stride-1 convolution."""
+        if self.geometry.identity:
+            return "1x1"
+        return "winograd" if self._winograd(self.filters, m) else "im2col"
 
     def _forward_winograd(self, a_prev, z):
         """Z = conv(A_prev, W) + b by Winograd F(2x2, 3x3), with a ReLU fused into its
@@ -397,7 +418,7 @@ class Conv2D(_Conv):
             if not need_input_grad:
                 return None
             return xp.matmul(dz2, w.reshape(c_prev, self.filters).T).reshape(a_prev.shape)
-        winograd_dx = need_input_grad and self._winograd(self.filters, a_prev.shape[0])
+        winograd_dx = need_input_grad and self.input_gradient_route(a_prev.shape[0]) == "winograd"
         slab_dx = need_input_grad and not winograd_dx
         dx = xp.zeros(a_prev.shape, dtype=dz2.dtype) if slab_dx else None
         if self.trainable or slab_dx:
