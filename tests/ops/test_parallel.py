@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from nnlab.exceptions import ConfigError
-from nnlab.layers import Conv2D, MaxPool2D, ReLU
+from nnlab.layers import Conv2D, Dense, MaxPool2D, ReLU
 from nnlab.ops import parallel
+from nnlab.ops.activations import Softmax
+from nnlab.training.losses import CategoricalCrossentropy
 
 
 @pytest.fixture
@@ -58,6 +60,34 @@ def test_split_over_threads_equals_one_call(threads, name, channels, monkeypatch
     assert serial[2].keys() == split[2].keys()
     for key in serial[2]:
         np.testing.assert_array_equal(split[2][key], serial[2][key])
+
+
+def dense_softmax_loss(x, labels):
+    """A Dense layer's output (its bias added row by row), softmax over the last axis of
+    (m, T, K) logits, and the fused cross-entropy's per-position losses."""
+    layer = Dense(6)
+    layer.build(x.shape[1:], np.random.default_rng(0), "float32")
+    z = layer.forward(x)
+    loss = CategoricalCrossentropy(from_logits=True)
+    value, grad = loss.value_and_grad(labels, z)
+    return z, Softmax().forward(z), value, grad
+
+
+def test_row_passes_split_over_threads_equal_one_call(threads, monkeypatch):
+    """Dense's bias, softmax and the cross-entropy from logits run row by row."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((7, 5, 4)).astype(np.float32)  # (m, T, n_in)
+    labels = np.eye(6, dtype=np.float32)[rng.integers(0, 6, (7, 5))]  # one-hot (m, T, K)
+    threads(1)
+    serial = dense_softmax_loss(x, labels)
+    threads(3)
+    handed_out = []
+    get_executor = parallel._get_executor
+    monkeypatch.setattr(parallel, "_get_executor", lambda: handed_out.append(1) or get_executor())
+    split = dense_softmax_loss(x, labels)
+    assert len(handed_out) >= 3  # bias, softmax (twice: forward and loss), loss
+    for a, b in zip(split, serial, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_chunks_cover_the_batch_once(threads):

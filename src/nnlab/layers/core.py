@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from .. import backend, registry
 from ..exceptions import ConfigError, ShapeError
+from ..ops.parallel import run_over_batch
 from .base import Layer
 
 
@@ -79,7 +80,12 @@ class Dense(Layer):
         self.check_input(a_prev)
         z = backend.xp.matmul(a_prev, self.params["W"])  # (m, ..., n_out)
         if self.use_bias:
-            z += self.params["b"]
+            b = self.params["b"]
+
+            def add_bias(lo, hi):  # the batch split across threads
+                z[lo:hi] += b
+
+            run_over_batch(add_bias, z.shape[0], z.size)
         a = self.activation.forward(z)
         cache = self.cache
         cache.a_prev = a_prev

@@ -21,7 +21,7 @@ from __future__ import annotations
 from .. import backend
 from ..exceptions import ConfigError
 from ..registry import register
-from .parallel import run_over_batch
+from .parallel import run_over_batch, run_over_rows
 
 
 class Activation:
@@ -155,10 +155,17 @@ class Softmax(Activation):
 
     def forward(self, z):
         xp = backend.xp
-        e = z - z.max(axis=-1, keepdims=True)
-        xp.exp(e, out=e)
-        e /= e.sum(axis=-1, keepdims=True)
-        return e
+        rows = z.reshape(-1, z.shape[-1])  # (every position, K)
+        out = xp.empty(rows.shape, dtype=z.dtype)
+
+        def pass_(lo, hi):  # row by row, so the rows split across threads
+            e = out[lo:hi]
+            xp.subtract(rows[lo:hi], rows[lo:hi].max(axis=-1, keepdims=True), out=e)
+            xp.exp(e, out=e)
+            e /= e.sum(axis=-1, keepdims=True)
+
+        run_over_rows(pass_, rows.shape[0], rows.size)
+        return out.reshape(z.shape)
 
     def backward(self, da, z, a):
         return a * (da - (da * a).sum(axis=-1, keepdims=True))

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import backend
 from ..exceptions import InputValueError, ShapeError
+from ..ops.parallel import run_over_rows
 from ..registry import register
 
 _EPS = 1e-7
@@ -203,13 +204,27 @@ def _nll_from_logits(y, z):
     gradient checking.
     """
     xp = backend.xp
-    top = z.argmax(axis=-1)[..., None]  # (m, 1)
-    z_top = xp.take_along_axis(z, top, axis=-1)  # (m, 1)
-    is_top = xp.arange(z.shape[-1]) == top  # (m, K)
-    rest = xp.log1p(xp.where(is_top, 0.0, xp.exp(z - z_top)).sum(axis=-1))  # (m,)
-    if y.ndim == z.ndim - 1:  # integer labels
-        z_y = xp.take_along_axis(z, y[..., None], axis=-1)  # (m, 1)
-        return rest + (z_top - z_y)[..., 0]
+    z2 = z.reshape(-1, z.shape[-1])  # (every position, K)
+    y2 = y.reshape(-1) if y.ndim == z.ndim - 1 else y.reshape(-1, y.shape[-1])
+    out = xp.empty(z2.shape[0], dtype=z.dtype)
+
+    def pass_(lo, hi):  # row by row, so the rows split across threads
+        out[lo:hi] = _nll_rows(y2[lo:hi], z2[lo:hi])
+
+    run_over_rows(pass_, z2.shape[0], z2.size)
+    return out.reshape(z.shape[:-1])
+
+
+def _nll_rows(y, z):
+    """_nll_from_logits of logits z (n, K) and labels y (n,) or targets (n, K)."""
+    xp = backend.xp
+    top = z.argmax(axis=-1)[:, None]  # (n, 1)
+    z_top = xp.take_along_axis(z, top, axis=-1)  # (n, 1)
+    is_top = xp.arange(z.shape[-1]) == top  # (n, K)
+    rest = xp.log1p(xp.where(is_top, 0.0, xp.exp(z - z_top)).sum(axis=-1))  # (n,)
+    if y.ndim == 1:  # integer labels
+        z_y = xp.take_along_axis(z, y[:, None], axis=-1)  # (n, 1)
+        return rest + (z_top - z_y)[:, 0]
     return rest * y.sum(axis=-1) + (y * (z_top - z)).sum(axis=-1)  # sum_k y_k (lse - z_k)
 
 
