@@ -38,3 +38,13 @@ def test_each_thread_has_its_own_buffer():
     thread.start()
     thread.join()
     assert addresses[0] != addresses[1]
+
+
+def test_names_are_separate_buffers_shared_by_every_caller():
+    """Two names never overlap (a layer's backward and the banded convolution it calls);
+    one name is one buffer for every caller, as large as the largest request."""
+    a = workspace([(1000,)], np.float32, name="first")[0]
+    b = workspace([(1000,)], np.float32, name="second")[0]
+    assert not np.shares_memory(a, b)
+    small = workspace([(10,)], np.float32, name="first")[0]
+    assert small.ctypes.data == a.ctypes.data

@@ -71,6 +71,7 @@ from ..ops import activations, winograd
 from ..ops.im2col import col2im, conv_by_bands, depthwise_backward, depthwise_forward, im2col
 from ..ops.parallel import run_over_batch
 from ..ops.windows import Geometry, as_pair, is_int, make_geometry, padding_config, parse_padding
+from ..ops.workspace import workspace
 from .base import Layer, check_image_shape
 
 #: Largest column matrix (bytes) built at once; bigger batches are processed in chunks.
@@ -150,12 +151,13 @@ class _Conv(Layer):
 
     def backward(self, da, need_input_grad=True):
         if isinstance(self.activation, activations.ReLU):
-            # dZ = dA * 1[A > 0] (activations.ReLU's rule) into buffers reused across steps:
-            # a fresh (m, n_H, n_W, n_C) array per step costs page faults, not just a pass
+            # dZ = dA * 1[A > 0] (activations.ReLU's rule) into workspace arrays that every
+            # layer's backward shares: a fresh (m, n_H, n_W, n_C) array per step costs page
+            # faults, not just a pass, and arrays kept per layer would add up
             xp = backend.xp
             a = self.cache.a
-            mask = self._buffer("relu_mask", da.shape, bool, keep=True)
-            dz = self._buffer("dz", da.shape, xp.result_type(da.dtype, a.dtype), keep=True)
+            (mask,) = workspace([da.shape], bool, name="relu mask")
+            (dz,) = workspace([da.shape], xp.result_type(da.dtype, a.dtype), name="relu dz")
 
             def pass_(lo, hi):
                 xp.multiply(da[lo:hi], xp.greater(a[lo:hi], 0, out=mask[lo:hi]), out=dz[lo:hi])
@@ -448,7 +450,7 @@ class Conv2D(_Conv):
                 self._weight_grads(cols, dz_chunk, accumulate)
             if dx is not None:  # one kernel row's f_w slabs at a time: f_h x less memory
                 shape = (g.f_w, dz_chunk.shape[0], c_prev)
-                slabs = self._buffer("slabs", shape, dz2.dtype, keep=kept)  # not when chunked
+                (slabs,) = workspace([shape], dz2.dtype, name="slabs")
                 for p in range(g.f_h):
                     row_taps = w_taps[p * g.f_w : (p + 1) * g.f_w]
                     xp.matmul(dz_chunk, row_taps, out=slabs)  # (f_w, rows, n_C_prev)
