@@ -11,8 +11,9 @@ run: $(VENV)/.runtime     ## set up and train the default deep net on MNIST (off
 test: $(VENV)/.test       ## set up and run the test suite
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.test      ## nnlab vs PyTorch, MLP on MNIST
-	$(BIN)/python benchmarks/bench_dense.py
+bench: $(VENV)/.test      ## nnlab vs PyTorch (MLP, CNN) and onnxruntime (VGG16), OpenBLAS's own kernels
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/bench_dense.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/bench_cnn.py
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests benchmarks examples
