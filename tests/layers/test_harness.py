@@ -72,6 +72,50 @@ def bn_t(x, p):
     return flat.reshape(shape)
 
 
+def rnn_t(x, p, sequences=False):
+    """SimpleRNN step by step, in torch: a<t> = tanh(x<t> W + a<t-1> U + b)."""
+    a, outs = torch.zeros(x.shape[0], p["U"].shape[0], dtype=x.dtype), []
+    for t in range(x.shape[1]):
+        a = torch.tanh(x[:, t] @ p["W"] + a @ p["U"] + p["b"])
+        outs.append(a)
+    return torch.stack(outs, 1) if sequences else a
+
+
+def lstm_t(x, p, sequences=False):
+    """LSTM step by step, in torch (gates i, f, g, o)."""
+    n = p["U"].shape[0]
+    a = c = torch.zeros(x.shape[0], n, dtype=x.dtype)
+    outs = []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ p["W"] + a @ p["U"] + p["b"]
+        i, f, g, o = torch.sigmoid(z[:, :n]), torch.sigmoid(z[:, n : 2 * n]), None, None
+        g, o = torch.tanh(z[:, 2 * n : 3 * n]), torch.sigmoid(z[:, 3 * n :])
+        c = f * c + i * g
+        a = o * torch.tanh(c)
+        outs.append(a)
+    return torch.stack(outs, 1) if sequences else a
+
+
+def gru_t(x, p, sequences=False, reset_after=True):
+    """GRU step by step, in torch (gates z, r, h), either form."""
+    n = p["U"].shape[0]
+    a, outs = torch.zeros(x.shape[0], n, dtype=x.dtype), []
+    for t in range(x.shape[1]):
+        zx = x[:, t] @ p["W"] + p["b"]
+        if reset_after:
+            zh = a @ p["U"] + p["b_rec"]
+            z = torch.sigmoid(zx[:, :n] + zh[:, :n])
+            r = torch.sigmoid(zx[:, n : 2 * n] + zh[:, n : 2 * n])
+            h = torch.tanh(zx[:, 2 * n :] + r * zh[:, 2 * n :])
+        else:
+            z = torch.sigmoid(zx[:, :n] + a @ p["U"][:, :n])
+            r = torch.sigmoid(zx[:, n : 2 * n] + a @ p["U"][:, n : 2 * n])
+            h = torch.tanh(zx[:, 2 * n :] + (r * a) @ p["U"][:, 2 * n :])
+        a = z * a + (1 - z) * h
+        outs.append(a)
+    return torch.stack(outs, 1) if sequences else a
+
+
 CASES = {
     "Activation": Case(lambda: L.Activation("tanh"), (5,), lambda x, p: torch.tanh(x)),
     "Add": Case(L.Add, [(3, 2), (3, 2)], lambda xs, p: xs[0] + xs[1]),
@@ -86,6 +130,17 @@ CASES = {
         lambda: L.Embedding(9, 3), (4,), lambda x, p: F.embedding(x, p["W"]), vocabulary=9
     ),
     "Flatten": Case(L.Flatten, (3, 2, 2), lambda x, p: x.reshape(x.shape[0], -1)),
+    "GRU": Case(lambda: L.GRU(3, bias_initializer="random_normal"), (5, 2), gru_t),
+    "LSTM": Case(
+        lambda: L.LSTM(3, return_sequences=True, bias_initializer="random_normal"),
+        (4, 2),
+        lambda x, p: lstm_t(x, p, sequences=True),
+    ),
+    "SimpleRNN": Case(
+        lambda: L.SimpleRNN(3, return_sequences=True, bias_initializer="random_normal"),
+        (4, 2),
+        lambda x, p: rnn_t(x, p, sequences=True),
+    ),
     "GlobalAveragePooling2D": Case(
         L.GlobalAveragePooling2D, (4, 3, 2), lambda x, p: x.mean(dim=(1, 2))
     ),

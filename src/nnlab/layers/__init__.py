@@ -13,6 +13,7 @@ from .embedding import Embedding
 from .merging import Add, Concatenate
 from .normalization import BatchNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
+from .recurrent import GRU, LSTM, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
 from .reshaping import Flatten, Input
 
@@ -29,9 +30,11 @@ __all__ = [
     "Embedding",
     "Flatten",
     "GlobalAveragePooling2D",
+    "GRU",
     "Input",
     "Layer",
     "LeakyReLU",
+    "LSTM",
     "MaxPool2D",
     "RandomFlip",
     "RandomRotation",
@@ -39,6 +42,7 @@ __all__ = [
     "ReLU",
     "SeparableConv2D",
     "Sigmoid",
+    "SimpleRNN",
     "Softmax",
     "SpatialDropout2D",
     "Tanh",

@@ -15,6 +15,7 @@ xavier              N(0, 1) sqrt(1 / fan_in)              tanh (the course's Xav
 glorot_uniform      U(-l, l), l = sqrt(6/(fan_in+fan_out)) Keras' default
 glorot_normal       N(0, 1) sqrt(2 / (fan_in + fan_out))  tanh
 he                  N(0, 1) sqrt(2 / fan_in)              ReLU (He et al. 2015)
+orthogonal          Q of the QR of an N(0, 1) matrix      recurrent kernels (Keras' default)
 =================== ===================================== ===========================
 """
 
@@ -138,6 +139,31 @@ class GlorotUniform(Initializer):
         limit = math.sqrt(6.0 / (fan_in + fan_out))
         u = rng.random(shape, dtype=dtype or backend.floatx())
         return (u * 2.0 - 1.0) * limit
+
+
+@register("initializer")
+class Orthogonal(Initializer):
+    """W with orthonormal rows or columns (Saxe et al. 2014), Keras' recurrent default.
+
+    For a (rows, cols) kernel (leading axes folded into the rows): the Q of the QR
+    factorization of an N(0, 1) matrix of shape (max, min), with the signs of R's diagonal
+    folded in so that Q is uniformly distributed, transposed when rows < cols.  Repeated
+    products with an orthogonal matrix neither grow nor shrink a vector: gradients through
+    time neither explode nor vanish at first.
+    """
+
+    name = "orthogonal"
+
+    def __call__(self, shape, rng, dtype=None):
+        import numpy as np
+
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return backend.xp.ascontiguousarray(q.reshape(shape), dtype=dtype or backend.floatx())
 
 
 def _normal(shape, rng, dtype):

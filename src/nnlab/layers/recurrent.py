@@ -1,0 +1,485 @@
+"""Recurrent layers: SimpleRNN, GRU, LSTM (the course's Week 1 cells, batch-first).
+
+A sequence X (m, T, n_x) runs through one cell per time step t = 1..T, each step reading
+x<t> (m, n_x) and the previous hidden state a<t-1> (m, n_a), a<0> = 0.  nnlab keeps the
+course's equations with the weights transposed (rows are inputs, batch first) and the gates
+of a cell side by side in one kernel, in Keras' and PyTorch's order:
+
+    W (n_x, G n_a)   the input kernel        (the course's W_ax, W_f/W_u/W_c/W_o, x part)
+    U (n_a, G n_a)   the recurrent kernel    (the course's W_aa, and the a part of the rest)
+    b (G n_a,)       the bias
+
+SimpleRNN (G = 1), the course's ``rnn_cell_forward``:
+
+    a<t> = tanh(x<t> W + a<t-1> U + b)
+
+LSTM (G = 4, gates in the order i, f, g, o: the course's update Γ_u, forget Γ_f, candidate
+c~ and output Γ_o):
+
+    [z_i, z_f, z_g, z_o] = x<t> W + a<t-1> U + b
+    Γ_u = σ(z_i),  Γ_f = σ(z_f),  c~<t> = tanh(z_g),  Γ_o = σ(z_o)
+    c<t> = Γ_f * c<t-1> + Γ_u * c~<t>
+    a<t> = Γ_o * tanh(c<t>)
+
+GRU (G = 3, gates in the order z, r, h as Keras; PyTorch orders them r, z, n):
+
+    z = σ(x W_z + a<t-1> U_z + b_z)                     the update gate
+    r = σ(x W_r + a<t-1> U_r + b_r)                     the relevance (reset) gate
+    reset_after=False (Cho et al. 2014, the course):
+        h~ = tanh(x W_h + (r * a<t-1>) U_h + b_h)
+    reset_after=True (PyTorch, cuDNN; Keras' default), with a second bias b' (3 n_a,):
+        h~ = tanh(x W_h + b_h + r * (a<t-1> U_h + b'_h)),  z, r also get + b'_z, b'_r
+    a<t> = z * a<t-1> + (1 - z) * h~
+
+The course writes the last line c<t> = Γ_u * c~<t> + (1 - Γ_u) * c<t-1>: its Γ_u is 1 - z
+(σ(-x) = 1 - σ(x), so the same model with the update gate's weights negated).
+
+How it is computed.  The input projections of all steps are one GEMM before the loop,
+XW = X W + b (m, T, G n_a); the loop does one (m, n_a) x (n_a, G n_a) product per step and
+the elementwise gate math, keeping each step's gates and states.  Backward runs the loop in
+reverse (backpropagation through time), accumulating dZ (m, T, G n_a), the gradient of
+every step's pre-activations, and the gradient flowing into a<t-1> (and c<t-1>):
+
+    da<t-1> = dZ<t> U^T (+ the direct paths of the LSTM cell and the GRU's z * a<t-1>)
+
+and after the loop the weight gradients are one GEMM each over all steps:
+
+    dW = X^T dZ,  dU = A_prev^T dZ,  db = sum over (i, t) of dZ,  dX = dZ W^T
+
+with A_prev (m, T, n_a) the states a<0..T-1> (for the course's GRU, dU_h uses r * a<t-1>).
+
+Output: the last state a<T> (m, n_a), or with ``return_sequences`` every a<t> (m, T, n_a).
+``go_backwards`` reads the sequence from its end (a Bidirectional layer's second half); the
+sequence it returns is then in that reversed order, as in Keras.
+"""
+
+from __future__ import annotations
+
+from .. import backend, registry
+from ..exceptions import ConfigError, ShapeError
+from .base import Layer
+
+
+class _Recurrent(Layer):
+    """What the three cells share: weights, the input projection, the loop's frame."""
+
+    gates = 1  # G: blocks of n_a columns in W, U and b
+
+    def __init__(
+        self,
+        units: int,
+        return_sequences: bool = False,
+        go_backwards: bool = False,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+            raise ConfigError(
+                f"{type(self).__name__}: units must be a positive integer, got {units!r}"
+            )
+        self.units = units
+        self.return_sequences = bool(return_sequences)
+        self.go_backwards = bool(go_backwards)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = registry.get("initializer", kernel_initializer)
+        self.recurrent_initializer = registry.get("initializer", recurrent_initializer)
+        self.bias_initializer = registry.get("initializer", bias_initializer)
+
+    # ------------------------------------------------------------------ shapes
+    def build_params(self, input_shape, rng):
+        if len(input_shape) != 2:
+            raise ShapeError(
+                f"{self.describe()}: expected sequences of shape (m, T, n_x), got "
+                f"(m, {', '.join(map(str, input_shape))})"
+            )
+        n_x, width = input_shape[-1], self.gates * self.units
+        self.params["W"] = self.kernel_initializer((n_x, width), rng, self.dtype)
+        self.params["U"] = self.recurrent_initializer((self.units, width), rng, self.dtype)
+        if self.use_bias:
+            self.params["b"] = self.bias_initializer((width,), rng, self.dtype)
+
+    def compute_output_shape(self, input_shape):
+        steps = input_shape[0]
+        return (steps, self.units) if self.return_sequences else (self.units,)
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, a_prev, training=False, initial_state=None):
+        """a<T> (m, n_a), or with return_sequences a<1..T> (m, T, n_a), from X (m, T, n_x).
+
+        ``initial_state``: a<0> (m, n_a) (for an LSTM, the pair [a<0>, c<0>]); zeros by
+        default.  Backward leaves dJ/d(initial state) in ``cache.d_initial_state``.
+        """
+        self.check_input(a_prev)
+        xp = backend.xp
+        x = a_prev[:, ::-1] if self.go_backwards else a_prev
+        xw = xp.matmul(x, self.params["W"])  # (m, T, G n_a): every step's input projection
+        if self.use_bias:
+            xw += self.params["b"]
+        initial = self._initial_states(initial_state, x.shape[0], xw.dtype)
+        cache = self.cache
+        cache.x, cache.initial = x, initial
+        states = self.run_steps(xw, initial)  # (m, T, n_a): a<1..T>
+        cache.states = states
+        return states if self.return_sequences else states[:, -1]
+
+    def _initial_states(self, given, m: int, dtype) -> list:
+        """[a<0>] (for an LSTM [a<0>, c<0>]) as (m, n_a) arrays, zeros unless given."""
+        xp = backend.xp
+        count = 2 if isinstance(self, LSTM) else 1
+        if given is None:
+            return [xp.zeros((m, self.units), dtype=dtype) for _ in range(count)]
+        given = list(given) if isinstance(given, list | tuple) else [given]
+        shapes = [tuple(getattr(s, "shape", ())) for s in given]
+        if len(given) != count or any(shape != (m, self.units) for shape in shapes):
+            raise ShapeError(
+                f"{self.describe()}: initial_state must be {count} array(s) of shape "
+                f"({m}, {self.units}), got {shapes}"
+            )
+        return [xp.asarray(s, dtype=dtype) for s in given]
+
+    def run_steps(self, xw, initial):
+        """The loop over time: a<1..T> (m, T, n_a) from the input projections xw (m, T,
+        G n_a) and the initial states, keeping in the cache what backward needs."""
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- backward
+    def backward(self, da, need_input_grad=True):
+        xp = backend.xp
+        cache = self.cache
+        x, states = cache.x, cache.states
+        m, steps, n = states.shape
+        if self.return_sequences:
+            d_states = da
+        else:  # only a<T> is an output
+            d_states = xp.zeros_like(states)
+            d_states[:, -1] = da
+        dz, cache.d_initial_state = self.backprop_steps(d_states)  # (m, T, G n_a)
+        dz2 = dz.reshape(m * steps, -1)
+        a_before = self._previous_states(states, cache.initial[0])  # a<0..T-1>
+        self.write_grad("W", lambda out: _matmul_t(x.reshape(m * steps, -1), dz2, out))
+        self.recurrent_grads(a_before, dz)
+        if self.use_bias:
+            self.write_grad("b", lambda out: dz2.sum(axis=0, out=out))
+        if not need_input_grad:
+            return None
+        dx = xp.matmul(dz, self.params["W"].T)  # (m, T, n_x)
+        return dx[:, ::-1] if self.go_backwards else dx
+
+    def backprop_steps(self, d_states):
+        """Backpropagation through time: (dZ (m, T, G n_a), [dJ/d initial state, ...]) from
+        dJ/da<t> (m, T, n_a) of the outputs (zeros where a state is not an output)."""
+        raise NotImplementedError
+
+    def recurrent_grads(self, a_before, dz):
+        """dU (and any recurrent bias) from the states a<0..T-1> and dZ."""
+        m, steps, n = a_before.shape
+        flat = a_before.reshape(m * steps, n)
+        self.write_grad("U", lambda out: _matmul_t(flat, dz.reshape(m * steps, -1), out))
+
+    @staticmethod
+    def _previous_states(states, a0):
+        """a<0..T-1> (m, T, n_a): the states shifted one step after a<0>."""
+        xp = backend.xp
+        before = xp.empty_like(states)
+        before[:, 0] = a0
+        before[:, 1:] = states[:, :-1]
+        return before
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer.get_config(),
+            recurrent_initializer=self.recurrent_initializer.get_config(),
+            bias_initializer=self.bias_initializer.get_config(),
+        )
+        return config
+
+
+def _matmul_t(a, b, out):
+    """a^T b into ``out`` (see Layer.write_grad), or a new array when out is None."""
+    xp = backend.xp
+    return xp.matmul(a.T, b) if out is None else xp.matmul(a.T, b, out=out)
+
+
+def _sigmoid(z, out=None):
+    """σ(z) = 1 / (1 + e^-z), computed as (1 + tanh(z / 2)) / 2 (no overflow)."""
+    xp = backend.xp
+    out = xp.multiply(z, 0.5, out=out)
+    xp.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+# ------------------------------------------------------------------------ SimpleRNN
+@registry.register("layer")
+class SimpleRNN(_Recurrent):
+    """The course's basic RNN: a<t> = tanh(x<t> W + a<t-1> U + b).
+
+    Args:
+        units: n_a, the size of the hidden state.
+        return_sequences: return every a<t> (m, T, n_a), not only a<T> (m, n_a).
+        go_backwards: read the sequence from its last step.
+        use_bias, kernel_initializer (W, default "glorot_uniform"), recurrent_initializer
+            (U, default "orthogonal"), bias_initializer (b, default "zeros").
+
+    Parameters: W (n_x, n_a), U (n_a, n_a), b (n_a,).
+    Input shape: (m, T, n_x).  Output shape: (m, n_a), or (m, T, n_a).
+    """
+
+    gates = 1
+
+    def run_steps(self, xw, initial):
+        xp = backend.xp
+        steps = xw.shape[1]
+        u = self.params["U"]
+        states = xp.empty_like(xw)
+        (a,) = initial
+        for t in range(steps):
+            z = xp.matmul(a, u)
+            z += xw[:, t]
+            a = states[:, t]
+            xp.tanh(z, out=a)
+        return states
+
+    def backprop_steps(self, d_states):
+        xp = backend.xp
+        states = self.cache.states
+        u_t = self.params["U"].T
+        dz = xp.empty_like(states)
+        da_next = xp.zeros_like(states[:, 0])
+        for t in range(states.shape[1] - 1, -1, -1):
+            da = d_states[:, t] + da_next
+            a = states[:, t]
+            xp.multiply(da, 1.0 - a * a, out=dz[:, t])  # tanh'(z) = 1 - a^2
+            da_next = xp.matmul(dz[:, t], u_t)
+        return dz, [da_next]
+
+
+# ----------------------------------------------------------------------------- LSTM
+@registry.register("layer")
+class LSTM(_Recurrent):
+    """Long short-term memory (Hochreiter and Schmidhuber 1997), the course's LSTM cell.
+
+    Gates in W, U, b in the order i, f, g, o (the course's Γ_u, Γ_f, c~, Γ_o; Keras' and
+    PyTorch's order); see the module docstring for the equations.
+
+    Args:
+        units: n_a, the size of the hidden state a<t> and of the memory cell c<t>.
+        unit_forget_bias: start the forget gate's bias at 1 (Keras' default), so the cell
+            remembers at first.
+        return_sequences, go_backwards, use_bias, kernel_initializer, recurrent_initializer,
+        bias_initializer: as SimpleRNN.
+
+    Parameters: W (n_x, 4 n_a), U (n_a, 4 n_a), b (4 n_a,).
+    Input shape: (m, T, n_x).  Output shape: (m, n_a), or (m, T, n_a).
+    """
+
+    gates = 4
+
+    def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def build_params(self, input_shape, rng):
+        super().build_params(input_shape, rng)
+        if self.use_bias and self.unit_forget_bias:
+            self.params["b"][self.units : 2 * self.units] += 1.0
+
+    def run_steps(self, xw, initial):
+        xp = backend.xp
+        m, steps, width = xw.shape
+        n = width // 4
+        u = self.params["U"]
+        gates = xp.empty_like(xw)  # (m, T, 4 n_a): i, f, g, o after their activations
+        cells = xp.empty((m, steps, n), dtype=xw.dtype)  # c<t>
+        tanh_cells = xp.empty_like(cells)  # tanh(c<t>)
+        states = xp.empty_like(cells)  # a<t>
+        a, c = initial
+        for t in range(steps):
+            z = xp.matmul(a, u)
+            z += xw[:, t]
+            g = gates[:, t]
+            _sigmoid(z[:, : 2 * n], out=g[:, : 2 * n])  # i, f
+            xp.tanh(z[:, 2 * n : 3 * n], out=g[:, 2 * n : 3 * n])  # g = c~
+            _sigmoid(z[:, 3 * n :], out=g[:, 3 * n :])  # o
+            i, f, cand, o = g[:, :n], g[:, n : 2 * n], g[:, 2 * n : 3 * n], g[:, 3 * n :]
+            c_new = cells[:, t]
+            xp.multiply(f, c, out=c_new)
+            c_new += i * cand
+            xp.tanh(c_new, out=tanh_cells[:, t])
+            xp.multiply(o, tanh_cells[:, t], out=states[:, t])
+            a, c = states[:, t], c_new
+        self.cache.gates, self.cache.cells, self.cache.tanh_cells = gates, cells, tanh_cells
+        return states
+
+    def backprop_steps(self, d_states):
+        xp = backend.xp
+        cache = self.cache
+        gates, cells, tanh_cells = cache.gates, cache.cells, cache.tanh_cells
+        m, steps, n = cells.shape
+        u_t = self.params["U"].T
+        dz = xp.empty_like(gates)
+        da_next = xp.zeros((m, n), dtype=gates.dtype)
+        dc_next = xp.zeros((m, n), dtype=gates.dtype)
+        c0 = cache.initial[1]
+        for t in range(steps - 1, -1, -1):
+            g = gates[:, t]
+            i, f, cand, o = g[:, :n], g[:, n : 2 * n], g[:, 2 * n : 3 * n], g[:, 3 * n :]
+            tc = tanh_cells[:, t]
+            c_before = cells[:, t - 1] if t > 0 else c0
+            da = d_states[:, t] + da_next
+            dc = dc_next + da * o * (1.0 - tc * tc)  # through a<t> = o * tanh(c<t>)
+            d = dz[:, t]
+            xp.multiply(dc * cand, i * (1.0 - i), out=d[:, :n])  # dz_i
+            xp.multiply(dc * c_before, f * (1.0 - f), out=d[:, n : 2 * n])  # dz_f
+            xp.multiply(dc * i, 1.0 - cand * cand, out=d[:, 2 * n : 3 * n])  # dz_g
+            xp.multiply(da * tc, o * (1.0 - o), out=d[:, 3 * n :])  # dz_o
+            dc_next = dc * f
+            da_next = xp.matmul(d, u_t)
+        return dz, [da_next, dc_next]
+
+    def get_config(self):
+        config = super().get_config()
+        config["unit_forget_bias"] = self.unit_forget_bias
+        return config
+
+
+# ------------------------------------------------------------------------------ GRU
+@registry.register("layer")
+class GRU(_Recurrent):
+    """Gated recurrent unit (Cho et al. 2014), in the course's form or PyTorch's.
+
+    Gates in W, U, b in the order z (update), r (relevance / reset), h (candidate), as
+    Keras; see the module docstring for the equations of both forms.
+
+    Args:
+        units: n_a, the size of the hidden state.
+        reset_after: False for the course's (and Cho et al.'s) GRU, r applied to a<t-1>
+            before the product with U_h; True (default, as Keras, PyTorch and cuDNN) for r
+            applied after it, with a second bias ``b_rec`` (3 n_a,) on the recurrent side.
+        return_sequences, go_backwards, use_bias, kernel_initializer, recurrent_initializer,
+        bias_initializer: as SimpleRNN.
+
+    Parameters: W (n_x, 3 n_a), U (n_a, 3 n_a), b (3 n_a,), and with reset_after b_rec
+    (3 n_a,).  Input shape: (m, T, n_x).  Output shape: (m, n_a), or (m, T, n_a).
+    """
+
+    gates = 3
+
+    def __init__(self, units: int, reset_after: bool = True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.reset_after = bool(reset_after)
+
+    def build_params(self, input_shape, rng):
+        super().build_params(input_shape, rng)
+        if self.use_bias and self.reset_after:
+            self.params["b_rec"] = self.bias_initializer((3 * self.units,), rng, self.dtype)
+
+    def run_steps(self, xw, initial):
+        xp = backend.xp
+        m, steps, width = xw.shape
+        n = width // 3
+        u = self.params["U"]
+        b_rec = self.params.get("b_rec")
+        gates = xp.empty_like(xw)  # (m, T, 3 n_a): z, r, h~ after their activations
+        # reset_after: a<t-1> U_h + b'_h; else r * a<t-1>; either (m, T, n_a)
+        kept = xp.empty((m, steps, n), dtype=xw.dtype)
+        states = xp.empty_like(kept)
+        (a,) = initial
+        for t in range(steps):
+            g = gates[:, t]
+            if self.reset_after:
+                zh = xp.matmul(a, u)  # (m, 3 n_a)
+                if b_rec is not None:
+                    zh += b_rec
+                _sigmoid(xw[:, t, : 2 * n] + zh[:, : 2 * n], out=g[:, : 2 * n])
+                kept[:, t] = zh[:, 2 * n :]
+                xp.tanh(xw[:, t, 2 * n :] + g[:, n : 2 * n] * kept[:, t], out=g[:, 2 * n :])
+            else:
+                zr = xp.matmul(a, u[:, : 2 * n])
+                zr += xw[:, t, : 2 * n]
+                _sigmoid(zr, out=g[:, : 2 * n])
+                xp.multiply(g[:, n : 2 * n], a, out=kept[:, t])  # r * a<t-1>
+                zh = xp.matmul(kept[:, t], u[:, 2 * n :])
+                zh += xw[:, t, 2 * n :]
+                xp.tanh(zh, out=g[:, 2 * n :])
+            z, cand = g[:, :n], g[:, 2 * n :]
+            new = states[:, t]
+            xp.subtract(a, cand, out=new)  # a<t> = h~ + z (a<t-1> - h~)
+            new *= z
+            new += cand
+            a = new
+        self.cache.gates, self.cache.kept = gates, kept
+        return states
+
+    def backprop_steps(self, d_states):
+        xp = backend.xp
+        cache = self.cache
+        gates, kept, states = cache.gates, cache.kept, cache.states
+        m, steps, n = states.shape
+        u = self.params["U"]
+        u_zr_t, u_h_t = u[:, : 2 * n].T, u[:, 2 * n :].T
+        u_t = u.T
+        dz = xp.empty_like(gates)  # dJ/d(x W + b) per step
+        self.cache.dz_rec = dz_rec = xp.empty_like(gates) if self.reset_after else None
+        da_next = xp.zeros((m, n), dtype=gates.dtype)
+        a0 = cache.initial[0]
+        for t in range(steps - 1, -1, -1):
+            g = gates[:, t]
+            z, r, cand = g[:, :n], g[:, n : 2 * n], g[:, 2 * n :]
+            a_before = states[:, t - 1] if t > 0 else a0
+            da = d_states[:, t] + da_next
+            d = dz[:, t]
+            d_h = xp.multiply(da * (1.0 - z), 1.0 - cand * cand, out=d[:, 2 * n :])  # dz_h
+            xp.multiply(da * (a_before - cand), z * (1.0 - z), out=d[:, :n])  # dz_z
+            da_prev = da * z
+            if self.reset_after:
+                dr = d_h * kept[:, t]  # kept: a<t-1> U_h + b'_h
+                xp.multiply(dr, r * (1.0 - r), out=d[:, n : 2 * n])  # dz_r
+                dzr = dz_rec[:, t]
+                dzr[:, : 2 * n] = d[:, : 2 * n]
+                xp.multiply(d_h, r, out=dzr[:, 2 * n :])
+                da_prev += xp.matmul(dzr, u_t)
+            else:
+                d_rh = xp.matmul(d_h, u_h_t)  # dJ/d(r * a<t-1>)
+                xp.multiply(d_rh * a_before, r * (1.0 - r), out=d[:, n : 2 * n])  # dz_r
+                da_prev += d_rh * r
+                da_prev += xp.matmul(d[:, : 2 * n], u_zr_t)
+            da_next = da_prev
+        return dz, [da_next]
+
+    def recurrent_grads(self, a_before, dz):
+        m, steps, n = a_before.shape
+        flat = a_before.reshape(m * steps, n)
+        if self.reset_after:
+            dz_rec = self.cache.dz_rec.reshape(m * steps, -1)
+            self.write_grad("U", lambda out: _matmul_t(flat, dz_rec, out))
+            if self.use_bias:
+                self.write_grad("b_rec", lambda out: dz_rec.sum(axis=0, out=out))
+            return
+        dz2 = dz.reshape(m * steps, -1)
+        rh = self.cache.kept.reshape(m * steps, n)  # r * a<t-1>
+
+        def both(out):
+            xp = backend.xp
+            if out is None:
+                out = xp.empty((n, 3 * n), dtype=dz.dtype)
+            xp.matmul(flat.T, dz2[:, : 2 * n], out=out[:, : 2 * n])
+            xp.matmul(rh.T, dz2[:, 2 * n :], out=out[:, 2 * n :])
+            return out
+
+        self.write_grad("U", both)
+
+    def get_config(self):
+        config = super().get_config()
+        config["reset_after"] = self.reset_after
+        return config
