@@ -478,9 +478,9 @@ def test_gradient_descent_step_uses_the_scheduled_rate():
     original = optimizer.step
     checked = []
 
-    def step(params, grads):
+    def step(params, grads, spans=None):
         expected = params - optimizer.lr * grads
-        original(params, grads)
+        original(params, grads, spans)
         np.testing.assert_allclose(params, expected, rtol=1e-6, atol=1e-7)
         checked.append(optimizer.lr)
 

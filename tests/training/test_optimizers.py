@@ -314,3 +314,93 @@ def test_a_small_buffer_steps_on_the_calling_thread(monkeypatch):
         run(Adam(), params, grads)
     finally:
         parallel.set_num_threads(saved)
+
+
+# ------------------------------------------------------------------- gradient clipping
+def clipped_problem(seed):
+    """Three parameters' gradients in one flat buffer, large enough to be clipped."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(k) for k in rng.integers(1, 30, 3)]
+    grads = [rng.standard_normal(k) * rng.uniform(0.5, 20) for k in sizes]
+    spans, start = [], 0
+    for k in sizes:
+        spans.append((start, start + k))
+        start += k
+    return grads, spans
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(
+    "kind, torch_clip",
+    [
+        ("clipvalue", lambda ps, c: torch.nn.utils.clip_grad_value_(ps, c)),
+        ("global_clipnorm", lambda ps, c: torch.nn.utils.clip_grad_norm_(ps, c)),
+        ("clipnorm", lambda ps, c: [torch.nn.utils.clip_grad_norm_([p], c) for p in ps]),
+    ],
+)
+def test_clipping_equals_torch(seed, kind, torch_clip):
+    """The clipped gradient that SGD applies equals torch.nn.utils' clipping (clipnorm:
+    each parameter on its own, as Keras).  PyTorch divides by the norm + 1e-6, Keras and
+    nnlab by the norm: hence rtol 1e-6."""
+    grads, spans = clipped_problem(seed)
+    c = 3.0
+    params_t = [torch.zeros(len(g), dtype=torch.float64, requires_grad=True) for g in grads]
+    for p, g in zip(params_t, grads, strict=True):
+        p.grad = torch.tensor(g)
+    torch_clip(params_t, c)
+    expected = np.concatenate([p.grad.numpy() for p in params_t])
+    flat = np.concatenate(grads)
+    params = np.zeros_like(flat)
+    opt = GradientDescent(1.0, **{kind: c})
+    opt.build(params)
+    opt.step(params, flat, spans)
+    assert_close(-params, expected, rtol=1e-6)
+
+
+def test_clipping_leaves_small_gradients_alone():
+    grads, spans = clipped_problem(9)
+    flat = np.concatenate(grads) * 1e-3
+    for kind in ("clipvalue", "clipnorm", "global_clipnorm"):
+        g = flat.copy()
+        GradientDescent(1.0, **{kind: 100.0}).clip(g, spans)
+        np.testing.assert_array_equal(g, flat)
+
+
+@pytest.mark.parametrize("make", [GradientDescent, Momentum, RMSprop, Adam])
+def test_every_optimizer_takes_clipping_and_saves_it(make):
+    opt = make(0.01, clipvalue=5)
+    assert opt.get_config()["clipvalue"] == 5.0
+    again = registry.get("optimizer", opt.get_config())
+    assert again.clipping == {"clipvalue": 5.0}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"clipvalue": 1, "clipnorm": 2}, "at most one of clipvalue, clipnorm and global_clipnorm"),
+        ({"clipnorm": 0}, "clipnorm must be a positive number, got 0"),
+        ({"global_clipnorm": "big"}, "global_clipnorm must be a positive number"),
+    ],
+)
+def test_bad_clipping_names_the_argument(kwargs, message):
+    with pytest.raises(nnlab.ConfigError, match=message):
+        Adam(0.01, **kwargs)
+
+
+def test_fit_clips_by_parameter():
+    """In fit, clipnorm bounds each parameter's gradient separately (the spans reach it)."""
+    model = Sequential([Dense(4, activation="tanh"), Dense(1)], input_shape=(3,), seed=0)
+    model.compile(GradientDescent(0.1, clipnorm=1e-3), "mse")
+    seen = []
+    original = model.optimizer.update
+
+    def update(params, grads):
+        seen.append([np.linalg.norm(g) for g in (layer.grads[k] for layer in model.layers
+                                                 for k in layer.grads)])  # fmt: skip
+        original(params, grads)
+
+    model.optimizer.update = update
+    x = np.random.default_rng(0).standard_normal((32, 3))
+    model.fit(x, x.sum(axis=1, keepdims=True) * 10, epochs=1, batch_size=32, verbose=0)
+    assert len(seen) == 1 and max(seen[0]) <= 1e-3 * (1 + 1e-6)
+    assert min(seen[0]) > 0.999e-3  # every one was larger and came out at the bound

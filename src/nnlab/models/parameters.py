@@ -8,6 +8,7 @@ whole-buffer operations, a snapshot (early stopping) is one copy, and saving wal
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .. import backend
@@ -60,3 +61,8 @@ class FlatParameters:
     @property
     def size(self) -> int:
         return int(self.values.size)
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """(start, stop) of each parameter in the buffers (what clipnorm clips one by one)."""
+        return [(e.offset, e.offset + math.prod(e.shape)) for e in self.entries]

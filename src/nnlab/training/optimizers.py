@@ -17,6 +17,16 @@ Adam             v = b1 v + (1 - b1) g;  s = b2 s + (1 - b2) g^2
 Adam is computed as theta -= alpha sqrt(1-b2^t)/(1-b1^t) * v / (sqrt(s) + eps sqrt(1-b2^t)),
 the same quantity with fewer passes over the buffer.
 
+Gradient clipping (every optimizer, as Keras; at most one of them), applied to g in place
+before the update:
+
+=================== ===================================================================
+clipvalue=c         g = clip(g, -c, c) elementwise (the course's ``clip`` of its language
+                    models: exploding gradients of RNNs)
+clipnorm=c          each parameter's gradient g_p scaled to norm c when ||g_p|| > c
+global_clipnorm=c   all of them scaled by c / ||g|| when the norm of all, ||g||, is > c
+=================== ===================================================================
+
 Both cores: ``update`` cuts a large flat buffer (and its slots) into one contiguous chunk per
 thread, bounds on 64-byte lines, and runs a subclass's ``update_chunk`` (all its in-place
 passes) on each chunk in its own thread (``ops.parallel.run_over_rows``; NumPy releases the
@@ -42,7 +52,11 @@ class Optimizer:
     #: whole-chunk passes ``update_chunk`` makes (what splitting over threads must pay for)
     passes = 12
 
-    def __init__(self, learning_rate=0.01):
+    def __init__(self, learning_rate=0.01, clipvalue=None, clipnorm=None, global_clipnorm=None):
+        self.clipping = _check_clipping(
+            type(self).__name__,
+            {"clipvalue": clipvalue, "clipnorm": clipnorm, "global_clipnorm": global_clipnorm},
+        )
         try:
             self.learning_rate = registry.get("schedule", learning_rate)
         except ConfigError as err:  # name the argument: "Adam: learning_rate: unknown ..."
@@ -70,9 +84,31 @@ class Optimizer:
         self.slots = {key: xp.zeros_like(params) for key in self.slot_names}
         self._tmp = xp.empty_like(params) if self.slot_names else None
 
-    def step(self, params, grads) -> None:
+    def step(self, params, grads, spans=None) -> None:
+        """One update of the flat ``params`` from ``grads`` (clipped first, in place).
+        ``spans``: (start, stop) of each parameter in the buffers, for ``clipnorm`` (the
+        whole buffer is one parameter when None)."""
         self.t += 1
+        if self.clipping:
+            self.clip(grads, spans)
         self.update(params, grads)
+
+    def clip(self, grads, spans=None) -> None:
+        """Clip the flat gradient buffer in place (see the module docstring)."""
+        xp = backend.xp
+        ((kind, c),) = self.clipping.items()
+        if kind == "clipvalue":
+            xp.clip(grads, -c, c, out=grads)
+            return
+        parts = (
+            [grads]
+            if kind == "global_clipnorm" or spans is None
+            else [grads[start:stop] for start, stop in spans]
+        )
+        for part in parts:
+            norm = math.sqrt(float(xp.vdot(part, part)))
+            if norm > c:
+                part *= c / norm
 
     def update(self, params, grads) -> None:
         """One step on the whole buffer: ``update_chunk`` on a chunk per thread."""
@@ -100,7 +136,8 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {"name": self.name, "learning_rate": registry.get_config(self.learning_rate)}
+        config = {"name": self.name, "learning_rate": registry.get_config(self.learning_rate)}
+        return {**config, **self.clipping}
 
 
 @registry.register("optimizer", aliases=("gd", "gradient_descent"))
@@ -123,8 +160,8 @@ class Momentum(Optimizer):
     slot_names = ("v",)
     passes = 5
 
-    def __init__(self, learning_rate=0.01, beta: float = 0.9):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.01, beta: float = 0.9, **clipping):
+        super().__init__(learning_rate, **clipping)
         self.beta = _check_beta("Momentum", "beta", beta)
 
     def update_chunk(self, params, grads, slots, tmp):
@@ -147,8 +184,8 @@ class RMSprop(Optimizer):
     slot_names = ("s",)
     passes = 9
 
-    def __init__(self, learning_rate=0.001, beta: float = 0.9, epsilon: float = 1e-8):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.001, beta: float = 0.9, epsilon: float = 1e-8, **clipping):
+        super().__init__(learning_rate, **clipping)
         self.beta = _check_beta("RMSprop", "beta", beta)
         self.epsilon = float(epsilon)
 
@@ -176,8 +213,8 @@ class Adam(Optimizer):
     slot_names = ("v", "s")
     passes = 12
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **clipping):
+        super().__init__(learning_rate, **clipping)
         self.beta_1 = _check_beta("Adam", "beta_1", beta_1)
         self.beta_2 = _check_beta("Adam", "beta_2", beta_2)
         self.epsilon = float(epsilon)
@@ -209,6 +246,21 @@ class Adam(Optimizer):
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
         }
+
+
+def _check_clipping(owner, given: dict) -> dict:
+    """{kind: c} for the one clipping argument set (none: {}); c a positive number."""
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if len(chosen) > 1:
+        raise ConfigError(
+            f"{owner}: set at most one of clipvalue, clipnorm and global_clipnorm, got "
+            f"{', '.join(f'{k}={v!r}' for k, v in chosen.items())}"
+        )
+    for kind, value in chosen.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(f"{owner}: {kind} must be a positive number, got {value!r}")
+        chosen[kind] = float(value)
+    return chosen
 
 
 def _check_beta(owner, name, value) -> float:
