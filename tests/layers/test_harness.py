@@ -116,11 +116,25 @@ def gru_t(x, p, sequences=False, reset_after=True):
     return torch.stack(outs, 1) if sequences else a
 
 
+def bidirectional_t(x, p):
+    """Bidirectional(GRU(return_sequences=True)), concat: each half's loop, the backward
+    one on the reversed sequence and flipped back."""
+    halves = [{k.split("/")[1]: v for k, v in p.items() if k.startswith(f"{h}/")} for h in ("forward", "backward")]  # fmt: skip
+    y_f = gru_t(x, halves[0], sequences=True)
+    y_b = gru_t(x.flip(1), halves[1], sequences=True).flip(1)
+    return torch.cat([y_f, y_b], dim=-1)
+
+
 CASES = {
     "Activation": Case(lambda: L.Activation("tanh"), (5,), lambda x, p: torch.tanh(x)),
     "Add": Case(L.Add, [(3, 2), (3, 2)], lambda xs, p: xs[0] + xs[1]),
     "AvgPool2D": Case(lambda: L.AvgPool2D(2, padding="same"), (5, 4, 2), None),
     "BatchNormalization": Case(L.BatchNormalization, (3, 4), bn_t),
+    "Bidirectional": Case(
+        lambda: L.Bidirectional(L.GRU(2, return_sequences=True, bias_initializer="random_normal")),
+        (4, 3),
+        bidirectional_t,
+    ),
     "Concatenate": Case(L.Concatenate, [(3, 2), (3, 4)], lambda xs, p: torch.cat(xs, dim=-1)),
     "Conv2D": Case(lambda: L.Conv2D(3, 3, padding="same", activation="tanh"), (5, 4, 2), None),
     "Dense": Case(lambda: L.Dense(3, activation="tanh"), (4,), dense_t),

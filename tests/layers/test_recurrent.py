@@ -257,3 +257,89 @@ def test_bad_initial_state_names_the_layer_and_shapes():
     layer.build((4, 2), np.random.default_rng(0), "float64")
     with pytest.raises(Exception, match=r"lstm_x.*initial_state must be 2 array"):
         layer.forward(np.zeros((2, 4, 2)), initial_state=np.zeros((2, 3)))
+
+
+# ------------------------------------------------------------- Bidirectional, stacked
+def copy_layer_to_torch(layer, module, suffix):
+    """An nnlab LSTM's W, U, b into PyTorch's weights of one layer and direction."""
+    with torch.no_grad():
+        getattr(module, f"weight_ih_{suffix}").copy_(torch.from_numpy(layer.params["W"].T.copy()))
+        getattr(module, f"weight_hh_{suffix}").copy_(torch.from_numpy(layer.params["U"].T.copy()))
+        getattr(module, f"bias_ih_{suffix}").copy_(torch.from_numpy(layer.params["b"].copy()))
+        getattr(module, f"bias_hh_{suffix}").zero_()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_stacked_bidirectional_lstm_equals_torch(dtype):
+    """Two Bidirectional(LSTM(return_sequences=True)) layers against nn.LSTM(num_layers=2,
+    bidirectional=True): outputs, input gradient and every weight gradient."""
+    from nnlab import Bidirectional, Sequential
+
+    m, steps, n_x, n_a = 3, 5, 4, 6
+    model = Sequential(
+        [Bidirectional(LSTM(n_a, return_sequences=True)) for _ in range(2)],
+        input_shape=(steps, n_x),
+        seed=0,
+        dtype=dtype,
+    )
+    model.build()
+    module = torch.nn.LSTM(n_x, n_a, num_layers=2, bidirectional=True, batch_first=True)
+    module = module.to(getattr(torch, dtype))
+    for k, wrapper in enumerate(model.layers):
+        copy_layer_to_torch(wrapper.forward_layer, module, f"l{k}")
+        copy_layer_to_torch(wrapper.backward_layer, module, f"l{k}_reverse")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((m, steps, n_x)).astype(dtype)
+    out = model.forward(x, training=True)
+    da = rng.standard_normal(out.shape).astype(dtype)
+    dx = model.backward(da, input_grads=True)
+    x_t = torch.tensor(x, requires_grad=True)
+    out_t, _ = module(x_t)
+    out_t.backward(torch.tensor(da))
+    tol = 1e-5 if dtype == "float32" else 1e-10
+    assert_close(out, out_t.detach().numpy(), dtype, tol, "output")
+    assert_close(dx, x_t.grad.numpy(), dtype, tol, "dx")
+    for k, wrapper in enumerate(model.layers):
+        for half, suffix in ((wrapper.forward_layer, f"l{k}"), (wrapper.backward_layer, f"l{k}_reverse")):  # fmt: skip
+            for key, name in (("W", "weight_ih"), ("U", "weight_hh"), ("b", "bias_ih")):
+                want = getattr(module, f"{name}_{suffix}").grad.numpy()
+                assert_close(half.grads[key].T, want, dtype, tol, f"{suffix} d{key}")
+
+
+@pytest.mark.parametrize("merge_mode", ["sum", "mul", "ave", "concat"])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_bidirectional_merge_modes_against_finite_differences(merge_mode, return_sequences):
+    from nnlab import Bidirectional
+
+    layer = Bidirectional(SimpleRNN(3, return_sequences=return_sequences), merge_mode)
+    layer.build((4, 2), np.random.default_rng(10), "float64")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 4, 2))
+    r = rng.standard_normal((2, *layer.output_shape))
+
+    def cost():
+        return float((layer.forward(x, training=True) * r).sum())
+
+    cost()
+    dx = layer.backward(r.copy())
+    analytic = {key: g.copy() for key, g in layer.grads.items()}
+    for key, param in layer.params.items():
+        assert_close(analytic[key], numeric_gradient(cost, param), tol=1e-7, what=f"d{key}")
+    assert_close(dx, numeric_gradient(cost, x), tol=1e-7, what="dx")
+
+
+def test_a_bidirectional_model_survives_saving(tmp_path):
+    import nnlab
+    from nnlab import Bidirectional, Sequential
+
+    model = Sequential(
+        [Bidirectional(GRU(3, return_sequences=True), "sum"), LSTM(2), Dense(1)],
+        input_shape=(5, 2),
+        seed=0,
+    )
+    model.compile("adam", "mse")
+    x = np.random.default_rng(12).standard_normal((4, 5, 2)).astype(np.float32)
+    model.fit(x, x.sum(axis=(1, 2))[:, None], epochs=1, verbose=0)
+    model.save(tmp_path / "rnn.safetensors")
+    loaded = nnlab.load_model(tmp_path / "rnn.safetensors")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))

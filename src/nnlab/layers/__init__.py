@@ -13,7 +13,7 @@ from .embedding import Embedding
 from .merging import Add, Concatenate
 from .normalization import BatchNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
-from .recurrent import GRU, LSTM, SimpleRNN
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
 from .reshaping import Flatten, Input
 
@@ -22,6 +22,7 @@ __all__ = [
     "Add",
     "AvgPool2D",
     "BatchNormalization",
+    "Bidirectional",
     "Concatenate",
     "Conv2D",
     "Dense",

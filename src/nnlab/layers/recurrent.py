@@ -483,3 +483,109 @@ class GRU(_Recurrent):
         config = super().get_config()
         config["reset_after"] = self.reset_after
         return config
+
+
+# -------------------------------------------------------------------- Bidirectional
+@registry.register("layer")
+class Bidirectional(Layer):
+    """A recurrent layer run over the sequence in both directions, the outputs merged.
+
+    The forward copy reads x<1..T>, the backward copy x<T..1> (``go_backwards``); with
+    ``return_sequences`` the backward copy's states are put back in time order, so that
+    step t of the output sees the whole sequence: [a_fwd<t>, a_bwd<t>].
+
+    Args:
+        layer: the recurrent layer (SimpleRNN, GRU, LSTM) to run forward; the backward copy
+            is made from its config, with its own weights.
+        merge_mode: "concat" (default, 2 n_a outputs), "sum", "mul" or "ave".
+
+    Parameters: the two layers', as "forward/W", ..., "backward/W", ....
+    Input shape: (m, T, n_x).  Output shape: (m, [T,] 2 n_a) with "concat", else n_a.
+    """
+
+    MERGE_MODES = ("concat", "sum", "mul", "ave")
+
+    def __init__(self, layer, merge_mode: str = "concat", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(layer, dict):
+            layer = registry.from_config("layer", layer)
+        if not isinstance(layer, _Recurrent):
+            raise ConfigError(
+                f"Bidirectional: layer must be a SimpleRNN, GRU or LSTM, got {layer!r}"
+            )
+        if merge_mode not in self.MERGE_MODES:
+            raise ConfigError(
+                f"Bidirectional: merge_mode must be one of {', '.join(self.MERGE_MODES)}, "
+                f"got {merge_mode!r}"
+            )
+        self.merge_mode = merge_mode
+        self.forward_layer = layer
+        config = registry.get_config(layer)
+        config["config"] = {**config["config"], "go_backwards": not layer.go_backwards}
+        self.backward_layer = registry.from_config("layer", config)
+        self.halves = {"forward": self.forward_layer, "backward": self.backward_layer}
+
+    def build_params(self, input_shape, rng):
+        for prefix, half in self.halves.items():
+            half.name = f"{self.name}/{prefix}"
+            half.build(input_shape, rng, self.dtype)
+            for key, value in half.params.items():
+                self.params[f"{prefix}/{key}"] = value
+
+    def compute_output_shape(self, input_shape):
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        width = 2 * shape[-1] if self.merge_mode == "concat" else shape[-1]
+        return (*shape[:-1], width)
+
+    def _bind(self) -> None:
+        """Point each half at this layer's parameters, gradients and call cache (the
+        model may have moved the parameters into its flat buffers)."""
+        cache = self.cache
+        for prefix, half in self.halves.items():
+            for key in half.params:
+                half.params[key] = self.params[f"{prefix}/{key}"]
+                half.grads[key] = self.grads[f"{prefix}/{key}"]
+            if getattr(cache, prefix, None) is None:
+                setattr(cache, prefix, type(cache)())
+            half.cache = getattr(cache, prefix)
+            half.accumulate_grads = self.accumulate_grads
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        self._bind()
+        y_f = self.forward_layer.forward(a_prev, training=training)
+        y_b = self.backward_layer.forward(a_prev, training=training)
+        if self.forward_layer.return_sequences:
+            y_b = y_b[:, ::-1]  # back in time order
+        self.cache.outputs = (y_f, y_b)
+        xp = backend.xp
+        if self.merge_mode == "concat":
+            return xp.concatenate([y_f, y_b], axis=-1)
+        if self.merge_mode == "sum":
+            return y_f + y_b
+        if self.merge_mode == "mul":
+            return y_f * y_b
+        return (y_f + y_b) * 0.5
+
+    def backward(self, da, need_input_grad=True):
+        self._bind()
+        y_f, y_b = self.cache.outputs
+        if self.merge_mode == "concat":
+            n = y_f.shape[-1]
+            da_f, da_b = da[..., :n], da[..., n:]
+        elif self.merge_mode == "sum":
+            da_f = da_b = da
+        elif self.merge_mode == "mul":
+            da_f, da_b = da * y_b, da * y_f
+        else:
+            da_f = da_b = da * 0.5
+        if self.forward_layer.return_sequences:
+            da_b = da_b[:, ::-1]  # the backward copy's own (reversed) time order
+        dx_f = self.forward_layer.backward(backend.xp.ascontiguousarray(da_f), need_input_grad)
+        dx_b = self.backward_layer.backward(backend.xp.ascontiguousarray(da_b), need_input_grad)
+        return dx_f + dx_b if need_input_grad else None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(layer=registry.get_config(self.forward_layer), merge_mode=self.merge_mode)
+        return config
