@@ -30,6 +30,10 @@ REQUIRED = {
         "Input": {"shape": [3]},
         "SeparableConv2D": {"filters": 2, "kernel_size": 3},
         "Embedding": {"input_dim": 5, "output_dim": 2},
+        "SimpleRNN": {"units": 2},
+        "GRU": {"units": 2},
+        "LSTM": {"units": 2},
+        "Bidirectional": {"layer": {"class": "LSTM", "config": {"units": 2}}},
     },
 }
 
