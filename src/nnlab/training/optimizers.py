@@ -160,8 +160,10 @@ class Momentum(Optimizer):
     slot_names = ("v",)
     passes = 5
 
-    def __init__(self, learning_rate=0.01, beta: float = 0.9, **clipping):
-        super().__init__(learning_rate, **clipping)
+    def __init__(
+        self, learning_rate=0.01, beta=0.9, *, clipvalue=None, clipnorm=None, global_clipnorm=None
+    ):
+        super().__init__(learning_rate, clipvalue, clipnorm, global_clipnorm)
         self.beta = _check_beta("Momentum", "beta", beta)
 
     def update_chunk(self, params, grads, slots, tmp):
@@ -184,8 +186,17 @@ class RMSprop(Optimizer):
     slot_names = ("s",)
     passes = 9
 
-    def __init__(self, learning_rate=0.001, beta: float = 0.9, epsilon: float = 1e-8, **clipping):
-        super().__init__(learning_rate, **clipping)
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta=0.9,
+        epsilon=1e-8,
+        *,
+        clipvalue=None,
+        clipnorm=None,
+        global_clipnorm=None,
+    ):
+        super().__init__(learning_rate, clipvalue, clipnorm, global_clipnorm)
         self.beta = _check_beta("RMSprop", "beta", beta)
         self.epsilon = float(epsilon)
 
@@ -213,8 +224,18 @@ class Adam(Optimizer):
     slot_names = ("v", "s")
     passes = 12
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **clipping):
-        super().__init__(learning_rate, **clipping)
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        *,
+        clipvalue=None,
+        clipnorm=None,
+        global_clipnorm=None,
+    ):
+        super().__init__(learning_rate, clipvalue, clipnorm, global_clipnorm)
         self.beta_1 = _check_beta("Adam", "beta_1", beta_1)
         self.beta_2 = _check_beta("Adam", "beta_2", beta_2)
         self.epsilon = float(epsilon)
