@@ -24,6 +24,7 @@ SAVED_CONFIGS = Path(__file__).with_name("saved_configs_9fb2178.json")
 REQUIRED = {
     "schedule": {"initial_learning_rate": 0.1, "decay_rate": 0.5},
     "layer": {
+        "Conv1D": {"filters": 2, "kernel_size": 3},
         "Conv2D": {"filters": 2, "kernel_size": 3},
         "Dense": {"units": 2},
         "DepthwiseConv2D": {"kernel_size": 3},

@@ -332,6 +332,34 @@ def test_frozen_conv2d_skips_its_weight_gradients(monkeypatch):
     assert not np.any(frozen.grads["W"]) and np.any(live.grads["W"])
 
 
+# ---------------------------------------------------------------------------- Conv1D
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "kernel, strides, padding, pads",
+    [
+        (3, 1, "valid", (0, 0)),
+        (4, 2, "same", (1, 2)),
+        (3, 1, "causal", (2, 0)),
+        (5, 3, 2, (2, 2)),
+        (2, 1, "same", (0, 1)),
+    ],  # fmt: skip
+)
+def test_conv1d_matches_torch(kernel, strides, padding, pads, dtype):
+    """Conv1D (W (f, n_C_prev, n_C)) against F.conv1d on the zero-padded sequence."""
+    layer = nnlab.layers.Conv1D(
+        4, kernel, strides, padding, activation="relu", bias_initializer=random_bias()
+    )
+    x = np.random.default_rng(kernel).standard_normal((3, 9, 2))
+
+    def fn(x_t, p):
+        x_cf = F.pad(x_t.permute(0, 2, 1), pads)
+        z = F.conv1d(x_cf, p["W"].permute(2, 1, 0), p["b"], stride=strides)
+        return torch.relu(z).permute(0, 2, 1)
+
+    out, _, _ = compare_with_torch(layer, fn, x, seed=kernel, dtype=dtype)
+    assert layer.params["W"].shape == (kernel, 2, 4) and out.shape == (3, *layer.output_shape)
+
+
 # --------------------------------------------------------------------- DepthwiseConv2D
 def torch_depthwise(kernel, strides, padding, use_bias=True, activation=None):
     def fn(x, p):

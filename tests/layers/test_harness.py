@@ -136,6 +136,13 @@ CASES = {
         bidirectional_t,
     ),
     "Concatenate": Case(L.Concatenate, [(3, 2), (3, 4)], lambda xs, p: torch.cat(xs, dim=-1)),
+    "Conv1D": Case(
+        lambda: L.Conv1D(3, 3, padding="causal", activation="tanh"),
+        (6, 2),
+        lambda x, p: torch.tanh(
+            F.conv1d(F.pad(x.permute(0, 2, 1), (2, 0)), p["W"].permute(2, 1, 0), p["b"])
+        ).permute(0, 2, 1),
+    ),
     "Conv2D": Case(lambda: L.Conv2D(3, 3, padding="same", activation="tanh"), (5, 4, 2), None),
     "Dense": Case(lambda: L.Dense(3, activation="tanh"), (4,), dense_t),
     "DepthwiseConv2D": Case(lambda: L.DepthwiseConv2D(3, depth_multiplier=2), (5, 5, 2), None),

@@ -7,7 +7,7 @@ is how model files name it.
 from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
-from .convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
+from .convolutional import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
 from .core import Dense
 from .embedding import Embedding
 from .merging import Add, Concatenate
@@ -24,6 +24,7 @@ __all__ = [
     "BatchNormalization",
     "Bidirectional",
     "Concatenate",
+    "Conv1D",
     "Conv2D",
     "Dense",
     "DepthwiseConv2D",

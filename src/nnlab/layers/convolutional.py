@@ -66,7 +66,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend, registry
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, ShapeError
 from ..ops import activations, winograd
 from ..ops.im2col import col2im, conv_by_bands, depthwise_backward, depthwise_forward, im2col
 from ..ops.parallel import run_over_batch
@@ -335,6 +335,10 @@ class Conv2D(_Conv):
     # ------------------------------------------------------------------ forward
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
+        return self._convolve(a_prev, training)
+
+    def _convolve(self, a_prev, training):
+        """A = g(conv(A_prev, W) + b) for a checked batch of images (m, n_H, n_W, n_C)."""
         xp = backend.xp
         g = self.geometry
         m, c_prev = a_prev.shape[0], a_prev.shape[-1]
@@ -692,4 +696,74 @@ class SeparableConv2D(_Conv):
             depthwise_regularizer=_regularizer_config(self.depthwise_regularizer),
             pointwise_regularizer=_regularizer_config(self.pointwise_regularizer),
         )
+        return config
+
+
+# ---------------------------------------------------------------------------- Conv1D
+@registry.register("layer")
+class Conv1D(Conv2D):
+    """1-D convolution over time: sequences (m, T, n_C_prev) -> (m, T', n_C).
+
+        Z[i, t, c] = sum_{q, k} A_pad[i, t s + q, k] W[q, k, c] + b[c],   A = g(Z)
+
+    Computed as Conv2D on (m, 1, T, n_C_prev) with a 1 x f kernel (the same im2col + GEMM,
+    bands and threads).
+
+    Args:
+        filters: n_C.
+        kernel_size: f (an int).
+        strides: s (an int).
+        padding: "valid", "same" (T' = ceil(T / s)), "causal" (f - 1 zeros before the
+            sequence, none after: Z<t> sees only steps <= t), or an int p (both ends).
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer: as
+            Conv2D.
+
+    Parameters: W (f, n_C_prev, n_C) (Keras' layout), b (n_C,).
+    Input shape: (m, T, n_C_prev).  Output shape: (m, T', n_C).
+    """
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding="valid", **kwargs):
+        for name, value in (("kernel_size", kernel_size), ("strides", strides)):
+            if not is_int(value) or value < 1:
+                raise ConfigError(f"Conv1D: {name} must be a positive integer, got {value!r}")
+        self.padding_1d = padding.lower() if isinstance(padding, str) else padding
+        if self.padding_1d == "causal":
+            padding_2d = ((0, 0), (kernel_size - 1, 0))
+        elif is_int(padding):
+            padding_2d = ((0, 0), (padding, padding))
+        elif self.padding_1d in ("valid", "same"):
+            padding_2d = self.padding_1d
+        else:
+            raise ConfigError(
+                f"Conv1D: padding must be 'valid', 'same', 'causal' or an int, got {padding!r}"
+            )
+        super().__init__(filters, (1, kernel_size), (1, strides), padding_2d, **kwargs)
+
+    def _geometry(self, input_shape) -> Geometry:
+        if len(input_shape) != 2:
+            raise ShapeError(
+                f"{self.describe()}: expected sequences of shape (m, T, n_C), got "
+                f"(m, {', '.join(map(str, input_shape))})"
+            )
+        return super()._geometry((1, *input_shape))
+
+    def compute_output_shape(self, input_shape):
+        return super().compute_output_shape(input_shape)[1:]
+
+    def build_params(self, input_shape, rng):
+        super().build_params(input_shape, rng)
+        self.params["W"] = self.params["W"][0]  # (1, f, n_C_prev, n_C) -> (f, n_C_prev, n_C)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        return self._convolve(a_prev[:, None], training)[:, 0]
+
+    def backward(self, da, need_input_grad=True):
+        dx = super().backward(da[:, None], need_input_grad)
+        return None if dx is None else dx[:, 0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(kernel_size=self.kernel_size[1], strides=self.strides[1])
+        config["padding"] = self.padding_1d
         return config
