@@ -343,3 +343,30 @@ def test_a_bidirectional_model_survives_saving(tmp_path):
     model.save(tmp_path / "rnn.safetensors")
     loaded = nnlab.load_model(tmp_path / "rnn.safetensors")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+# ----------------------------------------------------------------- any sequence length
+def test_a_time_axis_of_none_takes_sequences_of_any_length(tmp_path):
+    """Input((None, n_x)): one model trains and predicts on T = 5, 9 and 1, is saved and
+    loaded, and a wrong n_x still names the layer that would receive it."""
+    import nnlab
+    from nnlab import Bidirectional, Input, Model
+
+    inputs = Input((None, 3))
+    states = Bidirectional(LSTM(4, return_sequences=True))(inputs)
+    outputs = Dense(2, activation="softmax")(GRU(5)(Dense(3)(states)))  # Dense on every step
+    model = Model(inputs, outputs)
+    model.compile("adam", "categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    y = np.eye(2)[np.arange(6) % 2]
+    for steps in (5, 9, 1):
+        x = rng.random((6, steps, 3), dtype=np.float32)
+        model.fit(x, y, epochs=1, verbose=0)
+        assert model.predict(x).shape == (6, 2)
+    (wrapper,) = [layer for layer in model.layers if isinstance(layer, Bidirectional)]
+    assert wrapper.output_shape == (None, 8)
+    model.save(tmp_path / "any_length.safetensors")
+    loaded = nnlab.load_model(tmp_path / "any_length.safetensors")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    with pytest.raises(nnlab.ShapeError, match=r"Bidirectional layer .*\(m, None, 3\)"):
+        model.predict(rng.random((6, 4, 2), dtype=np.float32))

@@ -81,9 +81,9 @@ class Layer:
     def build(self, input_shape, rng, dtype=None) -> tuple:
         """Create the parameters for inputs of shape (m, *input_shape); return the output shape."""
         if self.multi_input:
-            self.input_shape = [tuple(int(d) for d in shape) for shape in input_shape]
+            self.input_shape = [as_shape(shape) for shape in input_shape]
         else:
-            self.input_shape = tuple(int(d) for d in input_shape)
+            self.input_shape = as_shape(input_shape)
         self.dtype = np.dtype(dtype or backend.floatx())
         self.rng = rng
         self.build_params(self.input_shape, rng)
@@ -157,8 +157,9 @@ class Layer:
         return out
 
     def check_input(self, a_prev) -> None:
-        """Raise a ShapeError naming this layer if a_prev is not (m, *input_shape)."""
-        if tuple(a_prev.shape[1:]) != self.input_shape:
+        """Raise a ShapeError naming this layer if a_prev is not (m, *input_shape) (any
+        size where input_shape says None, e.g. the time axis of sequences)."""
+        if not shape_matches(a_prev.shape[1:], self.input_shape):
             expected = ("m",) + self.input_shape
             raise ShapeError(
                 f"{self.describe()}: expected input of shape {_fmt(expected)}, "
@@ -200,6 +201,18 @@ def check_image_shape(layer: Layer, input_shape) -> None:
 def default_name(layer: Layer) -> str:
     """The stem of a layer's default name: its class in snake case ('batch_normalization')."""
     return registry.snake_case(type(layer).__name__)
+
+
+def as_shape(shape) -> tuple:
+    """One example's shape as a tuple of ints, None where any size goes (a time axis)."""
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def shape_matches(actual, expected) -> bool:
+    """Whether an example's shape fits ``expected`` (None matches any size)."""
+    return len(actual) == len(expected) and all(
+        e is None or a == e for a, e in zip(actual, expected, strict=True)
+    )
 
 
 def _fmt(shape) -> str:

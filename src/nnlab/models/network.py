@@ -23,7 +23,7 @@ import numpy as np
 from .. import backend
 from ..exceptions import ConfigError, ShapeError
 from ..layers import Input, Layer
-from ..layers.base import Cache, default_name
+from ..layers.base import Cache, as_shape, default_name
 from .graph import Call, as_node_list, calls_from_nodes, link_consumers, unique_layers
 from .parameters import FlatParameters
 
@@ -166,7 +166,7 @@ class Network:
     def _set_input_shapes(self, input_shape) -> None:
         if input_shape is not None:
             shapes = input_shape if isinstance(input_shape, list) else [input_shape]
-            self.input_shapes = [tuple(int(d) for d in shape) for shape in shapes]
+            self.input_shapes = [as_shape(shape) for shape in shapes]
         if not self.input_shapes:
             raise ShapeError(
                 f"{self.name}: the input shape is unknown; pass input_shape= or start with Input"

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from .. import backend, registry
 from ..exceptions import ConfigError, InputValueError, ShapeError
 from ..layers import Dense
+from ..layers.base import shape_matches
 from .callbacks import CallbackList, History, ProgressBar
 
 #: ``evaluate(verbose=1)`` shows a progress bar from this many examples on.
@@ -271,7 +272,7 @@ class Trainer:
 
     def _check_input_shape(self, arr, k: int, who: str) -> None:
         expected = self.input_shapes[k]
-        if tuple(arr.shape[1:]) == expected:
+        if shape_matches(arr.shape[1:], expected):
             return
         for consumer in self.calls[k].consumers:  # names the layer that would receive it
             self.calls[consumer].layer.check_input(arr)
