@@ -16,7 +16,9 @@ What is measured (issue 11)
       trained by ``fit``;
     * PyTorch: ``nn.LSTM(32, 128, batch_first=True)`` (or ``nn.GRU``) + ``nn.Linear(128, 10)``
       on the last step's output, ``F.cross_entropy``, default ``torch.optim.Adam(lr=1e-3)``,
-      with torch.backends.mkldnn as it is by default (whether oneDNN is available is printed).
+      with torch.backends.mkldnn as it is by default (whether oneDNN is available is printed,
+      and which kernel each layer ran: in PyTorch 2.x on CPU the LSTM takes oneDNN's fused
+      RNN when mkldnn is enabled, the GRU has no oneDNN path and runs ATen's own loop).
 
     PyTorch starts from nnlab's initial weights: W (n_x, G n_a) -> weight_ih = W^T, U ->
     weight_hh = U^T, b -> bias_ih; bias_hh = 0 for the LSTM (one bias in nnlab, its forget
@@ -248,6 +250,22 @@ class TorchRNN(TorchTrainer):
         return time.perf_counter() - start
 
 
+def torch_rnn_kernel(trainer) -> str:
+    """Which kernel PyTorch's recurrent layer ran: the autograd graph of one forward on a
+    few examples holds MkldnnRnnLayerBackward0 where oneDNN's fused RNN was used."""
+    seen, todo, names = set(), [trainer.model(trainer.x[:2]).grad_fn], set()
+    while todo:
+        fn = todo.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        names.add(type(fn).__name__)
+        todo += [nxt for nxt, _ in fn.next_functions]
+    if any("mkldnn" in n.lower() for n in names):
+        return "oneDNN fused RNN (aten::mkldnn_rnn_layer)"
+    return "ATen's own cell-by-cell loop (no oneDNN)"
+
+
 def make_pair(cell, x, y, batch_size, perms) -> dict:
     """{"nnlab": ..., "torch": ...} for one cell, PyTorch starting from nnlab's weights."""
     nnlab_trainer = NnlabRNN(cell, x, y, batch_size, perms)
@@ -423,6 +441,7 @@ def main(argv=None) -> int:
         stats = {name: summarize(r) for name, r in rates.items()}
         first = {name: t.first_loss for name, t in trainers.items()}
         overhead = 1000 * statistics.median(trainers["nnlab"].fit_overhead)
+        kernel = torch_rnn_kernel(trainers["torch"])
         res[cell] = {
             "rates": rates,
             "cpu": cpu,
@@ -431,6 +450,7 @@ def main(argv=None) -> int:
             "first_loss": first,
             "labels": {name: t.label for name, t in trainers.items()},
             "fit_overhead_ms": overhead,
+            "torch_kernel": kernel,
         }
         all_runs += [run for v in cpu.values() for run in v]
         del trainers
@@ -465,6 +485,7 @@ def main(argv=None) -> int:
             f"{r['first_loss']['torch']:.8f}, |diff| {diff:.1e}; nnlab fit() overhead outside "
             f"the timed epochs {r['fit_overhead_ms']:.1f} ms"
         )
+        print(f"  torch {CELL_LABEL[cell]} kernel: {r['torch_kernel']}")
     print_memory_notes(memory)
     cpu_share_min = min(run["own"] for run in all_runs)
     others_share_max = others_max(all_runs)
@@ -493,6 +514,7 @@ def figures_json(args, m, env, res, cpu_share_min, others_share_max, runtime) ->
             figures[f"{cell}_{k}_samples_per_s_rounds"] = [_round(v) for v in r["rates"][k]]
             figures[f"{cell}_{k}_peak_mb"] = _round(r["peak"][k])
             figures[f"{cell}_{k}_first_loss"] = r["first_loss"][k]
+        figures[f"{cell}_torch_kernel"] = r["torch_kernel"]
         figures |= cpu_figures({f"{cell}_{k}": v for k, v in r["cpu"].items()})
     figures |= {
         "cpu": env["cpu"],
