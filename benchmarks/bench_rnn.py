@@ -69,7 +69,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_dense sits beside this file
 # bench_dense puts src/ on the children's PYTHONPATH; do the same here for `python
 # benchmarks/bench_rnn.py` from the repository root without PYTHONPATH.
-sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "src"))
 
 from bench_dense import (  # noqa: E402
     IDLE_GAP_S,
