@@ -67,8 +67,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_dense sits beside this file
-# bench_dense puts src/ on the children's PYTHONPATH; do the same here for `python
-# benchmarks/bench_rnn.py` from the repository root without PYTHONPATH.
 
 from bench_dense import (  # noqa: E402
     IDLE_GAP_S,
