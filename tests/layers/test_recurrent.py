@@ -127,7 +127,7 @@ def test_course_lstm_cell_forward():
     xt, a_prev, c_prev, p = course_lstm_arrays()
     layer = lstm_from_course(p)
     a_next = layer.forward(xt.T[:, None, :], initial_state=[a_prev.T, c_prev.T])[:, 0]
-    c_next = layer.cache.cells[:, 0]
+    c_next = layer.cache.kept["cells"][:, 0]
     expected_a4 = [-0.66408471, 0.0036921, 0.02088357, 0.22834167, -0.85575339,
                    0.00138482, 0.76566531, 0.34631421, -0.00215674, 0.43827275]  # fmt: skip
     expected_c2 = [0.63267805, 1.00570849, 0.35504474, 0.20690913, -1.64566718,
@@ -370,3 +370,36 @@ def test_a_time_axis_of_none_takes_sequences_of_any_length(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     with pytest.raises(nnlab.ShapeError, match=r"Bidirectional layer .*\(m, None, 3\)"):
         model.predict(rng.random((6, 4, 2), dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "make", [SimpleRNN, LSTM, lambda n, **k: GRU(n, reset_after=False, **k), GRU]
+)
+def test_a_batch_split_between_threads_gives_the_same_numbers(make, monkeypatch):
+    """Each thread runs the loop over its own examples: outputs, every gradient and the
+    initial states' gradients equal the one-thread run's, bit for bit."""
+    from nnlab.layers import recurrent
+    from nnlab.ops import parallel
+
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((7, 5, 3)).astype(np.float32)
+    da = rng.standard_normal((7, 5, 4)).astype(np.float32)
+    runs = []
+    monkeypatch.setattr(recurrent, "SPLIT_ELEMENTS", 1)
+    for threads in (1, 2):
+        parallel.set_num_threads(threads)
+        try:
+            layer = make(4, return_sequences=True)
+            layer.build((5, 3), np.random.default_rng(0), "float32")
+            out = layer.forward(x, training=True)
+            dx = layer.backward(da)
+            grads = {k: g.copy() for k, g in layer.grads.items()}
+            runs.append((out.copy(), dx, grads, layer.cache.d_initial_state[0].copy()))
+        finally:
+            parallel.set_num_threads(parallel._default_threads())
+    (out1, dx1, g1, d01), (out2, dx2, g2, d02) = runs
+    np.testing.assert_array_equal(out1, out2)
+    np.testing.assert_array_equal(dx1, dx2)
+    np.testing.assert_array_equal(d01, d02)
+    for key in g1:
+        np.testing.assert_array_equal(g1[key], g2[key])
