@@ -403,3 +403,44 @@ def test_a_batch_split_between_threads_gives_the_same_numbers(make, monkeypatch)
     np.testing.assert_array_equal(d01, d02)
     for key in g1:
         np.testing.assert_array_equal(g1[key], g2[key])
+
+
+# --------------------------------------------------------------------- input dropout
+@pytest.mark.parametrize("make", [SimpleRNN, GRU, LSTM])
+def test_input_dropout_drops_the_same_features_at_every_step(make):
+    """dropout=0.4: in training, the layer sees x * mask / 0.6 with one mask per sequence
+    for all steps; gradients (of the parameters and of x) match finite differences with
+    that mask; inference uses x as it is."""
+    layer = make(3, dropout=0.4, return_sequences=True)
+    layer.build((5, 4), np.random.default_rng(0), "float64")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 5, 4))
+    r = rng.standard_normal((6, 5, 3))
+
+    def run(training=True):
+        layer.rng = np.random.default_rng(7)  # the same mask at every call
+        return layer.forward(x, training=training)
+
+    out = run()
+    mask = layer.cache.input_mask
+    assert mask.shape == (6, 1, 4) and set(np.unique(mask)) <= {0.0, 1 / 0.6}
+    plain = make(3, return_sequences=True)
+    plain.build((5, 4), np.random.default_rng(0), "float64")
+    np.testing.assert_allclose(out, plain.forward(x * mask), rtol=1e-12)
+    np.testing.assert_array_equal(run(training=False), plain.forward(x))
+
+    def cost():
+        return float((run() * r).sum())
+
+    cost()
+    dx = layer.backward(r.copy())
+    grads = {key: g.copy() for key, g in layer.grads.items()}
+    for key, param in layer.params.items():
+        assert_close(grads[key], numeric_gradient(cost, param), tol=1e-7, what=f"d{key}")
+    assert_close(dx, numeric_gradient(cost, x), tol=1e-7, what="dx")
+    assert layer.get_config()["dropout"] == 0.4
+
+
+def test_bad_dropout_rate_names_the_layer():
+    with pytest.raises(Exception, match=r"GRU: dropout must be a rate in \[0, 1\), got 1"):
+        GRU(3, dropout=1)

@@ -24,6 +24,9 @@ class Embedding(Layer):
         input_dim: V, the vocabulary size.
         output_dim: n_e, the size of each vector.
         embeddings_initializer: for W (default "random_normal": N(0, 0.05^2) entries).
+        weights: a (input_dim, output_dim) matrix to start from instead (pretrained word
+            vectors such as GloVe); with ``trainable=False`` they stay as given.  Model
+            files save the weights themselves, so the config keeps only the initializer.
 
     Input shape: (m, ...) integer ids.  Output shape: (m, ..., output_dim).
     """
@@ -31,7 +34,12 @@ class Embedding(Layer):
     accepts_integer_input = True
 
     def __init__(
-        self, input_dim: int, output_dim: int, embeddings_initializer="random_normal", **kwargs
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer="random_normal",
+        weights=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         for name, value in (("input_dim", input_dim), ("output_dim", output_dim)):
@@ -40,10 +48,22 @@ class Embedding(Layer):
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.embeddings_initializer = registry.get("initializer", embeddings_initializer)
+        self.initial_weights = None
+        if weights is not None:
+            shape = tuple(getattr(weights, "shape", ()))
+            if shape != (input_dim, output_dim):
+                raise ConfigError(
+                    f"Embedding: weights must have shape (input_dim, output_dim) = "
+                    f"({input_dim}, {output_dim}), got {shape}"
+                )
+            self.initial_weights = weights
 
     def build_params(self, input_shape, rng):
         shape = (self.input_dim, self.output_dim)
-        self.params["W"] = self.embeddings_initializer(shape, rng, self.dtype)
+        if self.initial_weights is not None:
+            self.params["W"] = backend.xp.array(self.initial_weights, dtype=self.dtype)
+        else:
+            self.params["W"] = self.embeddings_initializer(shape, rng, self.dtype)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)

@@ -77,6 +77,7 @@ class _Recurrent(Layer):
         units: int,
         return_sequences: bool = False,
         go_backwards: bool = False,
+        dropout: float = 0.0,
         use_bias: bool = True,
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
@@ -91,6 +92,15 @@ class _Recurrent(Layer):
         self.units = units
         self.return_sequences = bool(return_sequences)
         self.go_backwards = bool(go_backwards)
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, int | float)
+            or not 0 <= dropout < 1
+        ):
+            raise ConfigError(
+                f"{type(self).__name__}: dropout must be a rate in [0, 1), got {dropout!r}"
+            )
+        self.dropout = float(dropout)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = registry.get("initializer", kernel_initializer)
         self.recurrent_initializer = registry.get("initializer", recurrent_initializer)
@@ -123,6 +133,12 @@ class _Recurrent(Layer):
         self.check_input(a_prev)
         xp = backend.xp
         x = a_prev[:, ::-1] if self.go_backwards else a_prev
+        self.cache.input_mask = None
+        if training and self.dropout > 0:  # one mask per sequence, the same at every step
+            keep = 1.0 - self.dropout
+            u = self.rng.random((x.shape[0], 1, x.shape[2]))
+            mask = self.cache.input_mask = ((u < keep) / keep).astype(x.dtype)
+            x = x * mask
         xw = xp.matmul(x, self.params["W"])  # (m, T, G n_a): every step's input projection
         if self.use_bias:
             xw += self.params["b"]
@@ -203,6 +219,8 @@ class _Recurrent(Layer):
         if not need_input_grad:
             return None
         dx = xp.matmul(dz, self.params["W"].T)  # (m, T, n_x)
+        if cache.input_mask is not None:
+            dx *= cache.input_mask
         return dx[:, ::-1] if self.go_backwards else dx
 
     def grad_arrays(self, m: int, steps: int, dtype) -> dict:
@@ -236,6 +254,7 @@ class _Recurrent(Layer):
             units=self.units,
             return_sequences=self.return_sequences,
             go_backwards=self.go_backwards,
+            dropout=self.dropout,
             use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer.get_config(),
             recurrent_initializer=self.recurrent_initializer.get_config(),
@@ -276,6 +295,8 @@ class SimpleRNN(_Recurrent):
         units: n_a, the size of the hidden state.
         return_sequences: return every a<t> (m, T, n_a), not only a<T> (m, n_a).
         go_backwards: read the sequence from its last step.
+        dropout: in training, the rate of input features dropped (inverted dropout), with
+            one mask per sequence, the same at every time step (as Keras).
         use_bias, kernel_initializer (W, default "glorot_uniform"), recurrent_initializer
             (U, default "orthogonal"), bias_initializer (b, default "zeros").
 
