@@ -217,3 +217,15 @@ def test_objective_bad_settings_raise_clear_errors():
         Objective("f1", constraints={"ms": ("<=", 5)}).score({"f1": 0.9})
     with pytest.raises(InputValueError, match="metric 'f1' must be a number"):
         Objective("f1").score({"f1": "high"})
+
+
+def test_accuracy_over_time_steps_counts_positions():
+    """Outputs (m, T, K): each step of each example is one prediction."""
+    from nnlab.training.metrics import accuracy_counts
+
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 4, 5))
+    labels = a.argmax(-1)
+    labels[0, :2] = (labels[0, :2] + 1) % 5  # two wrong positions out of 12
+    for y in (labels, np.eye(5)[labels]):
+        assert accuracy_counts(y, a) == (10.0, 12)

@@ -106,9 +106,12 @@ class BinaryCrossentropy(Loss):
 
 @register("loss", aliases=("sparse_categorical_crossentropy",))
 class CategoricalCrossentropy(Loss):
-    """J = -mean over m of sum_k y_k log a_k, for one-hot (m, K) or integer (m,) labels.
+    """J = -mean over positions of sum_k y_k log a_k.
 
-    Integer labels are used directly (no one-hot array is built): dZ = (A - 1[k = y]) / m.
+    A position is an example (outputs (m, K)) or one step of one example (outputs (m, T, K),
+    a softmax per time step): N = m or m T positions.  Targets: one-hot (m, [T,] K) or
+    integer labels (m, [T]), used directly (no one-hot array is built):
+    dZ = (A - 1[k = y]) / N.
     """
 
     name = "categorical_crossentropy"
@@ -120,9 +123,9 @@ class CategoricalCrossentropy(Loss):
     def prepare(self, y, output_shape):
         y = _as_targets(y, self.name)
         n_classes = output_shape[-1]
-        if y.ndim == 2 and y.shape[1] == 1 and n_classes > 1:
-            y = y[:, 0]
-        if y.ndim == 1:
+        if y.ndim == len(output_shape) + 1 and y.shape[-1] == 1 and n_classes > 1:
+            y = y[..., 0]  # (m, [T,] 1) labels
+        if y.ndim == len(output_shape):  # integer labels, one per position
             fractional = y != backend.xp.round(y)
             if bool(fractional.any()):
                 raise InputValueError(
@@ -134,15 +137,23 @@ class CategoricalCrossentropy(Loss):
         _check_target_shape(self.name, y, output_shape)
         return y
 
+    @staticmethod
+    def _positions(y, a):
+        """(labels (N,) or targets (N, K), outputs (N, K)): one row per position."""
+        k = a.shape[-1]
+        flat_y = y.reshape(-1) if y.ndim == a.ndim - 1 else y.reshape(-1, k)
+        return flat_y, a.reshape(-1, k)
+
     def _nll_grad(self, y, a):
         xp = backend.xp
-        m = a.shape[0]
-        if y.ndim == 1:
-            dz = a * (1.0 / m)
-            dz[xp.arange(m), y] -= 1.0 / m
+        flat_y, flat_a = self._positions(y, a)
+        n = flat_a.shape[0]
+        if flat_y.ndim == 1:
+            dz = flat_a * (1.0 / n)
+            dz[xp.arange(n), flat_y] -= 1.0 / n
         else:
-            dz = (a - y) * (1.0 / m)
-        return dz
+            dz = (flat_a - flat_y) * (1.0 / n)
+        return dz.reshape(a.shape)
 
     def fused_value_and_grad(self, y, z, a):
         xp = backend.xp
@@ -152,24 +163,26 @@ class CategoricalCrossentropy(Loss):
 
     def _value_from_probs(self, y, a):
         xp = backend.xp
-        a_c = xp.clip(a, _EPS, 1.0)
-        if y.ndim == 1:
-            return -float(xp.mean(xp.log(a_c[xp.arange(a.shape[0]), y])))
-        return -float(xp.mean((y * xp.log(a_c)).sum(axis=-1)))
+        flat_y, flat_a = self._positions(y, a)
+        a_c = xp.clip(flat_a, _EPS, 1.0)
+        if flat_y.ndim == 1:
+            return -float(xp.mean(xp.log(a_c[xp.arange(a_c.shape[0]), flat_y])))
+        return -float(xp.mean((flat_y * xp.log(a_c)).sum(axis=-1)))
 
     def value_and_grad(self, y, a):
         if self.from_logits:
             return self.fused_value_and_grad(y, a, _softmax(a))
         xp = backend.xp
-        m = a.shape[0]
-        a_c = xp.clip(a, _EPS, 1.0)
-        if y.ndim == 1:
-            da = xp.zeros_like(a)
-            rows = xp.arange(m)
-            da[rows, y] = -1.0 / (m * a_c[rows, y])
+        flat_y, flat_a = self._positions(y, a)
+        n = flat_a.shape[0]
+        a_c = xp.clip(flat_a, _EPS, 1.0)
+        if flat_y.ndim == 1:
+            da = xp.zeros_like(flat_a)
+            rows = xp.arange(n)
+            da[rows, flat_y] = -1.0 / (n * a_c[rows, flat_y])
         else:
-            da = -y / (m * a_c)
-        return self._value_from_probs(y, a), da
+            da = -flat_y / (n * a_c)
+        return self._value_from_probs(y, a), da.reshape(a.shape)
 
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits}

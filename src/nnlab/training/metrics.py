@@ -5,6 +5,8 @@ over batches and divided once at the end of an epoch (``nnlab.registry.get("metr
 
 accuracy:  sigmoid outputs (m, 1) are class 1 when a > 0.5 (the course's threshold);
            softmax outputs (m, K) predict argmax_k a_k; targets are labels or one-hot.
+           Outputs with a softmax per time step (m, T, K) are scored per position: the
+           count is m T, the targets labels (m, T) or one-hot (m, T, K).
 
 Evaluation metrics work on integer label arrays ``y_true``, ``y_pred`` of shape (m,):
 :func:`confusion_matrix`, :func:`precision`, :func:`recall`, :func:`f1` and
@@ -36,25 +38,28 @@ from ..registry import register
 
 
 def predicted_classes(a):
-    """Class predictions (m,) from outputs (m, 1) (threshold 0.5) or (m, K) (argmax)."""
-    if a.ndim == 2 and a.shape[1] == 1:
-        return (a[:, 0] > 0.5).astype(backend.xp.int64)
+    """Class predictions (m, [T]) from outputs (m, [T,] 1) (threshold 0.5) or (m, [T,] K)
+    (argmax)."""
+    if a.ndim >= 2 and a.shape[-1] == 1:
+        return (a[..., 0] > 0.5).astype(backend.xp.int64)
     return a.argmax(axis=-1)
 
 
-def true_classes(y):
-    """Class labels (m,) from labels (m,), (m, 1) or one-hot (m, K)."""
-    if y.ndim == 2 and y.shape[1] == 1:
-        return y[:, 0].astype(backend.xp.int64)
-    if y.ndim == 2:
-        return y.argmax(axis=-1)
-    return y.astype(backend.xp.int64)
+def true_classes(y, outputs_ndim: int = 2):
+    """Class labels (m, [T]) from labels (m, [T]), (m, [T,] 1) or one-hot (m, [T,] K), for
+    outputs of ``outputs_ndim`` dimensions ((m, K): 2; (m, T, K): 3)."""
+    if y.ndim == outputs_ndim - 1:
+        return y.astype(backend.xp.int64)
+    if y.shape[-1] == 1:
+        return y[..., 0].astype(backend.xp.int64)
+    return y.argmax(axis=-1)
 
 
 @register("metric", "accuracy", aliases=("acc",))
 def accuracy_counts(y, a) -> tuple[float, int]:
-    """(number correct, number of examples)."""
-    return float((predicted_classes(a) == true_classes(y)).sum()), int(a.shape[0])
+    """(number correct, number of positions: examples, or steps of examples)."""
+    predicted = predicted_classes(a)
+    return float((predicted == true_classes(y, a.ndim)).sum()), int(predicted.size)
 
 
 MAXIMIZED = frozenset({"accuracy", "acc", "f1", "precision", "recall", "auc"})
