@@ -343,7 +343,7 @@ def test_backward_frees_the_activations_unless_retained():
     again = model.backward(list(out), input_grads=True)  # the retained caches serve twice
     for first, second in zip(kept, again, strict=True):
         np.testing.assert_array_equal(first, second)
-    released = {"buffers": {}, "reuse_output": False}
+    released = {"buffers": {}, "reuse_output": False, "mask": None}
     assert all(vars(call.cache) == released for call in model.calls if not call.is_input)
     with pytest.raises(nnlab.ConfigError, match="run forward again, or pass retain=True"):
         model.backward(list(out))

@@ -18,6 +18,8 @@ class Activation(Layer):
     matching cross-entropy loss exactly as a Dense layer's activation is.
     """
 
+    keeps_mask = True
+
     def __init__(self, activation="relu", **kwargs):
         super().__init__(**kwargs)
         self.activation = registry.get("activation", activation)

@@ -33,14 +33,14 @@ class Cache(SimpleNamespace):
     the layer may write it into the array it filled last time (Layer.output_array)."""
 
     def __init__(self):
-        super().__init__(buffers={}, reuse_output=False)
+        super().__init__(buffers={}, reuse_output=False, mask=None)
 
     def release(self) -> None:
         """Drop what forward kept (A_prev, Z, masks, ...) once backward has used it, so the
         activations are freed as backward passes them; the reused scratch buffers stay."""
         buffers = self.buffers
         self.__dict__.clear()
-        self.buffers, self.reuse_output = buffers, False
+        self.buffers, self.reuse_output, self.mask = buffers, False, None
 
 
 class Layer:
@@ -57,6 +57,8 @@ class Layer:
     multi_input = False
     #: layers that take token ids (Embedding) accept integer inputs
     accepts_integer_input = False
+    #: layers that act on each time step alone pass a sequence mask on (output_mask)
+    keeps_mask = False
 
     def __init__(self, name: str | None = None, input_shape=None, trainable: bool = True):
         self.name = name
@@ -155,6 +157,14 @@ class Layer:
         if out is None or out.shape != tuple(shape) or out.dtype != dtype:
             out = cache.buffers["output"] = xp.empty(shape, dtype=dtype)
         return out
+
+    def output_mask(self, a_prev, mask):
+        """The mask of this call's output: (m, T) bools, False at padded time steps, or
+        None.  ``mask`` is the input's (set by the model, also as ``cache.mask`` before
+        forward).  A layer that acts on each step alone (``keeps_mask``) passes it on;
+        Embedding(mask_zero=True) makes one from the token ids; a recurrent layer that
+        returns only its last state ends it."""
+        return mask if self.keeps_mask else None
 
     def check_input(self, a_prev) -> None:
         """Raise a ShapeError naming this layer if a_prev is not (m, *input_shape) (any

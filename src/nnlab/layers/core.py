@@ -43,6 +43,8 @@ class Dense(Layer):
     Input shape: (m, ..., n_in).  Output shape: (m, ..., units).
     """
 
+    keeps_mask = True
+
     def __init__(
         self,
         units: int,

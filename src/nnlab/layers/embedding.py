@@ -24,6 +24,9 @@ class Embedding(Layer):
         input_dim: V, the vocabulary size.
         output_dim: n_e, the size of each vector.
         embeddings_initializer: for W (default "random_normal": N(0, 0.05^2) entries).
+        mask_zero: id 0 is padding: the output carries a mask (m, T) that is False there,
+            which recurrent layers and the losses honour (a padded step changes neither
+            the outputs at real steps nor any gradient).
         weights: a (input_dim, output_dim) matrix to start from instead (pretrained word
             vectors such as GloVe); with ``trainable=False`` they stay as given.  Model
             files save the weights themselves, so the config keeps only the initializer.
@@ -38,6 +41,7 @@ class Embedding(Layer):
         input_dim: int,
         output_dim: int,
         embeddings_initializer="random_normal",
+        mask_zero: bool = False,
         weights=None,
         **kwargs,
     ):
@@ -48,6 +52,7 @@ class Embedding(Layer):
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.embeddings_initializer = registry.get("initializer", embeddings_initializer)
+        self.mask_zero = bool(mask_zero)
         self.initial_weights = None
         if weights is not None:
             shape = tuple(getattr(weights, "shape", ()))
@@ -83,6 +88,9 @@ class Embedding(Layer):
         self.cache.ids = a_prev
         return xp.take(self.params["W"], a_prev, axis=0)  # (m, ..., n_e)
 
+    def output_mask(self, a_prev, mask):
+        return (a_prev != 0) if self.mask_zero else None
+
     def backward(self, da, need_input_grad=True):
         xp = backend.xp
         ids = self.cache.ids.reshape(-1)
@@ -105,5 +113,6 @@ class Embedding(Layer):
             input_dim=self.input_dim,
             output_dim=self.output_dim,
             embeddings_initializer=self.embeddings_initializer.get_config(),
+            mask_zero=self.mask_zero,
         )
         return config

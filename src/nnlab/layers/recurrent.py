@@ -145,9 +145,11 @@ class _Recurrent(Layer):
         m = x.shape[0]
         initial = self._initial_states(initial_state, m, xw.dtype)
         kept = self.kept_arrays(m, x.shape[1], xw.dtype)  # what backward needs, a<1..T> too
+        mask = self._step_mask()
 
         def pass_(lo, hi):  # the examples are independent: each thread runs its own loop
-            self.run_steps(xw[lo:hi], _rows(initial, lo, hi), _rows(kept, lo, hi))
+            rows = None if mask is None else mask[lo:hi]
+            self.run_steps(xw[lo:hi], _rows(initial, lo, hi), _rows(kept, lo, hi), rows)
 
         # split only when one step's arrays are large: below, each step's NumPy calls are
         # too short for two threads (they wait on each other for the GIL); measured on a
@@ -155,9 +157,22 @@ class _Recurrent(Layer):
         # thread against 16.5 in two; batch 512, 109 against 84
         run_over_rows(pass_, m, xw[:, 0].size, min_elements=SPLIT_ELEMENTS, own_blas=True)
         cache = self.cache
-        cache.x, cache.initial, cache.kept = x, initial, kept
+        cache.x, cache.initial, cache.kept, cache.step_mask = x, initial, kept, mask
         states = cache.states = kept["states"]
         return states if self.return_sequences else states[:, -1]
+
+    def _step_mask(self):
+        """(m, T, 1) bools, False at padded steps (in this layer's reading order), from the
+        mask the model set in the cache; None without one.  At a padded step the state is
+        carried over unchanged: a<t> = a<t-1> (and c<t> = c<t-1>)."""
+        mask = self.cache.mask
+        if mask is None:
+            return None
+        mask = mask[:, ::-1] if self.go_backwards else mask
+        return backend.xp.ascontiguousarray(mask, dtype=bool)[:, :, None]
+
+    def output_mask(self, a_prev, mask):
+        return mask if self.return_sequences else None
 
     def _initial_states(self, given, m: int, dtype) -> list:
         """[a<0>] (for an LSTM [a<0>, c<0>]) as (m, n_a) arrays, zeros unless given."""
@@ -178,9 +193,10 @@ class _Recurrent(Layer):
         """The arrays forward fills for backward (m, T, ...), "states" (a<1..T>) among them."""
         raise NotImplementedError
 
-    def run_steps(self, xw, initial, kept):
+    def run_steps(self, xw, initial, kept, mask):
         """The loop over time for some examples: fill ``kept`` (their rows of kept_arrays)
-        from their input projections xw (m', T, G n_a) and initial states [(m', n_a)]."""
+        from their input projections xw (m', T, G n_a), initial states [(m', n_a)] and
+        step mask (m', T, 1) (None: every step is real)."""
         raise NotImplementedError
 
     # --------------------------------------------------------------- backward
@@ -204,6 +220,7 @@ class _Recurrent(Layer):
                 _rows(cache.initial, lo, hi),
                 _rows(grads, lo, hi),
                 _rows(d_initial, lo, hi),
+                None if cache.step_mask is None else cache.step_mask[lo:hi],
             )
 
         step_size = grads["dz"][:, 0].size  # as in forward
@@ -227,10 +244,12 @@ class _Recurrent(Layer):
         """The arrays backprop_steps fills: "dz", dJ/d(x W + b) (m, T, G n_a), and any more."""
         return {"dz": backend.xp.empty((m, steps, self.gates * self.units), dtype=dtype)}
 
-    def backprop_steps(self, d_states, kept, initial, grads, d_initial):
+    def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask):
         """Backpropagation through time for some examples: fill ``grads`` (their rows of
         grad_arrays) and d_initial (dJ/d initial states) from dJ/da<t> (m', T, n_a) of the
-        outputs (zeros where a state is not an output) and their rows of the kept arrays."""
+        outputs (zeros where a state is not an output), their rows of the kept arrays and
+        their step mask.  At a padded step the gradient of a<t> goes to a<t-1> unchanged
+        (the state was carried over) and dZ<t> = 0."""
         raise NotImplementedError
 
     def recurrent_grads(self, a_before, grads):
@@ -261,6 +280,17 @@ class _Recurrent(Layer):
             bias_initializer=self.bias_initializer.get_config(),
         )
         return config
+
+
+def _split_at_padding(grad, mask, t):
+    """(the part of a state's gradient that goes through step t's cell, the part carried
+    straight to step t - 1): (grad, None) without a mask; at padded examples all of it is
+    carried, elsewhere none."""
+    if mask is None:
+        return grad, None
+    xp = backend.xp
+    keep = mask[:, t]  # (m, 1)
+    return xp.where(keep, grad, 0.0), xp.where(keep, 0.0, grad)
 
 
 def _rows(arrays, lo: int, hi: int):
@@ -309,26 +339,30 @@ class SimpleRNN(_Recurrent):
     def kept_arrays(self, m, steps, dtype):
         return {"states": backend.xp.empty((m, steps, self.units), dtype=dtype)}
 
-    def run_steps(self, xw, initial, kept):
+    def run_steps(self, xw, initial, kept, mask):
         xp = backend.xp
         u, states = self.params["U"], kept["states"]
         (a,) = initial
         for t in range(xw.shape[1]):
             z = xp.matmul(a, u)
             z += xw[:, t]
+            xp.tanh(z, out=states[:, t])
+            if mask is not None:  # padded: carry a<t-1> over
+                xp.copyto(states[:, t], a, where=~mask[:, t])
             a = states[:, t]
-            xp.tanh(z, out=a)
 
-    def backprop_steps(self, d_states, kept, initial, grads, d_initial):
+    def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask):
         xp = backend.xp
         states, dz = kept["states"], grads["dz"]
         u_t = self.params["U"].T
         da_next = xp.zeros_like(states[:, 0])
         for t in range(states.shape[1] - 1, -1, -1):
-            da = d_states[:, t] + da_next
+            da, carried = _split_at_padding(d_states[:, t] + da_next, mask, t)
             a = states[:, t]
             xp.multiply(da, 1.0 - a * a, out=dz[:, t])  # tanh'(z) = 1 - a^2
             da_next = xp.matmul(dz[:, t], u_t)
+            if carried is not None:
+                da_next += carried
         d_initial[0][...] = da_next
 
 
@@ -371,7 +405,7 @@ class LSTM(_Recurrent):
             "states": xp.empty((m, steps, n), dtype=dtype),  # a<t>
         }
 
-    def run_steps(self, xw, initial, kept):
+    def run_steps(self, xw, initial, kept, mask):
         xp = backend.xp
         steps, n = xw.shape[1], self.units
         u = self.params["U"]
@@ -392,9 +426,12 @@ class LSTM(_Recurrent):
             c_new += i * cand
             xp.tanh(c_new, out=tanh_cells[:, t])
             xp.multiply(o, tanh_cells[:, t], out=states[:, t])
+            if mask is not None:  # padded: carry a<t-1> and c<t-1> over
+                xp.copyto(states[:, t], a, where=~mask[:, t])
+                xp.copyto(c_new, c, where=~mask[:, t])
             a, c = states[:, t], c_new
 
-    def backprop_steps(self, d_states, kept, initial, grads, d_initial):
+    def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask):
         xp = backend.xp
         gates, cells, tanh_cells = kept["gates"], kept["cells"], kept["tanh_cells"]
         m, steps, n = cells.shape
@@ -407,7 +444,8 @@ class LSTM(_Recurrent):
             i, f, cand, o = g[:, :n], g[:, n : 2 * n], g[:, 2 * n : 3 * n], g[:, 3 * n :]
             tc = tanh_cells[:, t]
             c_before = cells[:, t - 1] if t > 0 else initial[1]
-            da = d_states[:, t] + da_next
+            da, carried = _split_at_padding(d_states[:, t] + da_next, mask, t)
+            dc_next, carried_c = _split_at_padding(dc_next, mask, t)
             dc = dc_next + da * o * (1.0 - tc * tc)  # through a<t> = o * tanh(c<t>)
             d = dz[:, t]
             xp.multiply(dc * cand, i * (1.0 - i), out=d[:, :n])  # dz_i
@@ -416,6 +454,9 @@ class LSTM(_Recurrent):
             xp.multiply(da * tc, o * (1.0 - o), out=d[:, 3 * n :])  # dz_o
             dc_next = dc * f
             da_next = xp.matmul(d, u_t)
+            if carried is not None:
+                da_next += carried
+                dc_next += carried_c
         d_initial[0][...] = da_next
         d_initial[1][...] = dc_next
 
@@ -465,7 +506,7 @@ class GRU(_Recurrent):
             "states": xp.empty((m, steps, n), dtype=dtype),
         }
 
-    def run_steps(self, xw, initial, kept_arrays):
+    def run_steps(self, xw, initial, kept_arrays, mask):
         xp = backend.xp
         steps, n = xw.shape[1], self.units
         u = self.params["U"]
@@ -494,6 +535,8 @@ class GRU(_Recurrent):
             xp.subtract(a, cand, out=new)  # a<t> = h~ + z (a<t-1> - h~)
             new *= z
             new += cand
+            if mask is not None:  # padded: carry a<t-1> over
+                xp.copyto(new, a, where=~mask[:, t])
             a = new
 
     def grad_arrays(self, m, steps, dtype):
@@ -502,7 +545,7 @@ class GRU(_Recurrent):
             grads["dz_rec"] = backend.xp.empty_like(grads["dz"])
         return grads
 
-    def backprop_steps(self, d_states, kept_arrays, initial, grads, d_initial):
+    def backprop_steps(self, d_states, kept_arrays, initial, grads, d_initial, mask):
         xp = backend.xp
         gates, kept, states = (kept_arrays[k] for k in ("gates", "kept", "states"))
         m, steps, n = states.shape
@@ -515,7 +558,7 @@ class GRU(_Recurrent):
             g = gates[:, t]
             z, r, cand = g[:, :n], g[:, n : 2 * n], g[:, 2 * n :]
             a_before = states[:, t - 1] if t > 0 else initial[0]
-            da = d_states[:, t] + da_next
+            da, carried = _split_at_padding(d_states[:, t] + da_next, mask, t)
             d = dz[:, t]
             d_h = xp.multiply(da * (1.0 - z), 1.0 - cand * cand, out=d[:, 2 * n :])  # dz_h
             xp.multiply(da * (a_before - cand), z * (1.0 - z), out=d[:, :n])  # dz_z
@@ -532,7 +575,7 @@ class GRU(_Recurrent):
                 xp.multiply(d_rh * a_before, r * (1.0 - r), out=d[:, n : 2 * n])  # dz_r
                 da_prev += d_rh * r
                 da_prev += xp.matmul(d[:, : 2 * n], u_zr_t)
-            da_next = da_prev
+            da_next = da_prev if carried is None else da_prev + carried
         d_initial[0][...] = da_next
 
     def recurrent_grads(self, a_before, grads):
@@ -626,7 +669,11 @@ class Bidirectional(Layer):
             if getattr(cache, prefix, None) is None:
                 setattr(cache, prefix, type(cache)())
             half.cache = getattr(cache, prefix)
+            half.cache.mask = cache.mask
             half.accumulate_grads = self.accumulate_grads
+
+    def output_mask(self, a_prev, mask):
+        return mask if self.forward_layer.return_sequences else None
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)

@@ -29,6 +29,8 @@ class Dropout(Layer):
     Input and output shape: any (m, ...).
     """
 
+    keeps_mask = True
+
     def __init__(self, rate: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:

@@ -51,6 +51,7 @@ class Network:
         self.input_names: list[str] = ["input"]
         self.output_names: list[str] = []
         self.output_positions: list[int] = []
+        self.output_masks: list = []  # each output's (m, T) mask in the last forward, or None
         self.built = False
         self.flat: FlatParameters | None = None
         self._caches_released = False  # by the last backward, until the next forward
@@ -228,17 +229,23 @@ class Network:
         calls = self.calls if last is None else self.calls[: last + 1]
         self._caches_released = False
         outputs = set(self.output_positions)
-        values = []
+        values, masks = [], []
         for position, call in enumerate(calls):
             if call.is_input:
                 values.append(xs[position])
+                masks.append(None)
                 continue
             layer = call.layer
             layer.cache = call.cache
             call.cache.reuse_output = reuse and position not in outputs
             args = [values[p] for p in call.parents]
-            values.append(layer.forward(args if layer.multi_input else args[0], training=training))
+            arg = args if layer.multi_input else args[0]
+            mask = None if layer.multi_input else masks[call.parents[0]]
+            call.cache.mask = mask  # padded time steps, for the layers that use it
+            values.append(layer.forward(arg, training=training))
+            masks.append(layer.output_mask(arg, mask))
             call.cache.reuse_output = False  # a direct layer.forward gets a new array
+        self.output_masks = [masks[p] if p < len(masks) else None for p in self.output_positions]
         return values
 
     def layer_outputs(self, x, training: bool = False, last: int | None = None) -> list:

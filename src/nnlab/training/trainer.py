@@ -162,16 +162,50 @@ class Trainer:
                 values.append(None)
                 grads.append(None)
                 continue
-            if fused[k]:
-                value, grad = loss.fused_value_and_grad(y, self.preactivation(k), a)
-            else:
-                value, grad = loss.value_and_grad(y, a)
+            value, grad = self._output_loss(k, fused[k], y, a)
             if weight != 1.0:
                 grad = grad * weight
             total += weight * value
             values.append(value)
             grads.append(grad)
         return total, values, grads, fused
+
+    def _output_loss(self, k: int, fused: bool, y, a):
+        """(J, dA or dZ) of output k.  With a sequence mask (Embedding(mask_zero=True) ...
+        recurrent layers with return_sequences), only the real steps count: the loss sees
+        them as a batch of positions, and the padded steps get a zero gradient."""
+        loss = self.losses[k]
+        z = self.preactivation(k) if fused else None
+        mask = self._output_mask(k, a)
+        if mask is None:
+            if fused:
+                return loss.fused_value_and_grad(y, z, a)
+            return loss.value_and_grad(y, a)
+        xp = backend.xp
+        grad = xp.zeros_like(a)
+        if not bool(mask.any()):
+            return 0.0, grad
+        y_real, a_real = y[mask], a[mask]
+        if fused:
+            z_real = None if z is None else z[mask]
+            value, grad[mask] = loss.fused_value_and_grad(y_real, z_real, a_real)
+        else:
+            value, grad[mask] = loss.value_and_grad(y_real, a_real)
+        return value, grad
+
+    def _output_mask(self, k: int, a):
+        """Output k's (m, T) mask from the last forward when it masks a's steps, else None."""
+        masks = self.output_masks
+        mask = masks[k] if k < len(masks) else None
+        if mask is None or a.ndim != mask.ndim + 1 or a.shape[: mask.ndim] != mask.shape:
+            return None
+        return mask
+
+    def unpadded(self, k: int, y, a):
+        """(y, a) of output k at its real steps only (as (N, ...) rows) under a sequence
+        mask, else as they are: what the metrics score."""
+        mask = self._output_mask(k, a)
+        return (y, a) if mask is None else (y[mask], a[mask])
 
     def regularize(self, n_examples: int | None = None) -> float:
         """Add every L2 term's gradient (lambda / M) W to dW; return the penalty
@@ -569,6 +603,7 @@ class _Totals:
         for k, (v, y, a) in enumerate(zip(values, ys, outs, strict=True)):
             if v is not None:
                 self.output_losses[k] += v * n
+            y, a = model.unpadded(k, y, a)
             for name, count in self.counts[k].items():
                 right, total = model.output_metrics[k][name](y, a)
                 count[0] += right
