@@ -110,11 +110,11 @@ def course_lstm_arrays():
     return xt, a_prev, c_prev, p
 
 
-def lstm_from_course(p):
+def lstm_from_course(p, steps=1):
     """nnlab's LSTM holding the lab's W_f, W_i, W_c, W_o (each (n_a, n_a + n_x), acting on
     [a<t-1>; x<t>]): gate blocks i, f, g (= c~), o."""
     layer = LSTM(5, return_sequences=True)
-    layer.build((1, 3), np.random.default_rng(0), "float64")
+    layer.build((steps, 3), np.random.default_rng(0), "float64")
     for k, gate in enumerate(("i", "f", "c", "o")):
         block = slice(5 * k, 5 * (k + 1))
         layer.params["U"][:, block] = p["W" + gate][:, :5].T
@@ -134,6 +134,24 @@ def test_course_lstm_cell_forward():
                    0.11832942, 0.76449811, -0.0981561, -0.74348425, -0.26810932]  # fmt: skip
     np.testing.assert_allclose(a_next.T[4], expected_a4, atol=1e-8)
     np.testing.assert_allclose(c_next.T[2], expected_c2, atol=1e-8)
+
+
+def test_course_lstm_forward():
+    """lstm_forward over T_x = 7 steps from a0 (c0 = 0): the lab's a[4][3][6], y[1][4][3]
+    and c[1][2][1]."""
+    np.random.seed(1)
+    x, a0 = np.random.randn(3, 10, 7), np.random.randn(5, 10)
+    p = {}
+    for gate in ("f", "i", "o", "c"):
+        p["W" + gate], p["b" + gate] = np.random.randn(5, 5 + 3), np.random.randn(5, 1)
+    wy, by = np.random.randn(2, 5), np.random.randn(2, 1)
+    layer = lstm_from_course(p, steps=7)
+    a = layer.forward(x.transpose(1, 2, 0), initial_state=[a0.T, np.zeros((10, 5))])
+    y = softmax_layer(wy, by, steps=7).forward(a)
+    c = layer.cache.kept["cells"]
+    assert a.transpose(2, 0, 1)[4][3][6] == pytest.approx(0.172117767533, abs=1e-11)
+    assert y.transpose(2, 0, 1)[1][4][3] == pytest.approx(0.95087346185, abs=1e-10)
+    assert c.transpose(2, 0, 1)[1][2][1] == pytest.approx(-0.855544916718, abs=1e-11)
 
 
 # ------------------------------------------------------------- against PyTorch modules
