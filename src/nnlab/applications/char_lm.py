@@ -7,7 +7,7 @@ The model reads a name one character at a time and predicts the next one:
 The course's model is one SimpleRNN of 50 units trained by SGD (learning rate 0.01) with
 gradients clipped at 5; ``cell="lstm"`` is its LSTM version.  The input of step 1 is the
 newline (the course's zero vector x<1>), so the model learns which letters start names; a
-name ends when the model emits the newline.
+name ends when the model emits the newline (never before its first character).
 
 Sampling (the course's ``sample``): starting from the newline, draw each next character
 from the softmax, sharpened or flattened by a temperature tau (p_k ~ p_k^(1/tau)), until the
@@ -51,6 +51,8 @@ def sample(model, vocabulary: CharVocabulary, temperature=1.0, max_length=50, rn
     while len(ids) <= max_length:
         p = model.predict(np.array([ids]))[0, -1].astype(np.float64)
         p[0] = 0.0  # padding is never a character
+        if len(ids) == 1:
+            p[NEWLINE] = 0.0  # a name has at least one character
         logits = np.log(np.maximum(p, 1e-30)) / temperature
         p = np.exp(logits - logits.max())
         nxt = int(rng.choice(len(p), p=p / p.sum()))

@@ -1,4 +1,4 @@
-"""The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune.
+"""The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm.
 
     nnlab train --config run.toml --epochs 20 --out runs/deep
     nnlab evaluate runs/deep --dataset mnist
@@ -21,10 +21,10 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..exceptions import NNLabError
-from . import diagnose, errors, evaluate, gradcheck, train, tune
+from . import charlm, diagnose, errors, evaluate, gradcheck, train, tune
 
 #: The command modules, in the order ``nnlab --help`` lists them.
-COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune)
+COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm)
 
 
 def main(argv=None) -> int:

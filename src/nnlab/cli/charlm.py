@@ -1,0 +1,143 @@
+"""nnlab charlm: train a character-level language model on names, and sample names from it.
+
+    nnlab charlm train --data surnames --cell lstm --epochs 10 --out runs/surnames
+    nnlab charlm sample runs/surnames -n 10 --temperature 0.8
+
+The course's "Dinosaur Island" (Course 5, week 1) on real names: the 1990 US Census lists
+(``--data surnames``, ``female`` or ``male``, from the ``names`` package) or a text file
+with one name per line.  The names are shuffled (``--seed``) and split into training and
+dev parts; the model (``nnlab.applications.char_lm``: one-hot characters, a SimpleRNN or
+LSTM, a softmax per step) trains with a progress bar, and the run folder gets the model
+(with its vocabulary), the learning curves and the dev perplexity.  ``sample`` draws names
+as the course does: each next character from the softmax, at a temperature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..applications.char_lm import CELLS, char_lm, perplexity, sample
+from ..data.text import NAME_FILES, CharVocabulary, load_names
+from ..exceptions import InputValueError
+from ..practice.plots import learning_curves
+from ..saving.container import atomic_write_bytes
+from ..saving.model_file import load_model, read_extra, read_model_file
+from ..training.optimizers import Adam, GradientDescent
+from .parser import command_parser
+
+MODEL_FILE, CURVES_FILE, METRICS_FILE = "model.safetensors", "learning_curves.png", "metrics.json"
+
+
+def add_command(subparsers) -> argparse.ArgumentParser:
+    """Register ``nnlab charlm train ...`` and ``nnlab charlm sample RUN ...``."""
+    parser = command_parser(
+        subparsers, "charlm", "train a character-level language model, or sample names", __doc__
+    )
+    actions = parser.add_subparsers(
+        dest="action",
+        required=True,
+        metavar="ACTION",
+        help="train (a model on a list of names) or sample (names from a trained model)",
+    )
+    train = actions.add_parser("train", help="train on a list of names", description=__doc__)
+    lists = ", ".join(NAME_FILES)
+    options = [
+        ("--data", str, "surnames", f"the names: {lists} (the census lists) or a text file"),
+        ("--cell", str, "lstm", f"the recurrent cell: {' or '.join(sorted(CELLS))}"),
+        ("--units", int, 64, "the size of the hidden state"),
+        ("--epochs", int, 10, "passes over the training names"),
+        ("--batch-size", int, 64, "names per gradient step"),
+        ("--optimizer", str, "adam", "adam or sgd (the course's)"),
+        ("--learning-rate", float, 0.01, "the optimizer's step size"),
+        ("--clip", float, 5.0, "clip every gradient to [-clip, clip], as the course does"),
+        ("--limit", int, None, "train on the first N names of the list only"),
+        ("--dev-fraction", float, 0.1, "the share of the names held out for the dev set"),
+        ("--seed", int, 0, "for the shuffle, the split and the initial weights"),
+        ("--out", str, None, "the run folder (default: runs/charlm-DATA-TIME)"),
+    ]
+    for flag, kind, default, text in options:
+        shown = "" if "(default:" in text else f" (default: {default})"
+        train.add_argument(flag, type=kind, default=default, help=text + shown)
+    train.set_defaults(handler=cmd_train)
+    draw = actions.add_parser("sample", help="sample names from a trained model")
+    draw.add_argument("run", metavar="RUN", help="a charlm run folder or its model file")
+    draw.add_argument("-n", type=int, default=10, help="how many names to draw (default: 10)")
+    draw.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="below 1 bolder, above 1 wilder (default: 1.0)",
+    )
+    draw.add_argument(
+        "--max-length", type=int, default=50, help="the longest name drawn (default: 50)"
+    )
+    draw.add_argument("--seed", type=int, help="the same names for the same seed (default: none)")
+    draw.set_defaults(handler=cmd_sample)
+    return parser
+
+
+def read_names(data: str) -> list[str]:
+    """A census list by name, or the lines of a text file (lower-cased, blanks dropped)."""
+    if data in NAME_FILES:
+        return load_names(data)
+    path = Path(data)
+    if not path.is_file():
+        raise InputValueError(
+            f"charlm train: --data must be one of {', '.join(NAME_FILES)} or a text file, "
+            f"got {data!r}"
+        )
+    return [line.strip().lower() for line in path.read_text().splitlines() if line.strip()]
+
+
+def cmd_train(args) -> int:
+    names = read_names(args.data)[: args.limit]
+    if len(names) < 2:
+        raise InputValueError(f"charlm train: need at least 2 names, got {len(names)}")
+    rng = np.random.default_rng(args.seed)
+    names = [names[i] for i in rng.permutation(len(names))]
+    n_dev = max(1, int(round(len(names) * args.dev_fraction)))
+    train, dev = names[n_dev:], names[:n_dev]
+    vocab = CharVocabulary.from_texts(names)
+    (x, y), (x_dev, y_dev) = vocab.sequences(train), vocab.sequences(dev)
+    model = char_lm(vocab, units=args.units, cell=args.cell, seed=args.seed)
+    optimizers = {"adam": Adam, "sgd": GradientDescent}
+    if args.optimizer not in optimizers:
+        raise InputValueError(
+            f"charlm train: --optimizer must be adam or sgd, got {args.optimizer!r}"
+        )
+    make = optimizers[args.optimizer]
+    model.compile(make(args.learning_rate, clipvalue=args.clip), "sparse_categorical_crossentropy")
+    out = Path(args.out or f"runs/charlm-{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    history = model.fit(
+        x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_dev, y_dev)
+    )
+    metadata = {"vocabulary": vocab.chars, "data": args.data, "cell": args.cell}
+    model.save(out / MODEL_FILE, extra_metadata=metadata)
+    learning_curves(history.history, out / CURVES_FILE, title=f"charlm {args.cell} on {args.data}")
+    dev_perplexity = perplexity(model, x_dev, y_dev)
+    metrics = {"dev_perplexity": dev_perplexity, "train_names": len(train), "dev_names": n_dev}
+    atomic_write_bytes(out / METRICS_FILE, json.dumps(metrics, indent=2).encode())
+    print(f"{len(train):,} names trained, {n_dev:,} held out: dev perplexity {dev_perplexity:.3f}")
+    print("samples: " + ", ".join(sample(model, vocab, 0.8, rng=k) for k in range(5)))
+    print(f"saved {out / MODEL_FILE} (sample it: nnlab charlm sample {out})")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    path = Path(args.run)
+    path = path / MODEL_FILE if path.is_dir() else path
+    _, metadata = read_model_file(path)
+    chars = read_extra(metadata).get("vocabulary")
+    if chars is None:
+        raise InputValueError(f"charlm sample: {path} is not a charlm model (no vocabulary)")
+    model, vocab = load_model(path, compile=False), CharVocabulary(chars)
+    rng = np.random.default_rng(args.seed)
+    for _ in range(args.n):
+        print(sample(model, vocab, args.temperature, args.max_length, rng))
+    return 0
