@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from nnlab.cli.main import main
@@ -55,3 +56,28 @@ def test_a_text_file_of_names_and_a_bad_data_argument(tmp_path, capsys):
 def test_bad_choices_are_named(tmp_path, capsys, flags, message):
     assert main(["charlm", "train", "--limit", "50", *flags, "--out", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_resume_continues_the_run_exactly(tmp_path, capsys):
+    """Two epochs, then --resume to four, give the same model and learning curve as four
+    epochs in one go (same split, optimizer state and epoch numbers); --resume without a
+    checkpoint, and a second run into the same folder, are refused."""
+    flags = ["--limit", "400", "--units", "12", "--seed", "5"]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert main(["charlm", "train", *flags, "--epochs", "4", "--out", str(whole)]) == 0
+    assert main(["charlm", "train", *flags, "--epochs", "2", "--out", str(split)]) == 0
+    assert main(["charlm", "train", "--resume", "--epochs", "4", "--out", str(split)]) == 0
+    capsys.readouterr()
+    from nnlab.saving.model_file import load_model
+
+    a, b = load_model(whole / "model.safetensors"), load_model(split / "model.safetensors")
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        for key in la.params:
+            np.testing.assert_allclose(la.params[key], lb.params[key], rtol=1e-6, atol=1e-7)
+    assert json.loads((split / "metrics.json").read_text())["dev_perplexity"] == pytest.approx(
+        json.loads((whole / "metrics.json").read_text())["dev_perplexity"], rel=1e-5
+    )
+    assert main(["charlm", "train", "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main(["charlm", "train", *flags, "--out", str(whole)]) == 2
+    assert "holds a run; --resume continues it" in capsys.readouterr().err

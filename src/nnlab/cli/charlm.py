@@ -3,6 +3,8 @@
     nnlab charlm train --data surnames --cell lstm --epochs 10 --out runs/surnames
     nnlab charlm sample runs/surnames -n 10 --temperature 0.8
 
+    nnlab charlm train --resume --out runs/surnames --epochs 20   # continue a run
+
 The course's "Dinosaur Island" (Course 5, week 1) on real names: the 1990 US Census lists
 (``--data surnames``, ``female`` or ``male``, from the ``names`` package) or a text file
 with one name per line.  The names are shuffled (``--seed``) and split into training and
@@ -25,12 +27,21 @@ from ..applications.char_lm import CELLS, char_lm, perplexity, sample
 from ..data.text import NAME_FILES, CharVocabulary, load_names
 from ..exceptions import InputValueError
 from ..practice.plots import learning_curves
+from ..runs.runner import EpochLog
 from ..saving.container import atomic_write_bytes
-from ..saving.model_file import load_model, read_extra, read_model_file
+from ..saving.model_file import load_checkpoint, load_model, read_extra, read_model_file
+from ..training import callbacks
+from ..training.callbacks.checkpoint import restore_states
 from ..training.optimizers import Adam, GradientDescent
 from .parser import command_parser
 
 MODEL_FILE, CURVES_FILE, METRICS_FILE = "model.safetensors", "learning_curves.png", "metrics.json"
+CHECKPOINT_FILE, SETTINGS_FILE = "checkpoint.safetensors", "settings.json"
+#: the flags a run folder keeps (settings.json), so that --resume continues the same run
+SETTINGS = ("data", "cell", "units", "epochs", "batch_size", "optimizer", "learning_rate")
+SETTINGS += ("clip", "limit", "dev_fraction", "seed")
+DEFAULT_EPOCHS = 10
+OPTIMIZERS = {"adam": Adam, "sgd": GradientDescent}
 
 
 def add_command(subparsers) -> argparse.ArgumentParser:
@@ -50,7 +61,7 @@ def add_command(subparsers) -> argparse.ArgumentParser:
         ("--data", str, "surnames", f"the names: {lists} (the census lists) or a text file"),
         ("--cell", str, "lstm", f"the recurrent cell: {' or '.join(sorted(CELLS))}"),
         ("--units", int, 64, "the size of the hidden state"),
-        ("--epochs", int, 10, "passes over the training names"),
+        ("--epochs", int, None, "passes over the training names (default: 10)"),
         ("--batch-size", int, 64, "names per gradient step"),
         ("--optimizer", str, "adam", "adam or sgd (the course's)"),
         ("--learning-rate", float, 0.01, "the optimizer's step size"),
@@ -60,6 +71,11 @@ def add_command(subparsers) -> argparse.ArgumentParser:
         ("--seed", int, 0, "for the shuffle, the split and the initial weights"),
         ("--out", str, None, "the run folder (default: runs/charlm-DATA-TIME)"),
     ]
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint (default: off)",
+    )
     for flag, kind, default, text in options:
         shown = "" if "(default:" in text else f" (default: {default})"
         train.add_argument(flag, type=kind, default=default, help=text + shown)
@@ -95,38 +111,94 @@ def read_names(data: str) -> list[str]:
 
 
 def cmd_train(args) -> int:
-    names = read_names(args.data)[: args.limit]
-    if len(names) < 2:
-        raise InputValueError(f"charlm train: need at least 2 names, got {len(names)}")
-    rng = np.random.default_rng(args.seed)
-    names = [names[i] for i in rng.permutation(len(names))]
-    n_dev = max(1, int(round(len(names) * args.dev_fraction)))
-    train, dev = names[n_dev:], names[:n_dev]
-    vocab = CharVocabulary.from_texts(names)
-    (x, y), (x_dev, y_dev) = vocab.sequences(train), vocab.sequences(dev)
-    model = char_lm(vocab, units=args.units, cell=args.cell, seed=args.seed)
-    optimizers = {"adam": Adam, "sgd": GradientDescent}
-    if args.optimizer not in optimizers:
+    out = Path(args.out or f"runs/charlm-{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    settings = _settings(args, out)
+    data = _names_data(settings)
+    log = EpochLog()
+    checkpoint_path = out / CHECKPOINT_FILE
+    if args.resume:
+        model, extra, tensors = load_checkpoint(checkpoint_path)
+        restore_states({"log": log}, extra, tensors)
+        start = int(extra["epoch"])
+    else:
+        model, start = _new_model(settings, data["vocab"]), 0
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / SETTINGS_FILE, json.dumps(settings, indent=2).encode())
+    checkpoint = callbacks.ModelCheckpoint(checkpoint_path, states={"log": log})
+    model.fit(
+        data["x"],
+        data["y"],
+        epochs=settings["epochs"],
+        initial_epoch=start,
+        batch_size=settings["batch_size"],
+        validation_data=(data["x_dev"], data["y_dev"]),
+        callbacks=[log, checkpoint],  # the log first: the checkpoint saves its rows
+    )
+    _write_outputs(out, model, settings, data, log.rows)
+    return 0
+
+
+def _settings(args, out: Path) -> dict:
+    """The training settings: the flags, or those saved in the run folder with --resume
+    (only --epochs may extend them)."""
+    if args.resume:
+        if not (out / CHECKPOINT_FILE).exists():
+            raise InputValueError(f"charlm train --resume: no checkpoint in {out} to resume")
+        settings = json.loads((out / SETTINGS_FILE).read_text())
+        settings["epochs"] = args.epochs or settings["epochs"]
+        return settings
+    if (out / CHECKPOINT_FILE).exists():
+        raise InputValueError(
+            f"charlm train: {out} holds a run; --resume continues it, or choose another --out"
+        )
+    if args.optimizer not in OPTIMIZERS:
         raise InputValueError(
             f"charlm train: --optimizer must be adam or sgd, got {args.optimizer!r}"
         )
-    make = optimizers[args.optimizer]
-    model.compile(make(args.learning_rate, clipvalue=args.clip), "sparse_categorical_crossentropy")
-    out = Path(args.out or f"runs/charlm-{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    out.mkdir(parents=True, exist_ok=True)
-    history = model.fit(
-        x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_dev, y_dev)
+    settings = {key: getattr(args, key) for key in SETTINGS}
+    settings["epochs"] = args.epochs or DEFAULT_EPOCHS
+    return settings
+
+
+def _names_data(settings: dict) -> dict:
+    """The vocabulary, training and dev sequences of the settings' names (shuffled with
+    their seed, so that a resumed run splits them the same way)."""
+    names = read_names(settings["data"])[: settings["limit"]]
+    if len(names) < 2:
+        raise InputValueError(f"charlm train: need at least 2 names, got {len(names)}")
+    rng = np.random.default_rng(settings["seed"])
+    names = [names[i] for i in rng.permutation(len(names))]
+    n_dev = max(1, int(round(len(names) * settings["dev_fraction"])))
+    vocab = CharVocabulary.from_texts(names)
+    (x, y), (x_dev, y_dev) = vocab.sequences(names[n_dev:]), vocab.sequences(names[:n_dev])
+    return {"vocab": vocab, "x": x, "y": y, "x_dev": x_dev, "y_dev": y_dev}
+
+
+def _new_model(settings: dict, vocab: CharVocabulary):
+    model = char_lm(vocab, units=settings["units"], cell=settings["cell"], seed=settings["seed"])
+    optimizer = OPTIMIZERS[settings["optimizer"]](
+        settings["learning_rate"], clipvalue=settings["clip"]
     )
-    metadata = {"vocabulary": vocab.chars, "data": args.data, "cell": args.cell}
-    model.save(out / MODEL_FILE, extra_metadata=metadata)
-    learning_curves(history.history, out / CURVES_FILE, title=f"charlm {args.cell} on {args.data}")
-    dev_perplexity = perplexity(model, x_dev, y_dev)
-    metrics = {"dev_perplexity": dev_perplexity, "train_names": len(train), "dev_names": n_dev}
+    model.compile(optimizer, "sparse_categorical_crossentropy")
+    return model
+
+
+def _write_outputs(out: Path, model, settings: dict, data: dict, rows: list[dict]) -> None:
+    """The final model (with its vocabulary), the learning curves of every epoch, the dev
+    perplexity; a summary and a few sampled names on the terminal."""
+    vocab = data["vocab"]
+    metadata = {"vocabulary": vocab.chars, "data": settings["data"], "cell": settings["cell"]}
+    model.save(out / MODEL_FILE, include_optimizer=False, extra_metadata=metadata)
+    history = {key: [row[key] for row in rows] for key in rows[0] if key != "epoch"}
+    title = f"charlm {settings['cell']} on {settings['data']}"
+    learning_curves(history, out / CURVES_FILE, title=title)
+    dev_perplexity = perplexity(model, data["x_dev"], data["y_dev"])
+    n_train, n_dev = len(data["x"]), len(data["x_dev"])
+    metrics = {"dev_perplexity": dev_perplexity, "train_names": n_train, "dev_names": n_dev}
     atomic_write_bytes(out / METRICS_FILE, json.dumps(metrics, indent=2).encode())
-    print(f"{len(train):,} names trained, {n_dev:,} held out: dev perplexity {dev_perplexity:.3f}")
+    print(f"{n_train:,} names trained, {n_dev:,} held out: dev perplexity {dev_perplexity:.3f}")
     print("samples: " + ", ".join(sample(model, vocab, 0.8, rng=k) for k in range(5)))
     print(f"saved {out / MODEL_FILE} (sample it: nnlab charlm sample {out})")
-    return 0
 
 
 def cmd_sample(args) -> int:
