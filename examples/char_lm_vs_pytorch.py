@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 import nnlab
-from nnlab.applications.char_lm import char_lm, perplexity, sample
+from nnlab.applications.char_lm import char_lm, perplexity, sample, unigram_perplexity
 from nnlab.data.text import CharVocabulary, load_names
 
 
@@ -79,16 +79,6 @@ def torch_perplexity(lstm, linear, x, y, vocab_size) -> float:
             logits, torch.from_numpy(y).reshape(-1), ignore_index=0
         )
     return float(math.exp(loss.item()))
-
-
-def unigram_perplexity(train, held_out) -> float:
-    counts: dict[str, int] = {}
-    for name in train:
-        for c in name + "\n":
-            counts[c] = counts.get(c, 0) + 1
-    total = sum(counts.values())
-    logp = [math.log(counts.get(c, 0.5) / total) for name in held_out for c in name + "\n"]
-    return math.exp(-sum(logp) / len(logp))
 
 
 def main(argv=None) -> int:

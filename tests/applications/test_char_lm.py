@@ -3,13 +3,11 @@ unigram perplexity on held-out names, sampling as the course samples."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 import nnlab
-from nnlab.applications.char_lm import char_lm, perplexity, sample
+from nnlab.applications.char_lm import char_lm, perplexity, sample, unigram_perplexity
 from nnlab.data.text import CharVocabulary, load_names
 
 names_package = pytest.importorskip("names")
@@ -28,17 +26,6 @@ def trained():
     x, y = vocab.sequences(train)
     model.fit(x, y, epochs=6, batch_size=64, verbose=0)
     return model, vocab, train, held_out
-
-
-def unigram_perplexity(train, held_out):
-    """The perplexity of predicting every character (and the newline) from its frequency."""
-    counts = {}
-    for name in train:
-        for c in name + "\n":
-            counts[c] = counts.get(c, 0) + 1
-    total = sum(counts.values())
-    logp = [math.log(counts.get(c, 0.5) / total) for name in held_out for c in name + "\n"]
-    return math.exp(-sum(logp) / len(logp))
 
 
 def test_the_lstm_beats_the_unigram_model_on_held_out_names(trained):

@@ -62,6 +62,18 @@ def sample(model, vocabulary: CharVocabulary, temperature=1.0, max_length=50, rn
     return vocabulary.decode(ids[1:])
 
 
+def unigram_perplexity(train, held_out) -> float:
+    """The perplexity of predicting every character of ``held_out`` (newlines included)
+    from its frequency in ``train``: the baseline a language model must beat."""
+    counts: dict[str, int] = {}
+    for name in train:
+        for c in name + "\n":
+            counts[c] = counts.get(c, 0) + 1
+    total = sum(counts.values())
+    logp = [math.log(counts.get(c, 0.5) / total) for name in held_out for c in name + "\n"]
+    return math.exp(-sum(logp) / len(logp))
+
+
 def perplexity(model, inputs, targets) -> float:
     """exp(mean cross-entropy per predicted character) over padded (inputs, targets)."""
     probs = model.predict(inputs)

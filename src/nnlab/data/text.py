@@ -14,6 +14,7 @@ character, then the newline): y<t> = x<t+1>.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 
 import numpy as np
@@ -56,8 +57,12 @@ class CharVocabulary:
     def size(self) -> int:
         return len(self.chars) + 2
 
+    @cached_property
+    def _ids(self) -> dict[str, int]:
+        return {c: i + 2 for i, c in enumerate(self.chars)}
+
     def encode(self, text: str) -> list[int]:
-        index = {c: i + 2 for i, c in enumerate(self.chars)}
+        index = self._ids
         try:
             return [NEWLINE if c == "\n" else index[c] for c in text]
         except KeyError as err:

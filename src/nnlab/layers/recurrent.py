@@ -71,6 +71,7 @@ class _Recurrent(Layer):
     """What the three cells share: weights, the input projection, the loop's frame."""
 
     gates = 1  # G: blocks of n_a columns in W, U and b
+    states = 1  # the carried states: a<t> (an LSTM also carries c<t>)
 
     def __init__(
         self,
@@ -177,7 +178,7 @@ class _Recurrent(Layer):
     def _initial_states(self, given, m: int, dtype) -> list:
         """[a<0>] (for an LSTM [a<0>, c<0>]) as (m, n_a) arrays, zeros unless given."""
         xp = backend.xp
-        count = 2 if isinstance(self, LSTM) else 1
+        count = self.states
         if given is None:
             return [xp.zeros((m, self.units), dtype=dtype) for _ in range(count)]
         given = list(given) if isinstance(given, list | tuple) else [given]
@@ -386,6 +387,7 @@ class LSTM(_Recurrent):
     """
 
     gates = 4
+    states = 2
 
     def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs):
         super().__init__(units, **kwargs)
@@ -501,8 +503,8 @@ class GRU(_Recurrent):
         xp, n = backend.xp, self.units
         return {
             "gates": xp.empty((m, steps, 3 * n), dtype=dtype),  # z, r, h~ activated
-            # reset_after: a<t-1> U_h + b'_h; else r * a<t-1>
-            "kept": xp.empty((m, steps, n), dtype=dtype),
+            # what h~ sees of a<t-1>: reset_after, a<t-1> U_h + b'_h; else r * a<t-1>
+            "h_input": xp.empty((m, steps, n), dtype=dtype),
             "states": xp.empty((m, steps, n), dtype=dtype),
         }
 
@@ -511,7 +513,7 @@ class GRU(_Recurrent):
         steps, n = xw.shape[1], self.units
         u = self.params["U"]
         b_rec = self.params.get("b_rec")
-        gates, kept, states = (kept_arrays[k] for k in ("gates", "kept", "states"))
+        gates, h_input, states = (kept_arrays[k] for k in ("gates", "h_input", "states"))
         (a,) = initial
         for t in range(steps):
             g = gates[:, t]
@@ -520,14 +522,14 @@ class GRU(_Recurrent):
                 if b_rec is not None:
                     zh += b_rec
                 _sigmoid(xw[:, t, : 2 * n] + zh[:, : 2 * n], out=g[:, : 2 * n])
-                kept[:, t] = zh[:, 2 * n :]
-                xp.tanh(xw[:, t, 2 * n :] + g[:, n : 2 * n] * kept[:, t], out=g[:, 2 * n :])
+                h_input[:, t] = zh[:, 2 * n :]
+                xp.tanh(xw[:, t, 2 * n :] + g[:, n : 2 * n] * h_input[:, t], out=g[:, 2 * n :])
             else:
                 zr = xp.matmul(a, u[:, : 2 * n])
                 zr += xw[:, t, : 2 * n]
                 _sigmoid(zr, out=g[:, : 2 * n])
-                xp.multiply(g[:, n : 2 * n], a, out=kept[:, t])  # r * a<t-1>
-                zh = xp.matmul(kept[:, t], u[:, 2 * n :])
+                xp.multiply(g[:, n : 2 * n], a, out=h_input[:, t])  # r * a<t-1>
+                zh = xp.matmul(h_input[:, t], u[:, 2 * n :])
                 zh += xw[:, t, 2 * n :]
                 xp.tanh(zh, out=g[:, 2 * n :])
             z, cand = g[:, :n], g[:, 2 * n :]
@@ -547,7 +549,7 @@ class GRU(_Recurrent):
 
     def backprop_steps(self, d_states, kept_arrays, initial, grads, d_initial, mask):
         xp = backend.xp
-        gates, kept, states = (kept_arrays[k] for k in ("gates", "kept", "states"))
+        gates, h_input, states = (kept_arrays[k] for k in ("gates", "h_input", "states"))
         m, steps, n = states.shape
         u = self.params["U"]
         u_zr_t, u_h_t = u[:, : 2 * n].T, u[:, 2 * n :].T
@@ -564,7 +566,7 @@ class GRU(_Recurrent):
             xp.multiply(da * (a_before - cand), z * (1.0 - z), out=d[:, :n])  # dz_z
             da_prev = da * z
             if self.reset_after:
-                dr = d_h * kept[:, t]  # kept: a<t-1> U_h + b'_h
+                dr = d_h * h_input[:, t]  # a<t-1> U_h + b'_h
                 xp.multiply(dr, r * (1.0 - r), out=d[:, n : 2 * n])  # dz_r
                 dzr = dz_rec[:, t]
                 dzr[:, : 2 * n] = d[:, : 2 * n]
@@ -588,7 +590,7 @@ class GRU(_Recurrent):
                 self.write_grad("b_rec", lambda out: dz_rec.sum(axis=0, out=out))
             return
         dz2 = dz.reshape(m * steps, -1)
-        rh = self.cache.kept["kept"].reshape(m * steps, n)  # r * a<t-1>
+        rh = self.cache.kept["h_input"].reshape(m * steps, n)  # r * a<t-1>
 
         def both(out):
             xp = backend.xp

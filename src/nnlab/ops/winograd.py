@@ -117,7 +117,11 @@ class _Plan:
         # the largest piece: (images, tile rows)
         whole = band >= tiles_h
         self.piece = (band // tiles_h, tiles_h) if whole else (1, band)
-        self.zeros = backend.xp.zeros((*self.piece, tiles_w, out.shape[-1]), dtype=out.dtype)
+        self.zeros = (  # what the fused ReLU compares against (NumPy's fast loop)
+            backend.xp.zeros((*self.piece, tiles_w, out.shape[-1]), dtype=out.dtype)
+            if relu and self.exact
+            else None
+        )
 
     def run(self, lo: int, hi: int) -> None:
         """Units lo..hi-1, band by band, on scratch arrays of this thread's workspace."""
