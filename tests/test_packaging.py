@@ -27,3 +27,13 @@ def test_setuptools_reads_the_project_without_deprecation_warnings(monkeypatch):
         dist = apply_configuration(Distribution(), ROOT / "pyproject.toml")
     assert dist.metadata.license_expression == "MIT"
     assert [str(w.message) for w in caught] == []
+
+
+def test_the_word_bank_is_package_data():
+    pytest.importorskip("setuptools", minversion="77")
+    from setuptools.config.pyprojecttoml import apply_configuration
+    from setuptools.dist import Distribution
+
+    dist = apply_configuration(Distribution(), ROOT / "pyproject.toml")
+    patterns = dist.package_data["nnlab.data"]
+    assert any((ROOT / "src/nnlab/data").glob(pattern) for pattern in patterns)

@@ -181,3 +181,26 @@ def confusion_matrix(counts, path, class_names=None, title="Confusion matrix (de
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return save_png(fig, path)
+
+
+def spectrogram_figure(features, probabilities, labels, path, seconds=10.0, dpi=80) -> Path:
+    """A clip's spectrogram (frames, frequencies) above the model's output per step (and
+    the labels, if given), on one time axis of ``seconds`` (the course's trigger-word
+    figure)."""
+    features = np.asarray(features)
+    probabilities = np.asarray(probabilities).reshape(-1)
+    fig = Figure(figsize=(8, 4.2))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    top.imshow(features.T, aspect="auto", origin="lower", extent=(0, seconds, 0, 8))
+    top.set_ylabel("frequency (kHz)")
+    top.set_title("spectrogram", fontsize=9)
+    steps = np.linspace(0, seconds, len(probabilities), endpoint=False)
+    if labels is not None:
+        bottom.fill_between(steps, np.asarray(labels).reshape(-1), color="0.85", label="label")
+    bottom.plot(steps, probabilities, lw=1, label="model output")
+    bottom.set_ylim(-0.05, 1.05)
+    bottom.set_xlabel("time (s)")
+    bottom.set_ylabel("P('activate' ended)")
+    bottom.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return save_png(fig, path, dpi)
