@@ -357,3 +357,25 @@ def test_return_state_backward_needs_a_list_per_output():
 def test_a_sequential_model_refuses_a_return_state_layer():
     with pytest.raises(ConfigError, match=r'LSTM layer "lstm_1" has 3 outputs.*use Model'):
         Sequential([LSTM(UNITS, return_state=True)], input_shape=(STEPS, N_X))
+
+
+def test_a_shared_return_state_layer_keeps_each_calls_outputs_apart():
+    """One LSTM(return_state) called on two inputs: outputs 'enc:0#1', 'enc:1#2' in the
+    config, gradients of both calls added in its weights, and the config rebuilds it."""
+    from nnlab.saving.model_file import load_model_from_config
+
+    first, second = Input((STEPS, N_X), name="a"), Input((STEPS, N_X), name="b")
+    encoder = LSTM(UNITS, return_state=True, name="enc")
+    _, h1, _ = encoder(first)
+    _, _, c2 = encoder(second)
+    model = Model([first, second], [h1, c2], dtype="float64", seed=19)
+    model.build()
+    jitter(model, 20)
+    assert model.get_config()["outputs"] == ["enc:0#1", "enc:1#2"]
+    rng = np.random.default_rng(21)
+    xs = [rng.standard_normal((2, STEPS, N_X)) for _ in range(2)]
+    check_model_gradients(model, xs, seed=22)
+    clone = load_model_from_config(model.get_config(), compile=False)
+    clone.set_weights(model.get_weights())
+    for got, want in zip(clone.forward(xs), model.forward(xs), strict=True):
+        np.testing.assert_array_equal(got, want)
