@@ -13,6 +13,12 @@ What forward keeps for backward (A_prev, Z, masks, scratch buffers) lives in ``s
 one :class:`Cache` per *call*: a model that calls a layer several times (shared weights)
 gives each call its own cache and sets ``layer.cache`` before running that call.  Every
 call's backward adds into the layer's one gradient buffer (see :meth:`Layer.write_grad`).
+
+A layer with several outputs (``n_outputs`` > 1, a recurrent layer's ``return_state``)
+returns a list from ``forward`` (``compute_output_shape`` and ``output_mask`` give lists
+too), and its ``backward`` takes a list aligned with it, None where no gradient reaches
+an output.  A layer that takes initial states (``forward(..., initial_state=[...])``)
+leaves dJ/d(each initial state) in ``cache.d_initial_state`` after backward.
 """
 
 from __future__ import annotations
@@ -91,15 +97,28 @@ class Layer:
         self.build_params(self.input_shape, rng)
         for key, value in self.params.items():
             self.grads[key] = backend.xp.zeros_like(value)
-        self.output_shape = tuple(self.compute_output_shape(self.input_shape))
+        shape = self.compute_output_shape(self.input_shape)
+        self.output_shape = [tuple(s) for s in shape] if self.n_outputs > 1 else tuple(shape)
         self.built = True
         return self.output_shape
 
     def build_params(self, input_shape, rng) -> None:
         """Create ``self.params`` (default: none)."""
 
+    @property
+    def n_outputs(self) -> int:
+        """How many outputs a call of this layer has (1; more for a recurrent layer with
+        ``return_state``): forward then returns a list, backward takes one."""
+        return 1
+
     def compute_output_shape(self, input_shape) -> tuple:
+        """One output example's shape (a list of them when ``n_outputs`` > 1)."""
         return input_shape
+
+    def check_initial_state(self, shapes: list) -> None:
+        """Raise unless the layer takes initial states of these example shapes (only the
+        recurrent layers take any)."""
+        raise ConfigError(f"{self.describe()}: takes no initial_state")
 
     # ------------------------------------------------------------------ running
     def forward(self, a_prev, training: bool = False):
@@ -124,21 +143,26 @@ class Layer:
         grad += contribution.reshape(grad.shape)
         return contribution
 
-    def __call__(self, a_prev, training: bool = False):
-        """Forward on arrays; on symbolic nodes (functional API) record a call."""
+    def __call__(self, a_prev, training: bool = False, initial_state=None):
+        """Forward on arrays; on symbolic nodes (functional API) record a call.
+        ``initial_state``: the recurrent layers' initial states (arrays, or nodes)."""
         if is_symbolic(a_prev):
-            return call_symbolic(self, a_prev)
-        return self.forward(a_prev, training=training)
+            return call_symbolic(self, a_prev, initial_state)
+        if initial_state is None:
+            return self.forward(a_prev, training=training)
+        return self.forward(a_prev, training=training, initial_state=initial_state)
 
     @property
     def output(self):
-        """The output node of this layer's only call (Keras' ``layer.output``)."""
+        """The output node of this layer's only call (Keras' ``layer.output``); a list of
+        nodes for a layer with several outputs."""
         if len(self.inbound_nodes) != 1:
             raise ConfigError(
                 f"{self.describe()}: has {len(self.inbound_nodes)} calls in a graph; "
                 "``output`` needs exactly one (use the node each call returned)"
             )
-        return self.inbound_nodes[0]
+        node = self.inbound_nodes[0]
+        return [node.output(k) for k in range(self.n_outputs)] if self.n_outputs > 1 else node
 
     def output_array(self, shape, dtype):
         """An uninitialized array for this call's output: a new one, or, when the cache

@@ -53,6 +53,18 @@ with A_prev (m, T, n_a) the states a<0..T-1> (for the course's GRU, dU_h uses r 
 Output: the last state a<T> (m, n_a), or with ``return_sequences`` every a<t> (m, T, n_a).
 ``go_backwards`` reads the sequence from its end (a Bidirectional layer's second half); the
 sequence it returns is then in that reversed order, as in Keras.
+
+States in and out (Keras' ``initial_state`` and ``return_state``, PyTorch's h_0, c_0 and
+h_n, c_n).  ``forward(X, initial_state=[a<0>(, c<0>)])`` starts from given states, and
+backward leaves dJ/da<0> (and dJ/dc<0>) in ``cache.d_initial_state``.  With
+``return_state=True`` the output is the list [output, a<T>] (an LSTM's [output, a<T>,
+c<T>]), each state (m, n_a): the carried states after the last step read (under a mask,
+after the last real step, as they are carried over padding).  Backward then takes a list
+aligned with it (None where no gradient reaches an output); dJ/da<T> (and dJ/dc<T>) seed
+the gradients carried back from step T, which otherwise start at zero:
+
+    da_carried<T> = dJ/da<T>,  dc_carried<T> = dJ/dc<T>
+    da<t> = dJ/da<t> (of the output sequence) + da_carried<t>
 """
 
 from __future__ import annotations
@@ -71,12 +83,13 @@ class _Recurrent(Layer):
     """What the three cells share: weights, the input projection, the loop's frame."""
 
     gates = 1  # G: blocks of n_a columns in W, U and b
-    states = 1  # the carried states: a<t> (an LSTM also carries c<t>)
+    carried = ("states",)  # the kept arrays of the carried states: a<t> (an LSTM's c<t> too)
 
     def __init__(
         self,
         units: int,
         return_sequences: bool = False,
+        return_state: bool = False,
         go_backwards: bool = False,
         dropout: float = 0.0,
         use_bias: bool = True,
@@ -92,6 +105,7 @@ class _Recurrent(Layer):
             )
         self.units = units
         self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         if (
             isinstance(dropout, bool)
@@ -120,13 +134,32 @@ class _Recurrent(Layer):
         if self.use_bias:
             self.params["b"] = self.bias_initializer((width,), rng, self.dtype)
 
+    @property
+    def n_outputs(self) -> int:
+        """1, or with return_state 1 + the carried states (the output, a<T>(, c<T>))."""
+        return 1 + len(self.carried) if self.return_state else 1
+
     def compute_output_shape(self, input_shape):
         steps = input_shape[0]
-        return (steps, self.units) if self.return_sequences else (self.units,)
+        output = (steps, self.units) if self.return_sequences else (self.units,)
+        return self._with_states(output, [(self.units,)] * len(self.carried))
+
+    def _with_states(self, output, states: list):
+        """``output``, or with return_state the list [output, *states]."""
+        return [output, *states] if self.return_state else output
+
+    def check_initial_state(self, shapes):
+        expected = [(self.units,)] * len(self.carried)
+        if [tuple(shape) for shape in shapes] != expected:
+            raise ShapeError(
+                f"{self.describe()}: initial_state must be {len(expected)} state(s) of shape "
+                f"{_batch_shapes(expected)}, got {_batch_shapes(shapes)}"
+            )
 
     # ---------------------------------------------------------------- forward
     def forward(self, a_prev, training=False, initial_state=None):
-        """a<T> (m, n_a), or with return_sequences a<1..T> (m, T, n_a), from X (m, T, n_x).
+        """a<T> (m, n_a), or with return_sequences a<1..T> (m, T, n_a), from X (m, T, n_x);
+        with return_state the list [that, a<T>] (an LSTM's [that, a<T>, c<T>]).
 
         ``initial_state``: a<0> (m, n_a) (for an LSTM, the pair [a<0>, c<0>]); zeros by
         default.  Backward leaves dJ/d(initial state) in ``cache.d_initial_state``.
@@ -160,7 +193,8 @@ class _Recurrent(Layer):
         cache = self.cache
         cache.x, cache.initial, cache.kept, cache.step_mask = x, initial, kept, mask
         states = cache.states = kept["states"]
-        return states if self.return_sequences else states[:, -1]
+        output = states if self.return_sequences else states[:, -1]
+        return self._with_states(output, [kept[key][:, -1] for key in self.carried])
 
     def _step_mask(self):
         """(m, T, 1) bools, False at padded steps (in this layer's reading order), from the
@@ -173,12 +207,15 @@ class _Recurrent(Layer):
         return backend.xp.ascontiguousarray(mask, dtype=bool)[:, :, None]
 
     def output_mask(self, a_prev, mask):
-        return mask if self.return_sequences else None
+        """The input's mask on the output sequence; none on a<T> or on the states."""
+        return self._with_states(
+            mask if self.return_sequences else None, [None] * len(self.carried)
+        )
 
     def _initial_states(self, given, m: int, dtype) -> list:
         """[a<0>] (for an LSTM [a<0>, c<0>]) as (m, n_a) arrays, zeros unless given."""
         xp = backend.xp
-        count = self.states
+        count = len(self.carried)
         if given is None:
             return [xp.zeros((m, self.units), dtype=dtype) for _ in range(count)]
         given = list(given) if isinstance(given, list | tuple) else [given]
@@ -202,15 +239,19 @@ class _Recurrent(Layer):
 
     # --------------------------------------------------------------- backward
     def backward(self, da, need_input_grad=True):
+        """dJ/dX from dJ/d(output), or with return_state from the list [dJ/d(output),
+        dJ/da<T>(, dJ/dc<T>)], any of them None (no gradient reaches it)."""
         xp = backend.xp
         cache = self.cache
         x, states = cache.x, cache.states
         m, steps, n = states.shape
-        if self.return_sequences:
-            d_states = da
-        else:  # only a<T> is an output
+        d_output, d_last = self._split_output_grads(da)
+        if self.return_sequences and d_output is not None:
+            d_states = d_output
+        else:  # only a<T> is an output (or the output has no gradient)
             d_states = xp.zeros_like(states)
-            d_states[:, -1] = da
+            if d_output is not None:
+                d_states[:, -1] = d_output
         grads = self.grad_arrays(m, steps, states.dtype)  # dZ (m, T, G n_a), ...
         d_initial = [xp.empty_like(s) for s in cache.initial]
 
@@ -222,6 +263,7 @@ class _Recurrent(Layer):
                 _rows(grads, lo, hi),
                 _rows(d_initial, lo, hi),
                 None if cache.step_mask is None else cache.step_mask[lo:hi],
+                _rows(d_last, lo, hi),
             )
 
         step_size = grads["dz"][:, 0].size  # as in forward
@@ -241,16 +283,30 @@ class _Recurrent(Layer):
             dx *= cache.input_mask
         return dx[:, ::-1] if self.go_backwards else dx
 
+    def _split_output_grads(self, da):
+        """(dJ/d(output) or None, [dJ/da<T>(, dJ/dc<T>)] as (m, n_a) arrays, zeros where no
+        gradient is given): the gradients carried back from step T start from the latter."""
+        if self.return_state:
+            _check_output_grads(self, da)
+        else:
+            da = [da] + [None] * len(self.carried)
+        xp, states = backend.xp, self.cache.states
+        d_output, *d_last = da
+        zeros = xp.zeros_like(states[:, -1])
+        return d_output, [zeros if d is None else xp.asarray(d, states.dtype) for d in d_last]
+
     def grad_arrays(self, m: int, steps: int, dtype) -> dict:
         """The arrays backprop_steps fills: "dz", dJ/d(x W + b) (m, T, G n_a), and any more."""
         return {"dz": backend.xp.empty((m, steps, self.gates * self.units), dtype=dtype)}
 
-    def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask):
+    def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask, d_last):
         """Backpropagation through time for some examples: fill ``grads`` (their rows of
         grad_arrays) and d_initial (dJ/d initial states) from dJ/da<t> (m', T, n_a) of the
-        outputs (zeros where a state is not an output), their rows of the kept arrays and
-        their step mask.  At a padded step the gradient of a<t> goes to a<t-1> unchanged
-        (the state was carried over) and dZ<t> = 0."""
+        outputs (zeros where a state is not an output), their rows of the kept arrays,
+        their step mask and d_last, the gradients carried back from step T (dJ/da<T>, and
+        dJ/dc<T>; zeros unless the final states are outputs).  At a padded step the
+        gradient of a<t> goes to a<t-1> unchanged (the state was carried over) and
+        dZ<t> = 0."""
         raise NotImplementedError
 
     def recurrent_grads(self, a_before, grads):
@@ -273,6 +329,7 @@ class _Recurrent(Layer):
         config.update(
             units=self.units,
             return_sequences=self.return_sequences,
+            return_state=self.return_state,
             go_backwards=self.go_backwards,
             dropout=self.dropout,
             use_bias=self.use_bias,
@@ -281,6 +338,21 @@ class _Recurrent(Layer):
             bias_initializer=self.bias_initializer.get_config(),
         )
         return config
+
+
+def _check_output_grads(layer, da) -> None:
+    """Raise unless ``da`` is a list of one gradient (or None) per output of ``layer``."""
+    if not isinstance(da, list | tuple) or len(da) != layer.n_outputs:
+        raise ShapeError(
+            f"{layer.describe()}: with return_state, backward takes a list of "
+            f"{layer.n_outputs} gradients (output, states; None for no gradient), got "
+            f"{type(da).__name__}"
+        )
+
+
+def _batch_shapes(shapes) -> str:
+    """[(3,), (3,)] as '[(m, 3), (m, 3)]': example shapes with the batch axis."""
+    return "[" + ", ".join("(m, " + ", ".join(map(str, s)) + ")" for s in shapes) + "]"
 
 
 def _split_at_padding(grad, mask, t):
@@ -325,6 +397,7 @@ class SimpleRNN(_Recurrent):
     Args:
         units: n_a, the size of the hidden state.
         return_sequences: return every a<t> (m, T, n_a), not only a<T> (m, n_a).
+        return_state: return the list [output, a<T>] (the final state as well).
         go_backwards: read the sequence from its last step.
         dropout: in training, the rate of input features dropped (inverted dropout), with
             one mask per sequence, the same at every time step (as Keras).
@@ -332,7 +405,8 @@ class SimpleRNN(_Recurrent):
             (U, default "orthogonal"), bias_initializer (b, default "zeros").
 
     Parameters: W (n_x, n_a), U (n_a, n_a), b (n_a,).
-    Input shape: (m, T, n_x).  Output shape: (m, n_a), or (m, T, n_a).
+    Input shape: (m, T, n_x).  Output shape: (m, n_a), or (m, T, n_a); with return_state
+    a list of that and (m, n_a).
     """
 
     gates = 1
@@ -352,11 +426,11 @@ class SimpleRNN(_Recurrent):
                 xp.copyto(states[:, t], a, where=~mask[:, t])
             a = states[:, t]
 
-    def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask):
+    def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask, d_last):
         xp = backend.xp
         states, dz = kept["states"], grads["dz"]
         u_t = self.params["U"].T
-        da_next = xp.zeros_like(states[:, 0])
+        (da_next,) = d_last
         for t in range(states.shape[1] - 1, -1, -1):
             da, carried = _split_at_padding(d_states[:, t] + da_next, mask, t)
             a = states[:, t]
@@ -379,15 +453,17 @@ class LSTM(_Recurrent):
         units: n_a, the size of the hidden state a<t> and of the memory cell c<t>.
         unit_forget_bias: start the forget gate's bias at 1 (Keras' default), so the cell
             remembers at first.
-        return_sequences, go_backwards, use_bias, kernel_initializer, recurrent_initializer,
-        bias_initializer: as SimpleRNN.
+        return_sequences, return_state, go_backwards, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer: as SimpleRNN (an LSTM's return_state gives
+        [output, a<T>, c<T>]).
 
     Parameters: W (n_x, 4 n_a), U (n_a, 4 n_a), b (4 n_a,).
-    Input shape: (m, T, n_x).  Output shape: (m, n_a), or (m, T, n_a).
+    Input shape: (m, T, n_x).  Output shape: (m, n_a), or (m, T, n_a); with return_state
+    a list of that, (m, n_a) and (m, n_a).
     """
 
     gates = 4
-    states = 2
+    carried = ("states", "cells")
 
     def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs):
         super().__init__(units, **kwargs)
@@ -433,14 +509,13 @@ class LSTM(_Recurrent):
                 xp.copyto(c_new, c, where=~mask[:, t])
             a, c = states[:, t], c_new
 
-    def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask):
+    def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask, d_last):
         xp = backend.xp
         gates, cells, tanh_cells = kept["gates"], kept["cells"], kept["tanh_cells"]
         m, steps, n = cells.shape
         u_t = self.params["U"].T
         dz = grads["dz"]
-        da_next = xp.zeros((m, n), dtype=gates.dtype)
-        dc_next = xp.zeros((m, n), dtype=gates.dtype)
+        da_next, dc_next = d_last
         for t in range(steps - 1, -1, -1):
             g = gates[:, t]
             i, f, cand, o = g[:, :n], g[:, n : 2 * n], g[:, 2 * n : 3 * n], g[:, 3 * n :]
@@ -481,8 +556,8 @@ class GRU(_Recurrent):
         reset_after: False for the course's (and Cho et al.'s) GRU, r applied to a<t-1>
             before the product with U_h; True (default, as Keras, PyTorch and cuDNN) for r
             applied after it, with a second bias ``b_rec`` (3 n_a,) on the recurrent side.
-        return_sequences, go_backwards, use_bias, kernel_initializer, recurrent_initializer,
-        bias_initializer: as SimpleRNN.
+        return_sequences, return_state, go_backwards, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer: as SimpleRNN.
 
     Parameters: W (n_x, 3 n_a), U (n_a, 3 n_a), b (3 n_a,), and with reset_after b_rec
     (3 n_a,).  Input shape: (m, T, n_x).  Output shape: (m, n_a), or (m, T, n_a).
@@ -547,7 +622,7 @@ class GRU(_Recurrent):
             grads["dz_rec"] = backend.xp.empty_like(grads["dz"])
         return grads
 
-    def backprop_steps(self, d_states, kept_arrays, initial, grads, d_initial, mask):
+    def backprop_steps(self, d_states, kept_arrays, initial, grads, d_initial, mask, d_last):
         xp = backend.xp
         gates, h_input, states = (kept_arrays[k] for k in ("gates", "h_input", "states"))
         m, steps, n = states.shape
@@ -555,7 +630,7 @@ class GRU(_Recurrent):
         u_zr_t, u_h_t = u[:, : 2 * n].T, u[:, 2 * n :].T
         u_t = u.T
         dz, dz_rec = grads["dz"], grads.get("dz_rec")
-        da_next = xp.zeros((m, n), dtype=gates.dtype)
+        (da_next,) = d_last
         for t in range(steps - 1, -1, -1):
             g = gates[:, t]
             z, r, cand = g[:, :n], g[:, n : 2 * n], g[:, 2 * n :]
@@ -617,13 +692,18 @@ class Bidirectional(Layer):
     ``return_sequences`` the backward copy's states are put back in time order, so that
     step t of the output sees the whole sequence: [a_fwd<t>, a_bwd<t>].
 
+    With the layer's ``return_state`` the output is the list [merged output, the forward
+    copy's a<T>(, c<T>), the backward copy's a<T>(, c<T>)], as Keras (the backward copy's
+    final states are those after it has read x<1>).
+
     Args:
         layer: the recurrent layer (SimpleRNN, GRU, LSTM) to run forward; the backward copy
             is made from its config, with its own weights.
         merge_mode: "concat" (default, 2 n_a outputs), "sum", "mul" or "ave".
 
     Parameters: the two layers', as "forward/W", ..., "backward/W", ....
-    Input shape: (m, T, n_x).  Output shape: (m, [T,] 2 n_a) with "concat", else n_a.
+    Input shape: (m, T, n_x).  Output shape: (m, [T,] 2 n_a) with "concat", else n_a; with
+    return_state a list of that and the states, (m, n_a) each.
     """
 
     MERGE_MODES = ("concat", "sum", "mul", "ave")
@@ -655,10 +735,27 @@ class Bidirectional(Layer):
             for key, value in half.params.items():
                 self.params[f"{prefix}/{key}"] = value
 
+    @property
+    def n_outputs(self) -> int:
+        """1, or with the layer's return_state 1 + each copy's final states."""
+        return 2 * self.forward_layer.n_outputs - 1
+
     def compute_output_shape(self, input_shape):
-        shape = self.forward_layer.compute_output_shape(input_shape)
+        shape, states = self._output_and_states(
+            self.forward_layer.compute_output_shape(input_shape)
+        )
         width = 2 * shape[-1] if self.merge_mode == "concat" else shape[-1]
-        return (*shape[:-1], width)
+        return self._with_states((*shape[:-1], width), states + states)
+
+    def _output_and_states(self, value) -> tuple:
+        """(output, [final states]) of one copy's forward (or shape) value."""
+        if self.forward_layer.return_state:
+            return value[0], list(value[1:])
+        return value, []
+
+    def _with_states(self, output, states: list):
+        """``output``, or with the layer's return_state the list [output, *states]."""
+        return self.forward_layer._with_states(output, states)
 
     def _bind(self) -> None:
         """Point each half at this layer's parameters, gradients and call cache (the
@@ -675,16 +772,20 @@ class Bidirectional(Layer):
             half.accumulate_grads = self.accumulate_grads
 
     def output_mask(self, a_prev, mask):
-        return mask if self.forward_layer.return_sequences else None
+        mask = mask if self.forward_layer.return_sequences else None
+        return self._with_states(mask, [None] * (self.n_outputs - 1))
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
         self._bind()
-        y_f = self.forward_layer.forward(a_prev, training=training)
-        y_b = self.backward_layer.forward(a_prev, training=training)
+        y_f, states_f = self._output_and_states(self.forward_layer.forward(a_prev, training))
+        y_b, states_b = self._output_and_states(self.backward_layer.forward(a_prev, training))
         if self.forward_layer.return_sequences:
             y_b = y_b[:, ::-1]  # back in time order
         self.cache.outputs = (y_f, y_b)
+        return self._with_states(self._merge(y_f, y_b), states_f + states_b)
+
+    def _merge(self, y_f, y_b):
         xp = backend.xp
         if self.merge_mode == "concat":
             return xp.concatenate([y_f, y_b], axis=-1)
@@ -695,7 +796,24 @@ class Bidirectional(Layer):
         return (y_f + y_b) * 0.5
 
     def backward(self, da, need_input_grad=True):
+        """dJ/dX from dJ/d(output), or with return_state from a list aligned with the
+        output list (None where no gradient reaches an output)."""
         self._bind()
+        if self.n_outputs > 1:
+            _check_output_grads(self, da)
+        da, d_states = self._output_and_states(da)
+        da_f, da_b = (None, None) if da is None else self._unmerge(da)
+        count = len(d_states) // 2  # the forward copy's states, then the backward copy's
+        dx_f = self.forward_layer.backward(
+            self._with_states(da_f, d_states[:count]), need_input_grad
+        )
+        dx_b = self.backward_layer.backward(
+            self._with_states(da_b, d_states[count:]), need_input_grad
+        )
+        return dx_f + dx_b if need_input_grad else None
+
+    def _unmerge(self, da) -> tuple:
+        """(dJ/dy_f, dJ/dy_b), each in its copy's own time order, from dJ/d(merged)."""
         y_f, y_b = self.cache.outputs
         if self.merge_mode == "concat":
             n = y_f.shape[-1]
@@ -708,9 +826,8 @@ class Bidirectional(Layer):
             da_f = da_b = da * 0.5
         if self.forward_layer.return_sequences:
             da_b = da_b[:, ::-1]  # the backward copy's own (reversed) time order
-        dx_f = self.forward_layer.backward(backend.xp.ascontiguousarray(da_f), need_input_grad)
-        dx_b = self.backward_layer.backward(backend.xp.ascontiguousarray(da_b), need_input_grad)
-        return dx_f + dx_b if need_input_grad else None
+        xp = backend.xp
+        return xp.ascontiguousarray(da_f), xp.ascontiguousarray(da_b)
 
     def get_config(self):
         config = super().get_config()

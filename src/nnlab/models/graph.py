@@ -8,6 +8,12 @@ reads (a topological order).  Positions in that list are how the model refers to
     calls[k ..]        the layer calls, parents first
 
 A layer called several times has several calls (one cache each) and one set of weights.
+
+A call of a layer with several outputs (a recurrent layer's ``return_state``) is one call
+whose value is a list; a call reading it names the output it reads (``Call.reads``), so
+its input is ``pick(value, k)``, and in backward its gradient goes into item k of the list
+of gradients of that call (``accumulate``): a gradient list with None where no gradient
+has arrived, handed whole to the layer's backward.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ class Call:
         cache: what this call's forward keeps for its backward; the layer's own cache
             when the layer has this one call, a separate one for each call otherwise.
         consumers: positions of the calls that read this call's output.
+        reads: per parent, which of its outputs this call reads (None: its only output);
+            all None unless given.
     """
 
     layer: Layer
@@ -37,6 +45,10 @@ class Call:
     node: Node | None = None
     cache: Cache | None = None
     consumers: list[int] = field(default_factory=list)
+    reads: list[int | None] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.reads = list(self.reads) or [None] * len(self.parents)
 
     @property
     def is_input(self) -> bool:
@@ -60,11 +72,31 @@ def as_node_list(spec, what: str, owner: str) -> tuple[list[Node], list[str] | N
     return nodes, names
 
 
+def pick(value, index: int | None):
+    """Output ``index`` of a call's value (or mask): the value itself for None (the call's
+    only output), else item ``index`` of its list (None stays None: no mask)."""
+    return value if index is None or value is None else value[index]
+
+
+def accumulate(grads: list, position: int, index: int | None, grad, n_outputs: int) -> None:
+    """Add ``grad`` to the gradient of call ``position``'s output ``index``, in
+    ``grads[position]``: an array, or for a call with several outputs a list of them with
+    None where nothing arrived yet (None + g = g; never in place, as the same array may
+    arrive twice)."""
+    if index is None:
+        total = grads[position]
+        grads[position] = grad if total is None else total + grad
+        return
+    items = grads[position] if grads[position] is not None else [None] * n_outputs
+    items[index] = grad if items[index] is None else items[index] + grad
+    grads[position] = items
+
+
 def topological_order(outputs: list[Node]) -> list[Node]:
-    """Every node the outputs depend on, each after all its parents (depth first, parents
-    in order, so a chain comes out in its own order)."""
+    """Every call node the outputs depend on, each after all its parents (depth first,
+    parents in order, so a chain comes out in its own order)."""
     order, seen = [], set()
-    stack = [(node, False) for node in reversed(outputs)]
+    stack = [(node.call, False) for node in reversed(outputs)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -74,7 +106,9 @@ def topological_order(outputs: list[Node]) -> list[Node]:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        stack.extend((parent, False) for parent in reversed(node.parents) if id(parent) not in seen)
+        stack.extend(
+            (parent.call, False) for parent in reversed(node.parents) if id(parent.call) not in seen
+        )
     return order
 
 
@@ -96,7 +130,15 @@ def calls_from_nodes(inputs: list[Node], outputs: list[Node], owner: str) -> lis
         )
     nodes = list(inputs) + [node for node in order if id(node) not in given]
     index = {id(node): i for i, node in enumerate(nodes)}
-    calls = [Call(node.layer, [index[id(p)] for p in node.parents], node) for node in nodes]
+    calls = [
+        Call(
+            node.layer,
+            [index[id(p.call)] for p in node.parents],
+            node,
+            reads=[p.index for p in node.parents],
+        )
+        for node in nodes
+    ]
     link_consumers(calls)
     return calls
 

@@ -12,6 +12,16 @@ A layer called several times (shared weights) runs each call with that call's ca
 the backward of every call adds into the layer's one gradient buffer (the first call of a
 step writes it, later calls add: see ``Layer.write_grad``).
 
+A call with several outputs (``return_state``) has a list as its A (and as its mask); a
+call or model output reading output k of it reads A[c][k], and its gradient is added into
+item k of dA[c], a list with None where no gradient arrived, which the layer's backward
+takes whole.  A recurrent call with initial states has them as further parents after its
+input: forward gets ``initial_state=A[those]``, and their gradients are the layer's
+``cache.d_initial_state``:
+
+    A[c] = layer_c.forward(A[p_0], initial_state=[A[p_1], ...])
+    dA[p_0] += layer_c.backward(dA[c]);  dA[p_i] += cache_c.d_initial_state[i - 1]
+
 Training (losses, optimizer, fit) is added on top by ``nnlab.training.trainer.Trainer``;
 ``nnlab.Model`` and ``nnlab.Sequential`` are the two together.
 """
@@ -24,7 +34,15 @@ from .. import backend
 from ..exceptions import ConfigError, ShapeError
 from ..layers import Input, Layer
 from ..layers.base import Cache, as_shape, default_name
-from .graph import Call, as_node_list, calls_from_nodes, link_consumers, unique_layers
+from .graph import (
+    Call,
+    accumulate,
+    as_node_list,
+    calls_from_nodes,
+    link_consumers,
+    pick,
+    unique_layers,
+)
 from .parameters import FlatParameters
 
 
@@ -51,6 +69,7 @@ class Network:
         self.input_names: list[str] = ["input"]
         self.output_names: list[str] = []
         self.output_positions: list[int] = []
+        self.output_reads: list[int | None] = []  # which output of its call each output is
         self.output_masks: list = []  # each output's (m, T) mask in the last forward, or None
         self.built = False
         self.flat: FlatParameters | None = None
@@ -74,8 +93,9 @@ class Network:
         self.input_dtypes = [node.dtype for node in in_nodes]
         self.input_names = in_keys or [node.layer.name for node in in_nodes]
         positions = {id(call.node): i for i, call in enumerate(self.calls)}
-        self.output_positions = [positions[id(node)] for node in out_nodes]
-        self.output_names = out_keys or [self.call_name(p) for p in self.output_positions]
+        self.output_positions = [positions[id(node.call)] for node in out_nodes]
+        self.output_reads = [node.index for node in out_nodes]
+        self.output_names = out_keys or [self.ref_name(p, k) for p, k in self._output_reads()]
 
     def _name_layer(self, layer: Layer) -> None:
         """Give ``layer`` a unique default name if it has none; refuse a taken name."""
@@ -97,6 +117,12 @@ class Network:
         same = [i for i, c in enumerate(self.calls) if c.layer is call.layer]
         return call.layer.name if len(same) == 1 else f"{call.layer.name}:{same.index(position)}"
 
+    def ref_name(self, position: int, index: int | None) -> str:
+        """How configs name output ``index`` of a call: ``call_name``, with ``#k`` for output
+        k of a call with several outputs."""
+        name = self.call_name(position)
+        return name if index is None else f"{name}#{index}"
+
     @property
     def n_inputs(self) -> int:
         return sum(call.is_input for call in self.calls)
@@ -110,7 +136,7 @@ class Network:
 
     @property
     def output_shapes(self) -> list[tuple]:
-        return [self._call_shape(p) for p in self.output_positions]
+        return [pick(self._call_shape(p), k) for p, k in self._output_reads()]
 
     @property
     def output_shape(self):
@@ -149,7 +175,7 @@ class Network:
                 continue
             layer = call.layer
             if id(layer) not in built:
-                shapes = [self._call_shape(p) for p in call.parents]
+                shapes = [pick(self._call_shape(p), k) for p, k in self._reads(call)]
                 layer.build(shapes if layer.multi_input else shapes[0], init_rng, self.dtype)
                 layer.rng = self.rng
                 built.add(id(layer))
@@ -160,6 +186,15 @@ class Network:
         self.flat = FlatParameters(self.layers, self.dtype)
         self.built = True
         self._on_built()
+
+    def _output_reads(self):
+        """(call position, output index read) of each model output."""
+        return zip(self.output_positions, self.output_reads, strict=True)
+
+    @staticmethod
+    def _reads(call: Call):
+        """(parent position, output index read) of each of a call's parents."""
+        return zip(call.parents, call.reads, strict=True)
 
     def _on_built(self) -> None:
         """Hook for what depends on the parameters (the trainer builds its optimizer)."""
@@ -205,7 +240,7 @@ class Network:
         """The outputs for inputs x (one array, or a list/dict for several inputs), keeping
         every call's cache; one array for one output, else a list."""
         values = self.run_calls(self.input_list(x), training, reuse=not training)
-        outputs = [values[p] for p in self.output_positions]
+        outputs = [pick(values[p], k) for p, k in self._output_reads()]
         if not training:
             outputs = [self._not_reused(out) for out in outputs]
         return outputs[0] if len(outputs) == 1 else outputs
@@ -238,14 +273,17 @@ class Network:
             layer = call.layer
             layer.cache = call.cache
             call.cache.reuse_output = reuse and position not in outputs
-            args = [values[p] for p in call.parents]
+            args = [pick(values[p], k) for p, k in self._reads(call)]
             arg = args if layer.multi_input else args[0]
-            mask = None if layer.multi_input else masks[call.parents[0]]
+            mask = None if layer.multi_input else pick(masks[call.parents[0]], call.reads[0])
             call.cache.mask = mask  # padded time steps, for the layers that use it
-            values.append(layer.forward(arg, training=training))
+            states = {} if layer.multi_input or len(args) == 1 else {"initial_state": args[1:]}
+            values.append(layer.forward(arg, training=training, **states))
             masks.append(layer.output_mask(arg, mask))
             call.cache.reuse_output = False  # a direct layer.forward gets a new array
-        self.output_masks = [masks[p] if p < len(masks) else None for p in self.output_positions]
+        self.output_masks = [
+            pick(masks[p], k) if p < len(masks) else None for p, k in self._output_reads()
+        ]
         return values
 
     def layer_outputs(self, x, training: bool = False, last: int | None = None) -> list:
@@ -302,9 +340,9 @@ class Network:
     def _seed_gradients(self, output_grads) -> list:
         grads = [None] * len(self.calls)
         given = self._per_output(output_grads, "output_grads")
-        for position, grad in zip(self.output_positions, given, strict=True):
+        for (position, index), grad in zip(self._output_reads(), given, strict=True):
             if grad is not None:
-                grads[position] = grad if grads[position] is None else grads[position] + grad
+                self._add_grad(grads, position, index, grad)
         return grads
 
     def _per_output(self, value, what: str) -> list:
@@ -324,7 +362,8 @@ class Network:
         return list(value)
 
     def _backward_call(self, call: Call, grad, fused: bool, needs: list, grads: list) -> None:
-        """Run one call's backward and add its input gradients to its parents'."""
+        """Run one call's backward and add its input gradients (and its initial states'
+        gradients) to its parents'."""
         layer = call.layer
         layer.cache = call.cache
         need = [needs[p] for p in call.parents]
@@ -336,9 +375,17 @@ class Network:
         layer.accumulate_grads = True  # this layer's next call in this pass adds
         if not wanted:
             return
-        for p, dp, needed in zip(call.parents, d if layer.multi_input else [d], need, strict=True):
+        if not layer.multi_input:
+            states = call.cache.d_initial_state if len(call.parents) > 1 else []
+            d = [d, *states]
+        for (p, k), dp, needed in zip(self._reads(call), d, need, strict=True):
             if needed:
-                grads[p] = dp if grads[p] is None else grads[p] + dp
+                self._add_grad(grads, p, k, dp)
+
+    def _add_grad(self, grads: list, position: int, index: int | None, grad) -> None:
+        """Add ``grad`` to dA of output ``index`` of call ``position`` (see accumulate)."""
+        n_outputs = 1 if index is None else self.calls[position].layer.n_outputs
+        accumulate(grads, position, index, grad, n_outputs)
 
     def _finish_gradients(self) -> None:
         """Zero the gradients of layers no gradient reached; the next pass writes anew."""
@@ -360,6 +407,8 @@ class Network:
         position = self.output_positions[output]
         call = self.calls[position]
         if call.is_input or call.consumers or self.output_positions.count(position) > 1:
+            return None
+        if self.output_reads[output] is not None:  # one of several outputs
             return None
         return getattr(call.layer, "activation", None)
 
@@ -422,7 +471,8 @@ class Network:
             self.build()
         rows = [("Layer (type)", "Output shape", "Params")]
         for layer in self.layers:
-            shape = "(None, " + ", ".join(map(str, layer.output_shape)) + ")"
+            shapes = layer.output_shape if layer.n_outputs > 1 else [layer.output_shape]
+            shape = ", ".join("(None, " + ", ".join(map(str, s)) + ")" for s in shapes)
             rows.append(
                 (f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}")
             )
@@ -447,7 +497,9 @@ class Network:
 
     def get_config(self) -> dict:
         """JSON-able architecture: the layers once each, the inputs, every call with the
-        calls it reads (by ``call_name``), and the outputs."""
+        calls it reads (by ``ref_name``: ``call_name``, and ``#k`` for output k of a call
+        with several outputs; after a recurrent call's input, its initial states), and the
+        outputs."""
         config = {
             "class": type(self).__name__,
             "name": self.name,
@@ -459,11 +511,14 @@ class Network:
             config["inputs"] = [call.layer.get_config() for call in self.calls if call.is_input]
             config["input_names"] = list(self.input_names)
             config["calls"] = [
-                {"layer": call.layer.name, "inbound": [self.call_name(p) for p in call.parents]}
+                {
+                    "layer": call.layer.name,
+                    "inbound": [self.ref_name(p, k) for p, k in self._reads(call)],
+                }
                 for call in self.calls
                 if not call.is_input
             ]
-            config["outputs"] = [self.call_name(p) for p in self.output_positions]
+            config["outputs"] = [self.ref_name(p, k) for p, k in self._output_reads()]
             config["output_names"] = list(self.output_names)
         return config
 
@@ -483,6 +538,7 @@ class SequentialNetwork(Network):
         super().__init__(seed=seed, dtype=dtype, name=name)
         self.calls = [Call(None, [])]  # the model input
         self.output_positions = [0]
+        self.output_reads = [None]
         self.output_names = ["output"]
         if input_shape is not None:
             self.input_shapes = [tuple(input_shape)]
@@ -504,6 +560,11 @@ class SequentialNetwork(Network):
         if not self.layers and self.input_shapes is None and layer.input_shape:
             self.input_shapes = [layer.input_shape]
         self._name_layer(layer)
+        if layer.n_outputs > 1:
+            raise ConfigError(
+                f"{self.name}: {layer.describe()} has {layer.n_outputs} outputs "
+                "(return_state=True), a layer of a Sequential model one; use Model"
+            )
         self.calls.append(Call(layer, [len(self.calls) - 1]))
         link_consumers(self.calls)
         if layer not in self.layers:  # the same layer added twice shares its weights

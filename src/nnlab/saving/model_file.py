@@ -119,7 +119,9 @@ def _rebuild_graph(config: dict, layers: list):
     """(inputs, outputs) of a functional model: its Input nodes, then every call in order.
 
     A call reads the calls it names: a layer's name for its only call, ``name:k`` for the
-    k-th call of a shared layer.  Files of version 1 name each layer's single call in the
+    k-th call of a shared layer, with ``#i`` for output i of a call with several outputs
+    (``lstm_1#1``: the a<T> of a return_state LSTM); the names after a recurrent call's
+    first are its initial states.  Files of version 1 name each layer's single call in the
     layer's ``inbound`` and have one input, "input".
     """
     by_name = {layer.name: layer for layer in layers}
@@ -141,13 +143,25 @@ def _rebuild_graph(config: dict, layers: list):
     seen = Counter()
     for spec in calls:
         layer = by_name[spec["layer"]]
-        parents = [nodes[ref] for ref in spec["inbound"]]
-        node = layer(parents if layer.multi_input else parents[0])
+        parents = [_lookup(nodes, ref) for ref in spec["inbound"]]
+        if layer.multi_input:
+            node = layer(parents)
+        else:
+            node = layer(parents[0], initial_state=parents[1:] or None)
         ref = layer.name if total[layer.name] == 1 else f"{layer.name}:{seen[layer.name]}"
         nodes[ref] = node
         seen[layer.name] += 1
-    out_nodes = [nodes[ref] for ref in outputs]
+    out_nodes = [_lookup(nodes, ref) for ref in outputs]
     return _as_given(inputs, input_names), _as_given(out_nodes, output_names)
+
+
+def _lookup(nodes: dict, ref: str):
+    """The node a config names: a call's (``lstm_1``), or one output of a call with
+    several (``lstm_1#1``, item 1 of the nodes that call returned)."""
+    if ref in nodes:
+        return nodes[ref]
+    call, _, index = ref.rpartition("#")
+    return nodes[call][int(index)]
 
 
 def _as_given(nodes: list, names):
