@@ -39,13 +39,16 @@ def test_detections_are_runs_above_threshold_spaced_by_the_gap():
 
 def test_score_counts_right_detections_once():
     score = DetectionScore()
-    # words end at steps 200 and 700; detections at 201 (right), 230 (the same word: its
-    # second detection is wrong), 760 (right: within 50 + 25 steps) and 1000 (wrong)
-    score.add([201, 230, 760, 1000], [200, 700])
+    # words end at steps 200 and 700; detections at 198 (right: 2 steps early is within
+    # the 25 of tolerance), 230 (the same word: its second detection is wrong), 760 (right:
+    # within 50 + 25 steps after the end) and 1000 (wrong)
+    score.add([198, 230, 760, 1000], [200, 700])
     assert (score.detections, score.right, score.triggers, score.found) == (4, 2, 2, 2)
     assert score.precision == 0.5 and score.recall == 1.0
+    score.add([370, 526], [400, 450])  # 30 steps early and 26 steps after the labels: wrong
+    assert (score.right, score.found, score.triggers) == (2, 2, 4)
     score.add([], [400])  # a missed word
-    assert score.recall == pytest.approx(2 / 3)
+    assert score.recall == pytest.approx(2 / 5)
     assert DetectionScore().precision == 1.0  # nothing detected, nothing wrong
 
 
