@@ -27,6 +27,9 @@ def test_train_resume_then_detect(tmp_path, capsys):
     _, extra, _ = load_checkpoint(run / "checkpoint.safetensors")
     assert extra["epoch"] == 2 and [row["epoch"] for row in extra["log"]["rows"]] == [1, 2]
 
+    assert main(["trigger", "evaluate", str(run), "--clips", "2", "--seed", "4"]) == 0
+    assert "2 clips of held-out voices and speeds (seed 4): precision" in capsys.readouterr().out
+
     clip = tmp_path / "clip.wav"
     assert main(["trigger", "clip", "--out", str(clip), "--seed", "1"]) == 0
     assert "'activate' ends at" in capsys.readouterr().out

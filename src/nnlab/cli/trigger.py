@@ -1,6 +1,7 @@
 """nnlab trigger: train the course's trigger-word detector, and run it on audio.
 
     nnlab trigger train --out runs/trigger --epochs 30
+    nnlab trigger evaluate runs/trigger --clips 200        # precision, recall on new clips
     nnlab trigger clip --out clip.wav --seed 3             # a 10-second test clip to try
     nnlab trigger detect runs/trigger clip.wav --out chimed.wav --plot clip.png
 
@@ -53,6 +54,7 @@ SETTINGS = ("epochs", "clips", "dev_clips", "batch_size", "learning_rate", "deca
 SETTINGS += ("dropout", "seed")
 DEFAULT_EPOCHS = 30
 DEV_SEED = 1_000_003  # the dev clips' seed: the same dev set for every run
+TEST_SEED = 2_000_003  # nnlab trigger evaluate's clips: other mixes of the held-out words
 
 
 def add_command(subparsers) -> argparse.ArgumentParser:
@@ -64,7 +66,7 @@ def add_command(subparsers) -> argparse.ArgumentParser:
         dest="action",
         required=True,
         metavar="ACTION",
-        help="train (the detector), clip (make a test clip) or detect (chime on a clip)",
+        help="train (the detector), evaluate (it on new clips), clip (make a test clip) or detect (chime on a clip)",
     )
     train = actions.add_parser("train", help="train the detector", description=__doc__)
     options = [
@@ -92,6 +94,17 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     clip.add_argument("--out", required=True, help="the WAV file to write")
     clip.add_argument("--seed", type=int, default=0, help="which clip (default: 0)")
     clip.set_defaults(handler=cmd_clip)
+
+    test = actions.add_parser("evaluate", help="score a run on new held-out clips")
+    test.add_argument("run", metavar="RUN", help="a trigger run folder or its model file")
+    test.add_argument("--clips", type=int, default=200, help="how many clips (default: 200)")
+    test.add_argument(
+        "--seed", type=int, default=TEST_SEED, help=f"which clips (default: {TEST_SEED})"
+    )
+    test.add_argument(
+        "--threshold", type=float, default=0.5, help="fire above this probability (default: 0.5)"
+    )
+    test.set_defaults(handler=cmd_evaluate)
 
     detect = actions.add_parser("detect", help="chime where the model hears 'activate'")
     detect.add_argument("run", metavar="RUN", help="a trigger run folder or its model file")
@@ -217,9 +230,25 @@ def cmd_clip(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    model = load_model(_model_path(args.run), compile=False)
+    x, _, clips = ClipMaker(load_word_bank(), "test").dataset(args.clips, args.seed)
+    score = score_clips(model.predict(x, batch_size=50), clips, args.threshold)
+    print(
+        f"{args.clips} clips of held-out voices and speeds (seed {args.seed}): precision "
+        f"{score.precision:.3f}, recall {score.recall:.3f} ({score.triggers} trigger words, "
+        f"{score.detections} detections, {score.right} right)"
+    )
+    return 0
+
+
+def _model_path(run: str) -> Path:
+    path = Path(run)
+    return path / MODEL_FILE if path.is_dir() else path
+
+
 def cmd_detect(args) -> int:
-    path = Path(args.run)
-    model = load_model(path / MODEL_FILE if path.is_dir() else path, compile=False)
+    model = load_model(_model_path(args.run), compile=False)
     audio, rate = read_wav(args.audio)
     audio = resample(audio, rate, SAMPLE_RATE)
     features = spectrogram(audio)
