@@ -127,7 +127,7 @@ def test_course_lstm_cell_forward():
     xt, a_prev, c_prev, p = course_lstm_arrays()
     layer = lstm_from_course(p)
     a_next = layer.forward(xt.T[:, None, :], initial_state=[a_prev.T, c_prev.T])[:, 0]
-    c_next = layer.cache.kept["cells"][:, 0]
+    c_next = layer.kept("cells")[:, 0]
     expected_a4 = [-0.66408471, 0.0036921, 0.02088357, 0.22834167, -0.85575339,
                    0.00138482, 0.76566531, 0.34631421, -0.00215674, 0.43827275]  # fmt: skip
     expected_c2 = [0.63267805, 1.00570849, 0.35504474, 0.20690913, -1.64566718,
@@ -148,7 +148,7 @@ def test_course_lstm_forward():
     layer = lstm_from_course(p, steps=7)
     a = layer.forward(x.transpose(1, 2, 0), initial_state=[a0.T, np.zeros((10, 5))])
     y = softmax_layer(wy, by, steps=7).forward(a)
-    c = layer.cache.kept["cells"]
+    c = layer.kept("cells")
     assert a.transpose(2, 0, 1)[4][3][6] == pytest.approx(0.172117767533, abs=1e-11)
     assert y.transpose(2, 0, 1)[1][4][3] == pytest.approx(0.95087346185, abs=1e-10)
     assert c.transpose(2, 0, 1)[1][2][1] == pytest.approx(-0.855544916718, abs=1e-11)
@@ -394,8 +394,9 @@ def test_a_time_axis_of_none_takes_sequences_of_any_length(tmp_path):
     "make", [SimpleRNN, LSTM, lambda n, **k: GRU(n, reset_after=False, **k), GRU]
 )
 def test_a_batch_split_between_threads_gives_the_same_numbers(make, monkeypatch):
-    """Each thread runs the loop over its own examples: outputs, every gradient and the
-    initial states' gradients equal the one-thread run's, bit for bit."""
+    """Each thread runs the loop over its own examples: outputs, dX and the initial
+    states' gradients equal the one-thread run's bit for bit; the weight gradients, summed
+    over the two halves of the batch in another order, to float32 rounding."""
     from nnlab.layers import recurrent
     from nnlab.ops import parallel
 
@@ -420,7 +421,7 @@ def test_a_batch_split_between_threads_gives_the_same_numbers(make, monkeypatch)
     np.testing.assert_array_equal(dx1, dx2)
     np.testing.assert_array_equal(d01, d02)
     for key in g1:
-        np.testing.assert_array_equal(g1[key], g2[key])
+        np.testing.assert_allclose(g1[key], g2[key], rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------- input dropout

@@ -94,7 +94,7 @@ def test_return_state_outputs_the_final_states(kind):
     assert [o.shape[1:] for o in outputs] == layer.output_shape
     np.testing.assert_array_equal(outputs[1], outputs[0][:, -1])
     if isinstance(layer, LSTM):
-        np.testing.assert_array_equal(outputs[2], layer.cache.kept["cells"][:, -1])
+        np.testing.assert_array_equal(outputs[2], layer.kept("cells")[:, -1])
     assert layer.get_config()["return_state"] is True
 
 

@@ -35,20 +35,29 @@ The course writes the last line c<t> = Γ_u * c~<t> + (1 - Γ_u) * c<t-1>: its �
 (σ(-x) = 1 - σ(x), so the same model with the update gate's weights negated).
 
 How it is computed.  The examples of a batch are independent, so a large batch is split
-between threads, each running the loop over its own examples.  The input projections of
-all steps are one GEMM before the loop,
-XW = X W + b (m, T, G n_a); the loop does one (m, n_a) x (n_a, G n_a) product per step and
-the elementwise gate math, keeping each step's gates and states.  Backward runs the loop in
-reverse (backpropagation through time), accumulating dZ (m, T, G n_a), the gradient of
-every step's pre-activations, and the gradient flowing into a<t-1> (and c<t-1>):
+between threads, each running the loop over its own examples (a chunk).  Inside the loop
+the arrays are step-major and transposed, (T, k, m): at step t every gate, state and cell
+is one contiguous (n_a, m) block, so each NumPy call of the loop runs on a whole block
+(on (m, T, k) arrays a gate of step t is m strided rows, and the same calls take two to
+three times longer).  The same equations, transposed:
 
-    da<t-1> = dZ<t> U^T (+ the direct paths of the LSTM cell and the GRU's z * a<t-1>)
+    Z<t> = W^T x<t> + U^T a<t-1> + b          (G n_a, m)
 
-and after the loop the weight gradients are one GEMM each over all steps:
+The input projections of all steps are computed before the loop, XW = W^T X + b
+(T, G n_a, m), one batched product; the loop does one (G n_a, n_a) x (n_a, m) product per
+step and the elementwise gate math, keeping each step's gates and states.  Backward runs
+the loop in reverse (backpropagation through time), filling dZ (T, G n_a, m), the gradient
+of every step's pre-activations, and the gradient flowing into a<t-1> (and c<t-1>):
 
-    dW = X^T dZ,  dU = A_prev^T dZ,  db = sum over (i, t) of dZ,  dX = dZ W^T
+    da<t-1> = U dZ<t> (+ the direct paths of the LSTM cell and the GRU's z * a<t-1>)
 
-with A_prev (m, T, n_a) the states a<0..T-1> (for the course's GRU, dU_h uses r * a<t-1>).
+and after the loop the weight gradients are sums over the steps:
+
+    dW = sum_t x<t> dZ<t>^T,  dU = sum_t a<t-1> dZ<t>^T,  db = sum over (t, i) of dZ,
+    dX<t> = W dZ<t>
+
+(for the course's GRU, dU_h uses r * a<t-1>).  The layer's inputs and outputs stay
+batch-first, (m, T, k); with one chunk the output sequence is a transposed view.
 
 Output: the last state a<T> (m, n_a), or with ``return_sequences`` every a<t> (m, T, n_a).
 ``go_backwards`` reads the sequence from its end (a Bidirectional layer's second half); the
@@ -173,38 +182,49 @@ class _Recurrent(Layer):
             u = self.rng.random((x.shape[0], 1, x.shape[2]))
             mask = self.cache.input_mask = ((u < keep) / keep).astype(x.dtype)
             x = x * mask
-        xw = xp.matmul(x, self.params["W"])  # (m, T, G n_a): every step's input projection
-        if self.use_bias:
-            xw += self.params["b"]
-        m = x.shape[0]
-        initial = self._initial_states(initial_state, m, xw.dtype)
-        kept = self.kept_arrays(m, x.shape[1], xw.dtype)  # what backward needs, a<1..T> too
+        m, steps = x.shape[:2]
+        dtype = xp.result_type(x.dtype, self.params["W"].dtype)
+        initial = self._initial_states(initial_state, m, dtype)
         mask = self._step_mask()
+        chunks = {}
 
         def pass_(lo, hi):  # the examples are independent: each thread runs its own loop
-            rows = None if mask is None else mask[lo:hi]
-            self.run_steps(xw[lo:hi], _rows(initial, lo, hi), _rows(kept, lo, hi), rows)
+            chunk = _Chunk.of(x, initial, mask, lo, hi)
+            xw = xp.matmul(self.params["W"].T, chunk.x)  # (T, G n_a, m'): X W, every step
+            if self.use_bias:
+                xw += self.params["b"][:, None]
+            chunk.kept = self.kept_arrays(hi - lo, steps, dtype)
+            self.run_steps(xw, chunk.initial, chunk.kept, chunk.mask)
+            chunks[lo] = chunk
 
         # split only when one step's arrays are large: below, each step's NumPy calls are
         # too short for two threads (they wait on each other for the GIL); measured on a
         # 2-core AMD EPYC, LSTM(128), T = 50, forward + backward: batch 64, 15.7 ms in one
         # thread against 16.5 in two; batch 512, 109 against 84
-        run_over_rows(pass_, m, xw[:, 0].size, min_elements=SPLIT_ELEMENTS, own_blas=True)
+        step_size = m * self.gates * self.units
+        run_over_rows(pass_, m, step_size, min_elements=SPLIT_ELEMENTS, own_blas=True)
         cache = self.cache
-        cache.x, cache.initial, cache.kept, cache.step_mask = x, initial, kept, mask
-        states = cache.states = kept["states"]
-        output = states if self.return_sequences else states[:, -1]
-        return self._with_states(output, [kept[key][:, -1] for key in self.carried])
+        cache.chunks, cache.x_shape = [chunks[lo] for lo in sorted(chunks)], x.shape
+        states = cache.states = _batch_first(cache.chunks, "states")
+        output = states if self.return_sequences else _batch_first(cache.chunks, "states", -1)
+        return self._with_states(
+            output, [_batch_first(cache.chunks, key, -1) for key in self.carried]
+        )
+
+    def kept(self, key: str):
+        """What the last forward kept under ``key`` ("states", an LSTM's "cells", ...),
+        batch-first (m, T, k): for inspection and tests."""
+        return _batch_first(self.cache.chunks, key)
 
     def _step_mask(self):
-        """(m, T, 1) bools, False at padded steps (in this layer's reading order), from the
+        """(m, T) bools, False at padded steps (in this layer's reading order), from the
         mask the model set in the cache; None without one.  At a padded step the state is
         carried over unchanged: a<t> = a<t-1> (and c<t> = c<t-1>)."""
         mask = self.cache.mask
         if mask is None:
             return None
         mask = mask[:, ::-1] if self.go_backwards else mask
-        return backend.xp.ascontiguousarray(mask, dtype=bool)[:, :, None]
+        return backend.xp.asarray(mask, dtype=bool)
 
     def output_mask(self, a_prev, mask):
         """The input's mask on the output sequence; none on a<T> or on the states."""
@@ -228,13 +248,14 @@ class _Recurrent(Layer):
         return [xp.asarray(s, dtype=dtype) for s in given]
 
     def kept_arrays(self, m: int, steps: int, dtype) -> dict:
-        """The arrays forward fills for backward (m, T, ...), "states" (a<1..T>) among them."""
+        """The arrays forward fills for backward, step-major (T, k, m), "states" (a<1..T>)
+        among them."""
         raise NotImplementedError
 
     def run_steps(self, xw, initial, kept, mask):
-        """The loop over time for some examples: fill ``kept`` (their rows of kept_arrays)
-        from their input projections xw (m', T, G n_a), initial states [(m', n_a)] and
-        step mask (m', T, 1) (None: every step is real)."""
+        """The loop over time for some examples (m' of them), step-major: fill ``kept``
+        from their input projections xw (T, G n_a, m'), initial states [(n_a, m')] and
+        step mask (T, 1, m') (None: every step is real)."""
         raise NotImplementedError
 
     # --------------------------------------------------------------- backward
@@ -243,42 +264,45 @@ class _Recurrent(Layer):
         dJ/da<T>(, dJ/dc<T>)], any of them None (no gradient reaches it)."""
         xp = backend.xp
         cache = self.cache
-        x, states = cache.x, cache.states
-        m, steps, n = states.shape
+        m, steps, n_x = cache.x_shape
         d_output, d_last = self._split_output_grads(da)
-        if self.return_sequences and d_output is not None:
-            d_states = d_output
-        else:  # only a<T> is an output (or the output has no gradient)
-            d_states = xp.zeros_like(states)
-            if d_output is not None:
-                d_states[:, -1] = d_output
-        grads = self.grad_arrays(m, steps, states.dtype)  # dZ (m, T, G n_a), ...
-        d_initial = [xp.empty_like(s) for s in cache.initial]
+        if not self.return_sequences and d_output is not None:
+            d_last[0] = d_last[0] + d_output  # the output a<T> is the state carried from T
+            d_output = None
+        dtype = cache.states.dtype
 
-        def pass_(lo, hi):  # backpropagation through time, each thread its own examples
+        def through_time(chunk):  # backpropagation through time, each thread a chunk
+            lo, hi = chunk.lo, chunk.hi
+            d_states = None if d_output is None else d_output[lo:hi].transpose(1, 2, 0)
+            chunk.grads = self.grad_arrays(hi - lo, steps, dtype)  # dZ (T, G n_a, m'), ...
+            chunk.d_initial = [xp.empty_like(s) for s in chunk.initial]
+            seeds = [xp.ascontiguousarray(d[lo:hi].T) for d in d_last]
             self.backprop_steps(
-                d_states[lo:hi],
-                _rows(cache.kept, lo, hi),
-                _rows(cache.initial, lo, hi),
-                _rows(grads, lo, hi),
-                _rows(d_initial, lo, hi),
-                None if cache.step_mask is None else cache.step_mask[lo:hi],
-                _rows(d_last, lo, hi),
+                d_states,
+                chunk.kept,
+                chunk.initial,
+                chunk.grads,
+                chunk.d_initial,
+                chunk.mask,
+                seeds,
             )
 
-        step_size = grads["dz"][:, 0].size  # as in forward
-        run_over_rows(pass_, m, step_size, min_elements=SPLIT_ELEMENTS, own_blas=True)
-        cache.d_initial_state = d_initial
-        dz = grads["dz"]
-        dz2 = dz.reshape(m * steps, -1)
-        a_before = self._previous_states(states, cache.initial[0])  # a<0..T-1>
-        self.write_grad("W", lambda out: _matmul_t(x.reshape(m * steps, -1), dz2, out))
-        self.recurrent_grads(a_before, grads)
+        _each_chunk(through_time, cache.chunks)
+        cache.d_initial_state = [
+            xp.concatenate([c.d_initial[k].T for c in cache.chunks], axis=0)
+            for k in range(len(self.carried))
+        ]
+        self.write_grad(
+            "W", lambda out: _sum_of_products([(c.x, c.grads["dz"]) for c in cache.chunks], out)
+        )
+        self.recurrent_grads(cache.chunks)
         if self.use_bias:
-            self.write_grad("b", lambda out: dz2.sum(axis=0, out=out))
+            self.write_grad("b", lambda out: _sum_over_steps(cache.chunks, "dz", out))
         if not need_input_grad:
             return None
-        dx = xp.matmul(dz, self.params["W"].T)  # (m, T, n_x)
+        dx = xp.empty((m, steps, n_x), dtype=dtype)
+        for c in cache.chunks:  # dX = dZ W^T, (T, n_x, m') per chunk
+            dx[c.lo : c.hi] = xp.matmul(self.params["W"], c.grads["dz"]).transpose(2, 0, 1)
         if cache.input_mask is not None:
             dx *= cache.input_mask
         return dx[:, ::-1] if self.go_backwards else dx
@@ -296,33 +320,24 @@ class _Recurrent(Layer):
         return d_output, [zeros if d is None else xp.asarray(d, states.dtype) for d in d_last]
 
     def grad_arrays(self, m: int, steps: int, dtype) -> dict:
-        """The arrays backprop_steps fills: "dz", dJ/d(x W + b) (m, T, G n_a), and any more."""
-        return {"dz": backend.xp.empty((m, steps, self.gates * self.units), dtype=dtype)}
+        """The arrays backprop_steps fills, step-major: "dz", dJ/d(x W + b) (T, G n_a, m),
+        and any more."""
+        return {"dz": backend.xp.empty((steps, self.gates * self.units, m), dtype=dtype)}
 
     def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask, d_last):
-        """Backpropagation through time for some examples: fill ``grads`` (their rows of
-        grad_arrays) and d_initial (dJ/d initial states) from dJ/da<t> (m', T, n_a) of the
-        outputs (zeros where a state is not an output), their rows of the kept arrays,
-        their step mask and d_last, the gradients carried back from step T (dJ/da<T>, and
-        dJ/dc<T>; zeros unless the final states are outputs).  At a padded step the
-        gradient of a<t> goes to a<t-1> unchanged (the state was carried over) and
-        dZ<t> = 0."""
+        """Backpropagation through time for some examples (m'), step-major: fill ``grads``
+        and d_initial (dJ/d initial states, (n_a, m') each) from dJ/da<t> (T, n_a, m') of
+        the output sequence (None when it is not an output), the kept arrays, the step
+        mask and d_last, the gradients carried back from step T (dJ/da<T>, and dJ/dc<T>;
+        zeros unless the final states are outputs).  At a padded step the gradient of
+        a<t> goes to a<t-1> unchanged (the state was carried over) and dZ<t> = 0."""
         raise NotImplementedError
 
-    def recurrent_grads(self, a_before, grads):
-        """dU (and any recurrent bias) from the states a<0..T-1> and dZ."""
-        m, steps, n = a_before.shape
-        flat, dz = a_before.reshape(m * steps, n), grads["dz"]
-        self.write_grad("U", lambda out: _matmul_t(flat, dz.reshape(m * steps, -1), out))
-
-    @staticmethod
-    def _previous_states(states, a0):
-        """a<0..T-1> (m, T, n_a): the states shifted one step after a<0>."""
-        xp = backend.xp
-        before = xp.empty_like(states)
-        before[:, 0] = a0
-        before[:, 1:] = states[:, :-1]
-        return before
+    def recurrent_grads(self, chunks):
+        """dU (and any recurrent bias) from the states a<0..T-1> and dZ of every chunk:
+        dU = sum over t of A<t-1>^T dZ<t>."""
+        pairs = [(_previous(c.kept["states"], c.initial[0]), c.grads["dz"]) for c in chunks]
+        self.write_grad("U", lambda out: _sum_of_products(pairs, out))
 
     def get_config(self):
         config = super().get_config()
@@ -338,6 +353,83 @@ class _Recurrent(Layer):
             bias_initializer=self.bias_initializer.get_config(),
         )
         return config
+
+
+class _Chunk:
+    """Some examples lo..hi-1 of a batch, step-major (every step's (k, m') block one
+    contiguous array, so the loop's NumPy calls run on whole blocks): the input x
+    (T, n_x, m'), initial states [(n_a, m')], step mask (T, 1, m'), and what forward
+    keeps (``kept``) and backward computes (``grads``, ``d_initial``) for them."""
+
+    def __init__(self, lo, hi, x, initial, mask):
+        self.lo, self.hi, self.x, self.initial, self.mask = lo, hi, x, initial, mask
+        self.kept: dict = {}
+        self.grads: dict = {}
+        self.d_initial: list = []
+
+    @classmethod
+    def of(cls, x, initial, mask, lo: int, hi: int) -> _Chunk:
+        xp = backend.xp
+        x_steps = xp.ascontiguousarray(x[lo:hi].transpose(1, 2, 0))
+        states = [xp.ascontiguousarray(s[lo:hi].T) for s in initial]
+        rows = None if mask is None else xp.ascontiguousarray(mask[lo:hi].T)[:, None, :]
+        return cls(lo, hi, x_steps, states, rows)
+
+
+def _each_chunk(work, chunks) -> None:
+    """work(chunk) for every chunk, the chunks in parallel threads (as forward split them)."""
+
+    def run(lo, hi):
+        for chunk in chunks[lo:hi]:
+            work(chunk)
+
+    many = len(chunks) * SPLIT_ELEMENTS
+    run_over_rows(run, len(chunks), many, min_elements=SPLIT_ELEMENTS, own_blas=True)
+
+
+def _batch_first(chunks, key: str, step=None):
+    """Kept array ``key`` of the chunks, batch-first: (m, T, k), or at one step (m, k).
+    A view of the chunk's array when there is one chunk, else a copy."""
+    xp = backend.xp
+    parts = [
+        c.kept[key].transpose(2, 0, 1) if step is None else c.kept[key][step].T for c in chunks
+    ]
+    return parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=0)
+
+
+def _previous(states, a0):
+    """a<0..T-1> (T, n_a, m'): the states one step back, a<0> first."""
+    xp = backend.xp
+    before = xp.empty_like(states)
+    before[0] = a0
+    before[1:] = states[:-1]
+    return before
+
+
+def _sum_of_products(pairs, out):
+    """sum over the pairs (A, B) and steps t of A[t] B[t]^T (A (T, p, m'), B (T, q, m')):
+    a weight gradient, into ``out`` (see Layer.write_grad) or a new array."""
+    xp = backend.xp
+    first_a, first_b = pairs[0]
+    if out is None:
+        out = xp.empty((first_a.shape[1], first_b.shape[1]), dtype=first_b.dtype)
+    product = xp.empty_like(out)
+    out[...] = 0
+    for a, b in pairs:
+        for t in range(a.shape[0]):
+            xp.matmul(a[t], b[t].T, out=product)
+            out += product
+    return out
+
+
+def _sum_over_steps(chunks, key: str, out):
+    """sum over chunks, steps and examples of grads[key] (T, k, m'): a bias gradient."""
+    xp = backend.xp
+    total = sum(c.grads[key].sum(axis=(0, 2)) for c in chunks)
+    if out is None:
+        return xp.asarray(total)
+    out[...] = total
+    return out
 
 
 def _check_output_grads(layer, da) -> None:
@@ -362,21 +454,8 @@ def _split_at_padding(grad, mask, t):
     if mask is None:
         return grad, None
     xp = backend.xp
-    keep = mask[:, t]  # (m, 1)
+    keep = mask[t]  # (1, m)
     return xp.where(keep, grad, 0.0), xp.where(keep, 0.0, grad)
-
-
-def _rows(arrays, lo: int, hi: int):
-    """Examples lo..hi-1 of each array of a list or dict."""
-    if isinstance(arrays, dict):
-        return {key: value[lo:hi] for key, value in arrays.items()}
-    return [value[lo:hi] for value in arrays]
-
-
-def _matmul_t(a, b, out):
-    """a^T b into ``out`` (see Layer.write_grad), or a new array when out is None."""
-    xp = backend.xp
-    return xp.matmul(a.T, b) if out is None else xp.matmul(a.T, b, out=out)
 
 
 def _sigmoid(z, out=None):
@@ -412,30 +491,32 @@ class SimpleRNN(_Recurrent):
     gates = 1
 
     def kept_arrays(self, m, steps, dtype):
-        return {"states": backend.xp.empty((m, steps, self.units), dtype=dtype)}
+        return {"states": backend.xp.empty((steps, self.units, m), dtype=dtype)}
 
     def run_steps(self, xw, initial, kept, mask):
         xp = backend.xp
-        u, states = self.params["U"], kept["states"]
+        u_t, states = self.params["U"].T, kept["states"]
         (a,) = initial
-        for t in range(xw.shape[1]):
-            z = xp.matmul(a, u)
-            z += xw[:, t]
-            xp.tanh(z, out=states[:, t])
+        for t in range(xw.shape[0]):  # step-major: a<t> (n_a, m) = tanh(U^T a<t-1> + ...)
+            new = states[t]
+            xp.matmul(u_t, a, out=new)
+            new += xw[t]
+            xp.tanh(new, out=new)
             if mask is not None:  # padded: carry a<t-1> over
-                xp.copyto(states[:, t], a, where=~mask[:, t])
-            a = states[:, t]
+                xp.copyto(new, a, where=~mask[t])
+            a = new
 
     def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask, d_last):
         xp = backend.xp
         states, dz = kept["states"], grads["dz"]
-        u_t = self.params["U"].T
+        u = self.params["U"]
         (da_next,) = d_last
-        for t in range(states.shape[1] - 1, -1, -1):
-            da, carried = _split_at_padding(d_states[:, t] + da_next, mask, t)
-            a = states[:, t]
-            xp.multiply(da, 1.0 - a * a, out=dz[:, t])  # tanh'(z) = 1 - a^2
-            da_next = xp.matmul(dz[:, t], u_t)
+        for t in range(states.shape[0] - 1, -1, -1):
+            total = da_next if d_states is None else d_states[t] + da_next
+            da, carried = _split_at_padding(total, mask, t)
+            a = states[t]
+            xp.multiply(da, 1.0 - a * a, out=dz[t])  # tanh'(z) = 1 - a^2
+            da_next = xp.matmul(u, dz[t])  # dJ/da<t-1> = U dZ<t>
             if carried is not None:
                 da_next += carried
         d_initial[0][...] = da_next
@@ -477,60 +558,61 @@ class LSTM(_Recurrent):
     def kept_arrays(self, m, steps, dtype):
         xp, n = backend.xp, self.units
         return {
-            "gates": xp.empty((m, steps, 4 * n), dtype=dtype),  # i, f, g, o activated
-            "cells": xp.empty((m, steps, n), dtype=dtype),  # c<t>
-            "tanh_cells": xp.empty((m, steps, n), dtype=dtype),  # tanh(c<t>)
-            "states": xp.empty((m, steps, n), dtype=dtype),  # a<t>
+            "gates": xp.empty((steps, 4 * n, m), dtype=dtype),  # i, f, g, o activated
+            "cells": xp.empty((steps, n, m), dtype=dtype),  # c<t>
+            "tanh_cells": xp.empty((steps, n, m), dtype=dtype),  # tanh(c<t>)
+            "states": xp.empty((steps, n, m), dtype=dtype),  # a<t>
         }
 
     def run_steps(self, xw, initial, kept, mask):
         xp = backend.xp
-        steps, n = xw.shape[1], self.units
-        u = self.params["U"]
+        n = self.units
+        u_t = self.params["U"].T
         gates, cells, tanh_cells, states = (
             kept[k] for k in ("gates", "cells", "tanh_cells", "states")
         )
         a, c = initial
-        for t in range(steps):
-            z = xp.matmul(a, u)
-            z += xw[:, t]
-            g = gates[:, t]
-            _sigmoid(z[:, : 2 * n], out=g[:, : 2 * n])  # i, f
-            xp.tanh(z[:, 2 * n : 3 * n], out=g[:, 2 * n : 3 * n])  # g = c~
-            _sigmoid(z[:, 3 * n :], out=g[:, 3 * n :])  # o
-            i, f, cand, o = g[:, :n], g[:, n : 2 * n], g[:, 2 * n : 3 * n], g[:, 3 * n :]
-            c_new = cells[:, t]
+        for t in range(xw.shape[0]):  # step-major: every gate a contiguous (n_a, m) block
+            g = gates[t]
+            xp.matmul(u_t, a, out=g)
+            g += xw[t]
+            _sigmoid(g[: 2 * n], out=g[: 2 * n])  # i, f
+            xp.tanh(g[2 * n : 3 * n], out=g[2 * n : 3 * n])  # g = c~
+            _sigmoid(g[3 * n :], out=g[3 * n :])  # o
+            i, f, cand, o = g[:n], g[n : 2 * n], g[2 * n : 3 * n], g[3 * n :]
+            c_new = cells[t]
             xp.multiply(f, c, out=c_new)
             c_new += i * cand
-            xp.tanh(c_new, out=tanh_cells[:, t])
-            xp.multiply(o, tanh_cells[:, t], out=states[:, t])
+            xp.tanh(c_new, out=tanh_cells[t])
+            xp.multiply(o, tanh_cells[t], out=states[t])
             if mask is not None:  # padded: carry a<t-1> and c<t-1> over
-                xp.copyto(states[:, t], a, where=~mask[:, t])
-                xp.copyto(c_new, c, where=~mask[:, t])
-            a, c = states[:, t], c_new
+                xp.copyto(states[t], a, where=~mask[t])
+                xp.copyto(c_new, c, where=~mask[t])
+            a, c = states[t], c_new
 
     def backprop_steps(self, d_states, kept, initial, grads, d_initial, mask, d_last):
         xp = backend.xp
         gates, cells, tanh_cells = kept["gates"], kept["cells"], kept["tanh_cells"]
-        m, steps, n = cells.shape
-        u_t = self.params["U"].T
+        n = self.units
+        u = self.params["U"]
         dz = grads["dz"]
         da_next, dc_next = d_last
-        for t in range(steps - 1, -1, -1):
-            g = gates[:, t]
-            i, f, cand, o = g[:, :n], g[:, n : 2 * n], g[:, 2 * n : 3 * n], g[:, 3 * n :]
-            tc = tanh_cells[:, t]
-            c_before = cells[:, t - 1] if t > 0 else initial[1]
-            da, carried = _split_at_padding(d_states[:, t] + da_next, mask, t)
+        for t in range(cells.shape[0] - 1, -1, -1):
+            g = gates[t]
+            i, f, cand, o = g[:n], g[n : 2 * n], g[2 * n : 3 * n], g[3 * n :]
+            tc = tanh_cells[t]
+            c_before = cells[t - 1] if t > 0 else initial[1]
+            total = da_next if d_states is None else d_states[t] + da_next
+            da, carried = _split_at_padding(total, mask, t)
             dc_next, carried_c = _split_at_padding(dc_next, mask, t)
             dc = dc_next + da * o * (1.0 - tc * tc)  # through a<t> = o * tanh(c<t>)
-            d = dz[:, t]
-            xp.multiply(dc * cand, i * (1.0 - i), out=d[:, :n])  # dz_i
-            xp.multiply(dc * c_before, f * (1.0 - f), out=d[:, n : 2 * n])  # dz_f
-            xp.multiply(dc * i, 1.0 - cand * cand, out=d[:, 2 * n : 3 * n])  # dz_g
-            xp.multiply(da * tc, o * (1.0 - o), out=d[:, 3 * n :])  # dz_o
+            d = dz[t]
+            xp.multiply(dc * cand, i * (1.0 - i), out=d[:n])  # dz_i
+            xp.multiply(dc * c_before, f * (1.0 - f), out=d[n : 2 * n])  # dz_f
+            xp.multiply(dc * i, 1.0 - cand * cand, out=d[2 * n : 3 * n])  # dz_g
+            xp.multiply(da * tc, o * (1.0 - o), out=d[3 * n :])  # dz_o
             dc_next = dc * f
-            da_next = xp.matmul(d, u_t)
+            da_next = xp.matmul(u, d)  # dJ/da<t-1> = U dZ<t>
             if carried is not None:
                 da_next += carried
                 dc_next += carried_c
@@ -577,102 +659,109 @@ class GRU(_Recurrent):
     def kept_arrays(self, m, steps, dtype):
         xp, n = backend.xp, self.units
         return {
-            "gates": xp.empty((m, steps, 3 * n), dtype=dtype),  # z, r, h~ activated
-            # what h~ sees of a<t-1>: reset_after, a<t-1> U_h + b'_h; else r * a<t-1>
-            "h_input": xp.empty((m, steps, n), dtype=dtype),
-            "states": xp.empty((m, steps, n), dtype=dtype),
+            "gates": xp.empty((steps, 3 * n, m), dtype=dtype),  # z, r, h~ activated
+            # what h~ sees of a<t-1>: reset_after, U_h^T a<t-1> + b'_h; else r * a<t-1>
+            "h_input": xp.empty((steps, n, m), dtype=dtype),
+            "states": xp.empty((steps, n, m), dtype=dtype),
         }
 
     def run_steps(self, xw, initial, kept_arrays, mask):
         xp = backend.xp
-        steps, n = xw.shape[1], self.units
-        u = self.params["U"]
+        n = self.units
+        u_t = self.params["U"].T  # (3 n_a, n_a)
         b_rec = self.params.get("b_rec")
         gates, h_input, states = (kept_arrays[k] for k in ("gates", "h_input", "states"))
         (a,) = initial
-        for t in range(steps):
-            g = gates[:, t]
+        for t in range(xw.shape[0]):  # step-major: every gate a contiguous (n_a, m) block
+            g = gates[t]
             if self.reset_after:
-                zh = xp.matmul(a, u)  # (m, 3 n_a)
+                zh = xp.matmul(u_t, a)  # (3 n_a, m)
                 if b_rec is not None:
-                    zh += b_rec
-                _sigmoid(xw[:, t, : 2 * n] + zh[:, : 2 * n], out=g[:, : 2 * n])
-                h_input[:, t] = zh[:, 2 * n :]
-                xp.tanh(xw[:, t, 2 * n :] + g[:, n : 2 * n] * h_input[:, t], out=g[:, 2 * n :])
+                    zh += b_rec[:, None]
+                zr = g[: 2 * n]
+                xp.add(xw[t, : 2 * n], zh[: 2 * n], out=zr)
+                _sigmoid(zr, out=zr)
+                h_input[t] = zh[2 * n :]
+                h = g[2 * n :]
+                xp.multiply(g[n : 2 * n], h_input[t], out=h)
+                h += xw[t, 2 * n :]
+                xp.tanh(h, out=h)
             else:
-                zr = xp.matmul(a, u[:, : 2 * n])
-                zr += xw[:, t, : 2 * n]
-                _sigmoid(zr, out=g[:, : 2 * n])
-                xp.multiply(g[:, n : 2 * n], a, out=h_input[:, t])  # r * a<t-1>
-                zh = xp.matmul(h_input[:, t], u[:, 2 * n :])
-                zh += xw[:, t, 2 * n :]
-                xp.tanh(zh, out=g[:, 2 * n :])
-            z, cand = g[:, :n], g[:, 2 * n :]
-            new = states[:, t]
+                zr = g[: 2 * n]
+                xp.matmul(u_t[: 2 * n], a, out=zr)
+                zr += xw[t, : 2 * n]
+                _sigmoid(zr, out=zr)
+                xp.multiply(g[n : 2 * n], a, out=h_input[t])  # r * a<t-1>
+                h = g[2 * n :]
+                xp.matmul(u_t[2 * n :], h_input[t], out=h)
+                h += xw[t, 2 * n :]
+                xp.tanh(h, out=h)
+            z, cand = g[:n], g[2 * n :]
+            new = states[t]
             xp.subtract(a, cand, out=new)  # a<t> = h~ + z (a<t-1> - h~)
             new *= z
             new += cand
             if mask is not None:  # padded: carry a<t-1> over
-                xp.copyto(new, a, where=~mask[:, t])
+                xp.copyto(new, a, where=~mask[t])
             a = new
 
     def grad_arrays(self, m, steps, dtype):
         grads = super().grad_arrays(m, steps, dtype)
-        if self.reset_after:  # dJ/d(a<t-1> U + b'): z and r as dz, h~'s times r
+        if self.reset_after:  # dJ/d(U^T a<t-1> + b'), (T, 3 n_a, m): dU and db' from it
             grads["dz_rec"] = backend.xp.empty_like(grads["dz"])
         return grads
 
     def backprop_steps(self, d_states, kept_arrays, initial, grads, d_initial, mask, d_last):
         xp = backend.xp
         gates, h_input, states = (kept_arrays[k] for k in ("gates", "h_input", "states"))
-        m, steps, n = states.shape
-        u = self.params["U"]
-        u_zr_t, u_h_t = u[:, : 2 * n].T, u[:, 2 * n :].T
-        u_t = u.T
+        n = self.units
+        u = self.params["U"]  # (n_a, 3 n_a)
+        u_zr, u_h = u[:, : 2 * n], u[:, 2 * n :]
         dz, dz_rec = grads["dz"], grads.get("dz_rec")
         (da_next,) = d_last
-        for t in range(steps - 1, -1, -1):
-            g = gates[:, t]
-            z, r, cand = g[:, :n], g[:, n : 2 * n], g[:, 2 * n :]
-            a_before = states[:, t - 1] if t > 0 else initial[0]
-            da, carried = _split_at_padding(d_states[:, t] + da_next, mask, t)
-            d = dz[:, t]
-            d_h = xp.multiply(da * (1.0 - z), 1.0 - cand * cand, out=d[:, 2 * n :])  # dz_h
-            xp.multiply(da * (a_before - cand), z * (1.0 - z), out=d[:, :n])  # dz_z
+        for t in range(states.shape[0] - 1, -1, -1):
+            g = gates[t]
+            z, r, cand = g[:n], g[n : 2 * n], g[2 * n :]
+            a_before = states[t - 1] if t > 0 else initial[0]
+            total = da_next if d_states is None else d_states[t] + da_next
+            da, carried = _split_at_padding(total, mask, t)
+            d = dz[t]
+            d_h = xp.multiply(da * (1.0 - z), 1.0 - cand * cand, out=d[2 * n :])  # dz_h
+            xp.multiply(da * (a_before - cand), z * (1.0 - z), out=d[:n])  # dz_z
             da_prev = da * z
             if self.reset_after:
-                dr = d_h * h_input[:, t]  # a<t-1> U_h + b'_h
-                xp.multiply(dr, r * (1.0 - r), out=d[:, n : 2 * n])  # dz_r
-                dzr = dz_rec[:, t]
-                dzr[:, : 2 * n] = d[:, : 2 * n]
-                xp.multiply(d_h, r, out=dzr[:, 2 * n :])
-                da_prev += xp.matmul(dzr, u_t)
+                dr = d_h * h_input[t]  # U_h^T a<t-1> + b'_h
+                xp.multiply(dr, r * (1.0 - r), out=d[n : 2 * n])  # dz_r
+                dzr = dz_rec[t]
+                dzr[: 2 * n] = d[: 2 * n]
+                xp.multiply(d_h, r, out=dzr[2 * n :])
+                da_prev += xp.matmul(u, dzr)
             else:
-                d_rh = xp.matmul(d_h, u_h_t)  # dJ/d(r * a<t-1>)
-                xp.multiply(d_rh * a_before, r * (1.0 - r), out=d[:, n : 2 * n])  # dz_r
+                d_rh = xp.matmul(u_h, d_h)  # dJ/d(r * a<t-1>)
+                xp.multiply(d_rh * a_before, r * (1.0 - r), out=d[n : 2 * n])  # dz_r
                 da_prev += d_rh * r
-                da_prev += xp.matmul(d[:, : 2 * n], u_zr_t)
+                da_prev += xp.matmul(u_zr, d[: 2 * n])
             da_next = da_prev if carried is None else da_prev + carried
         d_initial[0][...] = da_next
 
-    def recurrent_grads(self, a_before, grads):
-        m, steps, n = a_before.shape
-        flat, dz = a_before.reshape(m * steps, n), grads["dz"]
+    def recurrent_grads(self, chunks):
+        n = self.units
+        before = [_previous(c.kept["states"], c.initial[0]) for c in chunks]
         if self.reset_after:
-            dz_rec = grads["dz_rec"].reshape(m * steps, -1)
-            self.write_grad("U", lambda out: _matmul_t(flat, dz_rec, out))
+            pairs = [(a, c.grads["dz_rec"]) for a, c in zip(before, chunks, strict=True)]
+            self.write_grad("U", lambda out: _sum_of_products(pairs, out))
             if self.use_bias:
-                self.write_grad("b_rec", lambda out: dz_rec.sum(axis=0, out=out))
+                self.write_grad("b_rec", lambda out: _sum_over_steps(chunks, "dz_rec", out))
             return
-        dz2 = dz.reshape(m * steps, -1)
-        rh = self.cache.kept["h_input"].reshape(m * steps, n)  # r * a<t-1>
+        # the course's form: dU_zr from a<t-1>, dU_h from r * a<t-1>
+        zr = [(a, c.grads["dz"][:, : 2 * n]) for a, c in zip(before, chunks, strict=True)]
+        h = [(c.kept["h_input"], c.grads["dz"][:, 2 * n :]) for c in chunks]
 
         def both(out):
-            xp = backend.xp
             if out is None:
-                out = xp.empty((n, 3 * n), dtype=dz.dtype)
-            xp.matmul(flat.T, dz2[:, : 2 * n], out=out[:, : 2 * n])
-            xp.matmul(rh.T, dz2[:, 2 * n :], out=out[:, 2 * n :])
+                out = backend.xp.empty((n, 3 * n), dtype=chunks[0].grads["dz"].dtype)
+            _sum_of_products(zr, out[:, : 2 * n])
+            _sum_of_products(h, out[:, 2 * n :])
             return out
 
         self.write_grad("U", both)
