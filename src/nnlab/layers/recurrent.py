@@ -408,17 +408,16 @@ def _previous(states, a0):
 
 def _sum_of_products(pairs, out):
     """sum over the pairs (A, B) and steps t of A[t] B[t]^T (A (T, p, m'), B (T, q, m')):
-    a weight gradient, into ``out`` (see Layer.write_grad) or a new array."""
+    a weight gradient, into ``out`` (see Layer.write_grad) or a new array.  einsum lays
+    each pair out as (p, T m') x (T m', q), one GEMM (a loop of T products takes longer)."""
     xp = backend.xp
-    first_a, first_b = pairs[0]
-    if out is None:
-        out = xp.empty((first_a.shape[1], first_b.shape[1]), dtype=first_b.dtype)
-    product = xp.empty_like(out)
-    out[...] = 0
+    total = None
     for a, b in pairs:
-        for t in range(a.shape[0]):
-            xp.matmul(a[t], b[t].T, out=product)
-            out += product
+        product = xp.einsum("tpm,tqm->pq", a, b, optimize=True)
+        total = product if total is None else total + product
+    if out is None:
+        return total
+    out[...] = total
     return out
 
 
