@@ -286,6 +286,7 @@ class _Recurrent(Layer):
                 chunk.mask,
                 seeds,
             )
+            chunk.flatten_grads()  # dZ as (G n_a, T m'): each weight gradient one GEMM
 
         _each_chunk(through_time, cache.chunks)
         cache.d_initial_state = [
@@ -293,7 +294,8 @@ class _Recurrent(Layer):
             for k in range(len(self.carried))
         ]
         self.write_grad(
-            "W", lambda out: _sum_of_products([(c.x, c.grads["dz"]) for c in cache.chunks], out)
+            "W",
+            lambda out: _sum_of_products([(c.flat("x"), c.flat("dz")) for c in cache.chunks], out),
         )
         self.recurrent_grads(cache.chunks)
         if self.use_bias:
@@ -301,8 +303,9 @@ class _Recurrent(Layer):
         if not need_input_grad:
             return None
         dx = xp.empty((m, steps, n_x), dtype=dtype)
-        for c in cache.chunks:  # dX = dZ W^T, (T, n_x, m') per chunk
-            dx[c.lo : c.hi] = xp.matmul(self.params["W"], c.grads["dz"]).transpose(2, 0, 1)
+        for c in cache.chunks:  # dX<t> = W dZ<t>: (n_x, T m') per chunk, one GEMM
+            dx_flat = xp.matmul(self.params["W"], c.flat("dz"))
+            dx[c.lo : c.hi] = dx_flat.reshape(n_x, steps, c.hi - c.lo).transpose(2, 1, 0)
         if cache.input_mask is not None:
             dx *= cache.input_mask
         return dx[:, ::-1] if self.go_backwards else dx
@@ -336,7 +339,7 @@ class _Recurrent(Layer):
     def recurrent_grads(self, chunks):
         """dU (and any recurrent bias) from the states a<0..T-1> and dZ of every chunk:
         dU = sum over t of A<t-1>^T dZ<t>."""
-        pairs = [(_previous(c.kept["states"], c.initial[0]), c.grads["dz"]) for c in chunks]
+        pairs = [(c.flat("previous"), c.flat("dz")) for c in chunks]
         self.write_grad("U", lambda out: _sum_of_products(pairs, out))
 
     def get_config(self):
@@ -366,6 +369,28 @@ class _Chunk:
         self.kept: dict = {}
         self.grads: dict = {}
         self.d_initial: list = []
+        self._flat: dict = {}
+
+    def flat(self, key: str):
+        """A step-major array (T, p, m') as (p, T m'), every step's columns side by side,
+        made once (a copy of rows of m'): the layout in which a weight gradient is one
+        GEMM.  ``key``: "x", "previous" (the states a<0..T-1>), a kept array or a grads
+        array."""
+        if key not in self._flat:
+            self._flat[key] = _flat_steps(self._step_major(key))
+        return self._flat[key]
+
+    def _step_major(self, key: str):
+        if key == "x":
+            return self.x
+        if key == "previous":
+            return _previous(self.kept["states"], self.initial[0])
+        return self.kept[key]
+
+    def flatten_grads(self) -> None:
+        """Keep backward's step-major arrays (dZ, ...) only as (p, T m') (see flat)."""
+        self._flat.update({key: _flat_steps(value) for key, value in self.grads.items()})
+        self.grads = {}
 
     @classmethod
     def of(cls, x, initial, mask, lo: int, hi: int) -> _Chunk:
@@ -406,14 +431,21 @@ def _previous(states, a0):
     return before
 
 
+def _flat_steps(a):
+    """(T, p, m') -> (p, T m'): a copy moving whole rows of m' (cheap, unlike a full
+    transpose)."""
+    xp = backend.xp
+    return xp.ascontiguousarray(a.transpose(1, 0, 2)).reshape(a.shape[1], -1)
+
+
 def _sum_of_products(pairs, out):
-    """sum over the pairs (A, B) and steps t of A[t] B[t]^T (A (T, p, m'), B (T, q, m')):
-    a weight gradient, into ``out`` (see Layer.write_grad) or a new array.  einsum lays
-    each pair out as (p, T m') x (T m', q), one GEMM (a loop of T products takes longer)."""
+    """sum over the pairs (A, B) of A B^T (A (p, T m'), B (q, T m'), see _Chunk.flat): sum
+    over the steps and examples of a<t> dZ<t>^T, a weight gradient, into ``out`` (see
+    Layer.write_grad) or a new array.  One GEMM per chunk."""
     xp = backend.xp
     total = None
     for a, b in pairs:
-        product = xp.einsum("tpm,tqm->pq", a, b, optimize=True)
+        product = xp.matmul(a, b.T)
         total = product if total is None else total + product
     if out is None:
         return total
@@ -422,9 +454,9 @@ def _sum_of_products(pairs, out):
 
 
 def _sum_over_steps(chunks, key: str, out):
-    """sum over chunks, steps and examples of grads[key] (T, k, m'): a bias gradient."""
+    """sum over chunks, steps and examples of grads[key]: a bias gradient."""
     xp = backend.xp
-    total = sum(c.grads[key].sum(axis=(0, 2)) for c in chunks)
+    total = sum(c.flat(key).sum(axis=1) for c in chunks)
     if out is None:
         return xp.asarray(total)
     out[...] = total
@@ -745,20 +777,19 @@ class GRU(_Recurrent):
 
     def recurrent_grads(self, chunks):
         n = self.units
-        before = [_previous(c.kept["states"], c.initial[0]) for c in chunks]
         if self.reset_after:
-            pairs = [(a, c.grads["dz_rec"]) for a, c in zip(before, chunks, strict=True)]
+            pairs = [(c.flat("previous"), c.flat("dz_rec")) for c in chunks]
             self.write_grad("U", lambda out: _sum_of_products(pairs, out))
             if self.use_bias:
                 self.write_grad("b_rec", lambda out: _sum_over_steps(chunks, "dz_rec", out))
             return
-        # the course's form: dU_zr from a<t-1>, dU_h from r * a<t-1>
-        zr = [(a, c.grads["dz"][:, : 2 * n]) for a, c in zip(before, chunks, strict=True)]
-        h = [(c.kept["h_input"], c.grads["dz"][:, 2 * n :]) for c in chunks]
+        # the course's form: dU_zr from a<t-1>, dU_h from r * a<t-1> (rows of the flat dZ)
+        zr = [(c.flat("previous"), c.flat("dz")[: 2 * n]) for c in chunks]
+        h = [(c.flat("h_input"), c.flat("dz")[2 * n :]) for c in chunks]
 
         def both(out):
             if out is None:
-                out = backend.xp.empty((n, 3 * n), dtype=chunks[0].grads["dz"].dtype)
+                out = backend.xp.empty((n, 3 * n), dtype=chunks[0].flat("dz").dtype)
             _sum_of_products(zr, out[:, : 2 * n])
             _sum_of_products(h, out[:, 2 * n :])
             return out
