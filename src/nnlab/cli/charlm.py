@@ -34,9 +34,16 @@ from ..training import callbacks
 from ..training.callbacks.checkpoint import restore_states
 from ..training.optimizers import Adam, GradientDescent
 from .parser import command_parser
+from .resumable import (
+    CHECKPOINT_FILE,
+    CURVES_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    SETTINGS_FILE,
+    add_train_options,
+    run_settings,
+)
 
-MODEL_FILE, CURVES_FILE, METRICS_FILE = "model.safetensors", "learning_curves.png", "metrics.json"
-CHECKPOINT_FILE, SETTINGS_FILE = "checkpoint.safetensors", "settings.json"
 #: the flags a run folder keeps (settings.json), so that --resume continues the same run
 SETTINGS = ("data", "cell", "units", "epochs", "batch_size", "optimizer", "learning_rate")
 SETTINGS += ("clip", "limit", "dev_fraction", "seed")
@@ -71,14 +78,7 @@ def add_command(subparsers) -> argparse.ArgumentParser:
         ("--seed", int, 0, "for the shuffle, the split and the initial weights"),
         ("--out", str, None, "the run folder (default: runs/charlm-DATA-TIME)"),
     ]
-    train.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out from its last checkpoint (default: off)",
-    )
-    for flag, kind, default, text in options:
-        shown = "" if "(default:" in text else f" (default: {default})"
-        train.add_argument(flag, type=kind, default=default, help=text + shown)
+    add_train_options(train, options)
     train.set_defaults(handler=cmd_train)
     draw = actions.add_parser("sample", help="sample names from a trained model")
     draw.add_argument("run", metavar="RUN", help="a charlm run folder or its model file")
@@ -112,7 +112,11 @@ def read_names(data: str) -> list[str]:
 
 def cmd_train(args) -> int:
     out = Path(args.out or f"runs/charlm-{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    settings = _settings(args, out)
+    if args.optimizer not in OPTIMIZERS:
+        raise InputValueError(
+            f"charlm train: --optimizer must be adam or sgd, got {args.optimizer!r}"
+        )
+    settings = run_settings(args, out, SETTINGS, DEFAULT_EPOCHS, "charlm train")
     data = _names_data(settings)
     log = EpochLog()
     checkpoint_path = out / CHECKPOINT_FILE
@@ -136,28 +140,6 @@ def cmd_train(args) -> int:
     )
     _write_outputs(out, model, settings, data, log.rows)
     return 0
-
-
-def _settings(args, out: Path) -> dict:
-    """The training settings: the flags, or those saved in the run folder with --resume
-    (only --epochs may extend them)."""
-    if args.resume:
-        if not (out / CHECKPOINT_FILE).exists():
-            raise InputValueError(f"charlm train --resume: no checkpoint in {out} to resume")
-        settings = json.loads((out / SETTINGS_FILE).read_text())
-        settings["epochs"] = args.epochs or settings["epochs"]
-        return settings
-    if (out / CHECKPOINT_FILE).exists():
-        raise InputValueError(
-            f"charlm train: {out} holds a run; --resume continues it, or choose another --out"
-        )
-    if args.optimizer not in OPTIMIZERS:
-        raise InputValueError(
-            f"charlm train: --optimizer must be adam or sgd, got {args.optimizer!r}"
-        )
-    settings = {key: getattr(args, key) for key in SETTINGS}
-    settings["epochs"] = args.epochs or DEFAULT_EPOCHS
-    return settings
 
 
 def _names_data(settings: dict) -> dict:

@@ -33,7 +33,6 @@ from ..applications.trigger_word import (
 )
 from ..data.speech import SAMPLE_RATE, load_word_bank, read_wav, resample, write_wav
 from ..data.trigger_clips import ClipMaker, add_chimes, spectrogram
-from ..exceptions import InputValueError
 from ..practice.plots import learning_curves, spectrogram_figure
 from ..runs.runner import EpochLog
 from ..saving.container import atomic_write_bytes
@@ -43,13 +42,17 @@ from ..training.callbacks.checkpoint import restore_states
 from ..training.optimizers import Adam
 from ..training.schedules import ExponentialDecay
 from .parser import command_parser
-
-MODEL_FILE, CURVES_FILE, METRICS_FILE = "model.safetensors", "learning_curves.png", "metrics.json"
-CHECKPOINT_FILE, SETTINGS_FILE, FIGURE_FILE = (
-    "checkpoint.safetensors",
-    "settings.json",
-    "dev_clip.png",
+from .resumable import (
+    CHECKPOINT_FILE,
+    CURVES_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    SETTINGS_FILE,
+    add_train_options,
+    run_settings,
 )
+
+FIGURE_FILE = "dev_clip.png"
 SETTINGS = ("epochs", "clips", "dev_clips", "batch_size", "learning_rate", "decay_rate")
 SETTINGS += ("dropout", "seed")
 DEFAULT_EPOCHS = 30
@@ -58,7 +61,7 @@ TEST_SEED = 2_000_003  # nnlab trigger evaluate's clips: other mixes of the held
 
 
 def add_command(subparsers) -> argparse.ArgumentParser:
-    """Register ``nnlab trigger train``, ``clip`` and ``detect``."""
+    """Register ``nnlab trigger train``, ``evaluate``, ``clip`` and ``detect``."""
     parser = command_parser(
         subparsers, "trigger", "train a trigger-word detector, or run it on audio", __doc__
     )
@@ -66,7 +69,7 @@ def add_command(subparsers) -> argparse.ArgumentParser:
         dest="action",
         required=True,
         metavar="ACTION",
-        help="train (the detector), evaluate (it on new clips), clip (make a test clip) or detect (chime on a clip)",
+        help="train, evaluate (on new clips), clip (make a test clip) or detect (chime on a clip)",
     )
     train = actions.add_parser("train", help="train the detector", description=__doc__)
     options = [
@@ -80,14 +83,7 @@ def add_command(subparsers) -> argparse.ArgumentParser:
         ("--seed", int, 0, "for the clips and the initial weights"),
         ("--out", str, None, "the run folder (default: runs/trigger-TIME)"),
     ]
-    train.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out from its last checkpoint (default: off)",
-    )
-    for flag, kind, default, text in options:
-        shown = "" if "(default:" in text else f" (default: {default})"
-        train.add_argument(flag, type=kind, default=default, help=text + shown)
+    add_train_options(train, options)
     train.set_defaults(handler=cmd_train)
 
     clip = actions.add_parser("clip", help="write a 10-second clip of held-out voices")
@@ -121,7 +117,7 @@ def add_command(subparsers) -> argparse.ArgumentParser:
 # ------------------------------------------------------------------- train
 def cmd_train(args) -> int:
     out = Path(args.out or f"runs/trigger-{time.strftime('%Y%m%d-%H%M%S')}")
-    settings = _settings(args, out)
+    settings = run_settings(args, out, SETTINGS, DEFAULT_EPOCHS, "trigger train")
     bank = load_word_bank()
     train_maker = ClipMaker(bank, "train")
     x_dev, y_dev, dev_clips = ClipMaker(bank, "test").dataset(settings["dev_clips"], DEV_SEED)
@@ -169,23 +165,6 @@ class DetectionLogger(callbacks.Callback):
         score = score_clips(self.model.predict(self.x_dev, batch_size=50), self.dev_clips)
         logs["val_precision"], logs["val_recall"] = score.precision, score.recall
         print(f"dev clips: precision {score.precision:.3f}, recall {score.recall:.3f}")
-
-
-def _settings(args, out: Path) -> dict:
-    """The flags, or with --resume those saved in the run folder (--epochs may extend)."""
-    if args.resume:
-        if not (out / CHECKPOINT_FILE).exists():
-            raise InputValueError(f"trigger train --resume: no checkpoint in {out} to resume")
-        settings = json.loads((out / SETTINGS_FILE).read_text())
-        settings["epochs"] = args.epochs or settings["epochs"]
-        return settings
-    if (out / CHECKPOINT_FILE).exists():
-        raise InputValueError(
-            f"trigger train: {out} holds a run; --resume continues it, or choose another --out"
-        )
-    settings = {key: getattr(args, key) for key in SETTINGS}
-    settings["epochs"] = args.epochs or DEFAULT_EPOCHS
-    return settings
 
 
 def _new_model(settings: dict):
