@@ -35,6 +35,7 @@ REQUIRED = {
         "GRU": {"units": 2},
         "LSTM": {"units": 2},
         "Bidirectional": {"layer": {"class": "LSTM", "config": {"units": 2}}},
+        "RepeatVector": {"n": 3},
     },
 }
 

@@ -145,6 +145,11 @@ CASES = {
     ),
     "Conv2D": Case(lambda: L.Conv2D(3, 3, padding="same", activation="tanh"), (5, 4, 2), None),
     "Dense": Case(lambda: L.Dense(3, activation="tanh"), (4,), dense_t),
+    "Dot": Case(
+        lambda: L.Dot(axes=1),
+        [(4, 1), (4, 3)],
+        lambda xs, p: torch.einsum("itp,itq->ipq", xs[0], xs[1]),
+    ),
     "DepthwiseConv2D": Case(lambda: L.DepthwiseConv2D(3, depth_multiplier=2), (5, 5, 2), None),
     "Dropout": Case(lambda: L.Dropout(0.3), (6,), random=True),
     "Embedding": Case(
@@ -171,6 +176,9 @@ CASES = {
     "RandomRotation": Case(L.RandomRotation, (4, 4, 1), random=True, differentiable=False),
     "RandomTranslation": Case(L.RandomTranslation, (4, 4, 1), random=True, differentiable=False),
     "ReLU": Case(L.ReLU, (5,), lambda x, p: torch.relu(x)),
+    "RepeatVector": Case(
+        lambda: L.RepeatVector(3), (4,), lambda x, p: x[:, None, :].expand(-1, 3, -1)
+    ),
     "SeparableConv2D": Case(lambda: L.SeparableConv2D(3, 3, padding="same"), (4, 4, 2), None),
     "Sigmoid": Case(L.Sigmoid, (5,), lambda x, p: torch.sigmoid(x)),
     "Softmax": Case(L.Softmax, (5,), lambda x, p: torch.softmax(x, dim=-1)),

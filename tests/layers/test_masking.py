@@ -89,11 +89,12 @@ def test_each_sequence_alone_gives_the_same_outputs():
 
 def test_the_last_state_of_a_padded_sequence_is_its_last_real_one():
     ids = Input((None,), dtype="int32")
-    model = Model(ids, GRU(3)(Embedding(VOCABULARY, 4, mask_zero=True)(ids)))
+    model = Model(ids, GRU(3)(Embedding(VOCABULARY, 4, mask_zero=True)(ids)), seed=0)
     model.build()
     batch = model.predict(padded(8)[0])
-    for i, seq in enumerate(SEQUENCES):
-        np.testing.assert_allclose(batch[i], model.predict(np.array([seq]))[0], rtol=1e-5)
+    for i, seq in enumerate(SEQUENCES):  # atol: a batch of 1 rounds its products otherwise
+        alone = model.predict(np.array([seq]))[0]
+        np.testing.assert_allclose(batch[i], alone, rtol=1e-5, atol=1e-7)
 
 
 def test_accuracy_counts_only_real_steps():

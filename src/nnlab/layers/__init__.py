@@ -10,12 +10,12 @@ from .base import Layer
 from .convolutional import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
 from .core import Dense
 from .embedding import Embedding
-from .merging import Add, Concatenate
+from .merging import Add, Concatenate, Dot
 from .normalization import BatchNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
-from .reshaping import Flatten, Input
+from .reshaping import Flatten, Input, RepeatVector
 
 __all__ = [
     "Activation",
@@ -27,6 +27,7 @@ __all__ = [
     "Conv1D",
     "Conv2D",
     "Dense",
+    "Dot",
     "DepthwiseConv2D",
     "Dropout",
     "Embedding",
@@ -42,6 +43,7 @@ __all__ = [
     "RandomRotation",
     "RandomTranslation",
     "ReLU",
+    "RepeatVector",
     "SeparableConv2D",
     "Sigmoid",
     "SimpleRNN",

@@ -6,6 +6,7 @@ Input and output shape: any (m, ...), unchanged.
 from __future__ import annotations
 
 from .. import registry
+from ..exceptions import ConfigError
 from ..ops import activations
 from .base import Layer
 
@@ -82,9 +83,44 @@ class Tanh(_FixedActivation):
 
 @registry.register("layer")
 class Softmax(_FixedActivation):
-    """a = softmax(z) over the last axis."""
+    """a = softmax(z) over ``axis`` (default the last): a_i = exp(z_i) / sum_j exp(z_j).
+
+    The course's attention takes it over the input steps, ``Softmax(axis=1)`` on energies
+    (m, Tx, 1): alpha<t, t'> sums to 1 over t'.  Another axis than the last is moved last,
+    and back (the fused softmax + cross-entropy only fuses the last axis's).
+    """
 
     function = "softmax"
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, int) or isinstance(axis, bool) or axis == 0:
+            raise ConfigError(f"Softmax: axis must be a non-batch axis (not 0), got {axis!r}")
+        self.axis = axis
+
+    def _last(self, a):
+        """a with this layer's axis swapped with the last (a view; its own inverse)."""
+        return a if self.axis in (-1, a.ndim - 1) else a.swapaxes(self.axis, -1)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        a = self._last(self.activation.forward(self._last(a_prev)))
+        self.cache.z, self.cache.a = a_prev, a
+        return a
+
+    def backward(self, da, need_input_grad=True):
+        z, a = self.cache.z, self.cache.a
+        return self._last(self.activation.backward(self._last(da), self._last(z), self._last(a)))
+
+    @property
+    def fusable_activation(self):
+        """Only a softmax over the last axis fuses with the cross-entropy."""
+        return self.activation if self.axis in (-1, len(self.input_shape or ())) else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["axis"] = self.axis
+        return config
 
 
 @registry.register("layer")

@@ -111,6 +111,12 @@ class Layer:
         ``return_state``): forward then returns a list, backward takes one."""
         return 1
 
+    @property
+    def fusable_activation(self):
+        """The activation ending this layer that a loss may fuse with (dZ = A - Y over the
+        last axis), or None."""
+        return getattr(self, "activation", None)
+
     def compute_output_shape(self, input_shape) -> tuple:
         """One output example's shape (a list of them when ``n_outputs`` > 1)."""
         return input_shape

@@ -2,6 +2,7 @@
 
 Add:          a = a_1 + a_2 + ... + a_k          da_i = da          (all shapes equal)
 Concatenate:  a = [a_1, ..., a_k] along axis     da_i = the matching slice of da
+Dot:          a = sum over an axis of x * y      dx = dOut . y, dy = dOut . x (per example)
 """
 
 from __future__ import annotations
@@ -90,4 +91,77 @@ class Concatenate(Merge):
     def get_config(self):
         config = super().get_config()
         config["axis"] = self.axis
+        return config
+
+
+@registry.register("layer")
+class Dot(Merge):
+    """Per example, the dot product of two inputs along one axis each (Keras' Dot): for
+    x (m, T, p) and y (m, T, q) with ``axes=1``
+
+        out[i, a, b] = sum over t of x[i, t, a] y[i, t, b]          (m, p, q)
+
+    the course's attention context, Dot(axes=1)([alphas (m, Tx, 1), a (m, Tx, 2 n_a)]) =
+    sum over t' of alpha<t'> a<t'>, (m, 1, 2 n_a).  The output's axes are x's that remain,
+    then y's.  ``axes``: one axis for both inputs, or a pair (axis of x, axis of y), counted
+    with the batch axis (0 is not allowed).  Backward contracts dOut with the other input:
+
+        dx[i, t, a] = sum over b of dOut[i, a, b] y[i, t, b],  dy alike.
+    """
+
+    def __init__(self, axes=1, **kwargs):
+        super().__init__(**kwargs)
+        pair = tuple(axes) if isinstance(axes, list | tuple) else (axes, axes)
+        if len(pair) != 2 or any(not isinstance(a, int) or a == 0 for a in pair):
+            raise ConfigError(
+                f"Dot: axes must be a non-batch axis or a pair of them (not 0), got {axes!r}"
+            )
+        self.axes = pair
+
+    def _subscripts(self, shapes) -> tuple[str, str, str]:
+        """einsum subscripts of x, y and the output, for example shapes (no batch axis)."""
+        letters = iter("abcdefghjklnopqrstuvwxyz")
+        x_sub = ["i"] + [next(letters) for _ in shapes[0]]
+        y_sub = ["i"] + [next(letters) for _ in shapes[1]]
+        ax, ay = (a if a > 0 else a + len(s) + 1 for a, s in zip(self.axes, shapes, strict=True))
+        y_sub[ay] = x_sub[ax]
+        out = ["i"] + [c for k, c in enumerate(x_sub[1:], 1) if k != ax]
+        out += [c for k, c in enumerate(y_sub[1:], 1) if k != ay]
+        return "".join(x_sub), "".join(y_sub), "".join(out)
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(s) for s in input_shape]
+        if len(shapes) != 2:
+            raise ShapeError(f"{self.describe()}: expected 2 inputs, got {len(shapes)}")
+        ax, ay = (a if a > 0 else a + len(s) + 1 for a, s in zip(self.axes, shapes, strict=True))
+        if not (1 <= ax <= len(shapes[0]) and 1 <= ay <= len(shapes[1])):
+            raise ShapeError(f"{self.describe()}: axes {self.axes} do not fit inputs {shapes}")
+        if shapes[0][ax - 1] != shapes[1][ay - 1]:
+            raise ShapeError(
+                f"{self.describe()}: the contracted axes differ in size: {shapes[0]} axis "
+                f"{self.axes[0]} against {shapes[1]} axis {self.axes[1]}"
+            )
+        rest_x = [d for k, d in enumerate(shapes[0], 1) if k != ax]
+        rest_y = [d for k, d in enumerate(shapes[1], 1) if k != ay]
+        return tuple(rest_x + rest_y)
+
+    def forward(self, a_prev, training=False):
+        self.check_inputs(a_prev)
+        x_sub, y_sub, out = self._subscripts(self.input_shape)
+        self.cache.inputs = a_prev
+        return backend.xp.einsum(f"{x_sub},{y_sub}->{out}", *a_prev, optimize=True)
+
+    def backward(self, da, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        x, y = self.cache.inputs
+        x_sub, y_sub, out = self._subscripts(self.input_shape)
+        xp = backend.xp
+        dx = xp.einsum(f"{out},{y_sub}->{x_sub}", da, y, optimize=True)
+        dy = xp.einsum(f"{out},{x_sub}->{y_sub}", da, x, optimize=True)
+        return [dx, dy]
+
+    def get_config(self):
+        config = super().get_config()
+        config["axes"] = list(self.axes)
         return config

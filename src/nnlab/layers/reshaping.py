@@ -1,4 +1,5 @@
-"""Shape-only layers: Input (declares the shape) and Flatten (m, ...) -> (m, prod(...))."""
+"""Shape-only layers: Input (declares the shape), Flatten (m, ...) -> (m, prod(...)) and
+RepeatVector (m, d) -> (m, n, d)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 
 import numpy as np
 
-from .. import registry
+from .. import backend, registry
 from ..exceptions import ConfigError
 from .base import Layer
 from .node import Node
@@ -58,3 +59,36 @@ class Flatten(Layer):
 
     def backward(self, da, need_input_grad=True):
         return da.reshape((da.shape[0],) + self.input_shape)
+
+
+@registry.register("layer")
+class RepeatVector(Layer):
+    """(m, d) -> (m, n, d): the vector repeated n times (the course's attention repeats
+    s<t-1> once per input step, to sit beside every a<t'>).  Backward sums the n copies'
+    gradients: da = sum over k of dA[:, k]."""
+
+    def __init__(self, n: int, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"RepeatVector: n must be a positive integer, got {n!r}")
+        self.n = n
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ConfigError(
+                f"{self.describe()}: expected vectors (m, d), got "
+                f"(m, {', '.join(map(str, input_shape))})"
+            )
+        return (self.n, input_shape[0])
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        return backend.xp.repeat(a_prev[:, None, :], self.n, axis=1)
+
+    def backward(self, da, need_input_grad=True):
+        return da.sum(axis=1) if need_input_grad else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["n"] = self.n
+        return config

@@ -410,7 +410,7 @@ class Network:
             return None
         if self.output_reads[output] is not None:  # one of several outputs
             return None
-        return getattr(call.layer, "activation", None)
+        return call.layer.fusable_activation
 
     # ------------------------------------------------------------------- inputs
     def input_list(self, x) -> list:
