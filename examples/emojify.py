@@ -196,7 +196,7 @@ def main(argv=None) -> dict:
         table,
         args.out / "confusion_matrix.png",
         CLASS_NAMES,
-        title=f"Emojify V2 on the test tweets (accuracy {v2['test']:.3f})",
+        title=f"V2, test tweets (accuracy {v2['test']:.3f})",
     )
     timings["total_s"] = time.perf_counter() - start
     results = {

@@ -23,6 +23,19 @@ pytest.importorskip("pyarrow")
 MAX_LEN = 24
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """The LSTMs' GEMMs here are small: on a machine whose cores are busy with other work,
+    OpenBLAS' threads spinning for each other made the training test 100x slower."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ModuleNotFoundError:
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def glove():
     return load_glove()
