@@ -32,3 +32,15 @@ def test_it_learns_a_copy_task_through_attention():
     translator.model.fit(inputs, targets, epochs=60, batch_size=50, verbose=0)
     after = (translator.predict_ids(x[800:]) == y[800:]).mean()
     assert before < 0.4 and after > 0.9
+
+
+def test_attention_maps_are_distributions_over_the_input(tmp_path):
+    from nnlab.practice.plots import attention_heatmap
+
+    translator = DateTranslator(6, 4, tx=5, ty=3, n_a=4, n_s=6, seed=1)
+    x = np.eye(6, dtype=np.float32)[np.random.default_rng(0).integers(0, 6, (2, 5))]
+    alphas = translator.attention_map(x)
+    assert alphas.shape == (2, 3, 5)
+    np.testing.assert_allclose(alphas.sum(axis=-1), 1.0, rtol=1e-5)
+    path = attention_heatmap(alphas[0], "9 may", "abc", tmp_path / "map.png")
+    assert path.stat().st_size > 1000

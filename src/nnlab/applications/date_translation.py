@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..layers import (
     LSTM,
     Bidirectional,
@@ -41,16 +42,30 @@ class DateTranslator:
         human_size, machine_size: the vocabularies' sizes (n_h, n_y).
         tx, ty: input and output lengths.
         n_a, n_s: the encoder's and the post-attention LSTM's sizes (the course: 32, 64).
+        energy_activation: the energies' activation, the course's "relu".  Trained from
+            scratch (the course loads trained weights), its energies can all fall below 0:
+            then alpha is uniform, 1 / Tx, and stays so (no gradient passes a dead ReLU);
+            "linear" keeps the attention alive.
     """
 
-    def __init__(self, human_size, machine_size, tx=30, ty=10, n_a=32, n_s=64, seed=0):
+    def __init__(
+        self,
+        human_size,
+        machine_size,
+        tx=30,
+        ty=10,
+        n_a=32,
+        n_s=64,
+        energy_activation="relu",
+        seed=0,
+    ):
         self.tx, self.ty, self.n_s = tx, ty, n_s
         self.human_size, self.machine_size = human_size, machine_size
         self.encoder = Bidirectional(LSTM(n_a, return_sequences=True), name="encoder")
         self.repeat = RepeatVector(tx, name="repeat_s")
         self.concat = Concatenate(axis=-1, name="concat_a_s")
         self.dense_tanh = Dense(10, activation="tanh", name="attention_dense_tanh")
-        self.dense_relu = Dense(1, activation="relu", name="attention_energies")
+        self.dense_relu = Dense(1, activation=energy_activation, name="attention_energies")
         self.softmax = Softmax(axis=1, name="attention_weights")
         self.dot = Dot(axes=1, name="context")
         self.post = LSTM(n_s, return_state=True, name="post_attention_lstm")
@@ -87,6 +102,21 @@ class DateTranslator:
     def targets(self, y_ids) -> list:
         """One (m,) id array per output step."""
         return [y_ids[:, t] for t in range(self.ty)]
+
+    def attention_map(self, x_onehot) -> np.ndarray:
+        """alpha<t, t'> (m, Ty, Tx): how much output step t read input character t', the
+        outputs of the model's Ty softmax calls in an inference forward.  (Not a second
+        Model over the same layers: building one would initialize the shared layers
+        again.)"""
+        model = self.model
+        if not model.built:
+            model.build()
+        xs = model.input_list(model.prepare_inputs(self.inputs(x_onehot), "attention_map"))
+        values = model.run_calls(xs)
+        alphas = [
+            v for v, call in zip(values, model.calls, strict=True) if call.layer is self.softmax
+        ]
+        return np.stack([backend.to_numpy(a)[:, :, 0] for a in alphas], axis=1)
 
     def predict_ids(self, x_onehot) -> np.ndarray:
         """(m, Ty) argmax ids (greedy decoding)."""

@@ -204,3 +204,19 @@ def spectrogram_figure(features, probabilities, labels, path, seconds=10.0, dpi=
     bottom.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return save_png(fig, path, dpi)
+
+
+def attention_heatmap(alphas, input_chars, output_chars, path, dpi=90) -> Path:
+    """alpha<t, t'> (Ty, Tx) as a heat map: output characters down, input characters
+    across (the course's attention map)."""
+    alphas = np.asarray(alphas)
+    fig = Figure(figsize=(max(4.0, 0.32 * len(input_chars) + 1.5), 0.32 * len(output_chars) + 1.4))
+    ax = fig.subplots()
+    image = ax.imshow(alphas[:, : len(input_chars)], cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(input_chars)), [c if c != " " else "␣" for c in input_chars])
+    ax.set_yticks(range(len(output_chars)), list(output_chars))
+    ax.set_xlabel("input")
+    ax.set_ylabel("output")
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    return save_png(fig, path, dpi)
