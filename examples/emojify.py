@@ -43,7 +43,6 @@ from nnlab.applications.emojify import (
     emojify_v1,
     emojify_v2,
     sentence_averages,
-    sentence_ids,
     split_unknown,
     sub_vocabulary,
 )
@@ -175,8 +174,8 @@ def main(argv=None) -> dict:
     }
     vocabulary = sub_vocabulary(glove, [t for p in parts for t in tokens[p]])
     matrix = vocabulary.embedding_matrix()
-    ids = {p: sentence_ids(tokens[p], vocabulary, args.max_len) for p in parts}
-    averages = {p: sentence_averages(sentence_ids(tokens[p], vocabulary), matrix) for p in parts}
+    ids = {p: vocabulary.ids(tokens[p], args.max_len, oov="skip") for p in parts}
+    averages = {p: sentence_averages(vocabulary.ids(tokens[p], oov="skip"), matrix) for p in parts}
     print(f"{len(vocabulary)} GloVe words in the tweets; split {[len(y[p]) for p in parts]}")
 
     timings = {}

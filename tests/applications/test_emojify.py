@@ -11,7 +11,6 @@ from nnlab.applications.emojify import (
     emojify_v1,
     emojify_v2,
     sentence_averages,
-    sentence_ids,
     split_unknown,
     sub_vocabulary,
 )
@@ -84,10 +83,10 @@ def test_split_unknown_spells_hashtags_with_glove_words(glove):
 
 def test_sentence_ids_skip_unknown_words_pad_and_truncate():
     vectors = WordVectors(["a", "b", "c"], np.eye(3))
-    ids = sentence_ids([["b", "x", "a"], [], ["c", "c", "a", "b"]], vectors)
+    ids = vectors.ids([["b", "x", "a"], [], ["c", "c", "a", "b"]], oov="skip")
     assert ids.dtype == np.int32
     np.testing.assert_array_equal(ids, [[2, 1, 0, 0], [0, 0, 0, 0], [3, 3, 1, 2]])
-    np.testing.assert_array_equal(sentence_ids([["c", "a", "b"]], vectors, 2), [[3, 1]])
+    np.testing.assert_array_equal(vectors.ids([["c", "a", "b"]], 2, oov="skip"), [[3, 1]])
 
 
 def test_v1_averages_equal_the_hand_computation(glove):
@@ -99,7 +98,7 @@ def test_v1_averages_equal_the_hand_computation(glove):
     ]
     tokens = [tokenize(s) for s in sentences]
     sub = sub_vocabulary(glove, tokens)
-    averages = sentence_averages(sentence_ids(tokens, sub), sub.embedding_matrix(), chunk=3)
+    averages = sentence_averages(sub.ids(tokens, oov="skip"), sub.embedding_matrix(), chunk=3)
     assert averages.shape == (4, 50) and averages.dtype == np.float32
     for row, words in enumerate(tokens):
         known = [glove[w] for w in words if w in glove]
@@ -115,8 +114,8 @@ def test_v1_averages_equal_the_hand_computation(glove):
 def test_v1_learns_sentiment_from_averages(tweets):
     train_tokens, y_train, dev_tokens, y_dev, vocabulary = tweets
     matrix = vocabulary.embedding_matrix()
-    x_train = sentence_averages(sentence_ids(train_tokens, vocabulary), matrix)
-    x_dev = sentence_averages(sentence_ids(dev_tokens, vocabulary), matrix)
+    x_train = sentence_averages(vocabulary.ids(train_tokens, oov="skip"), matrix)
+    x_dev = sentence_averages(vocabulary.ids(dev_tokens, oov="skip"), matrix)
     model = emojify_v1(seed=0)
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"], learning_rate=0.01)
     before = model.evaluate(x_dev, y_dev)
@@ -148,7 +147,9 @@ def test_v2_masks_the_padding(tweets):
     *_, vocabulary = tweets
     matrix = vocabulary.embedding_matrix()
     short, long = emojify_v2(matrix, 8, seed=4), emojify_v2(matrix, 20, seed=4)
-    ids = sentence_ids([tokenize("the flight was late again"), tokenize("great crew")], vocabulary)
+    ids = vocabulary.ids(
+        [tokenize("the flight was late again"), tokenize("great crew")], oov="skip"
+    )
     padded = [np.pad(ids, ((0, 0), (0, n - ids.shape[1]))) for n in (8, 20)]
     p_short, p_long = short.predict(padded[0]), long.predict(padded[1])
     np.testing.assert_allclose(p_short, p_long, rtol=1e-5, atol=1e-6)
@@ -158,8 +159,8 @@ def test_v2_masks_the_padding(tweets):
 def test_v2_learns_and_beats_chance_on_held_out_tweets(tweets):
     train_tokens, y_train, dev_tokens, y_dev, vocabulary = tweets
     matrix = vocabulary.embedding_matrix()
-    x_train = sentence_ids(train_tokens[:3000], vocabulary, MAX_LEN)
-    x_dev = sentence_ids(dev_tokens, vocabulary, MAX_LEN)
+    x_train = vocabulary.ids(train_tokens[:3000], MAX_LEN, oov="skip")
+    x_dev = vocabulary.ids(dev_tokens, MAX_LEN, oov="skip")
     model = emojify_v2(matrix, MAX_LEN, units=64, seed=0)
     model.compile(nnlab.Adam(0.005), "sparse_categorical_crossentropy", ["accuracy"])
     glove_before = model.get_layer("glove").params["W"].copy()

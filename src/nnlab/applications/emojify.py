@@ -101,22 +101,6 @@ def _segment(word: str, index: dict, size: int) -> list[str]:
     return pieces[::-1] if len(pieces) <= max(2, n / 4) else [word]
 
 
-def sentence_ids(token_lists, vectors: WordVectors, max_len: int | None = None) -> np.ndarray:
-    """Token lists as (m, max_len) int32 ids for ``vectors.embedding_matrix()``: word i is
-    id i + 1; words that ``vectors`` lacks are skipped; 0 pads after the words; sentences
-    longer than ``max_len`` keep their first ``max_len`` words (default: the longest
-    sentence's count, at least 1)."""
-    index = vectors.index
-    known = [[index[w] + 1 for w in tokens if w in index] for tokens in token_lists]
-    if max_len is None:
-        max_len = max((len(k) for k in known), default=1) or 1
-    out = np.zeros((len(known), max_len), dtype=np.int32)
-    for row, ids in enumerate(known):
-        ids = ids[:max_len]
-        out[row, : len(ids)] = ids
-    return out
-
-
 def sentence_averages(ids, embedding_matrix, chunk: int = 4096) -> np.ndarray:
     """avg_i = sum_t E[ids[i, t]] / max(1, number of ids != 0 in row i): (m, d) float32, summed
     in float64; E's row 0 must be zeros (padding).  ``chunk`` rows at a time bound the

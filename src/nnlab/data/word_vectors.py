@@ -170,23 +170,33 @@ class WordVectors:
         return corrected[0] + mu_orth, corrected[1] + mu_orth
 
     # ------------------------------------------------------------ to the models
-    def ids(self, sentences, max_len: int | None = None, oov: int | None = None) -> np.ndarray:
-        """Sentences (strings, split on whitespace and lower-cased) as padded id arrays
-        (m, max_len), int32, for an ``Embedding(mask_zero=True)`` made by
-        ``embedding_matrix``: word i is id i + 1, 0 pads.  Unknown words raise a KeyError
-        naming them, or with ``oov`` get that id."""
-        tokens = [sentence.lower().split() for sentence in sentences]
-        max_len = max_len or max((len(t) for t in tokens), default=1)
-        out = np.zeros((len(tokens), max_len), dtype=np.int32)
-        for row, words in enumerate(tokens):
-            for col, word in enumerate(words[:max_len]):
-                if word in self.index:
-                    out[row, col] = self.index[word] + 1
-                elif oov is not None:
-                    out[row, col] = oov
-                else:
-                    raise KeyError(f"WordVectors.ids: {word!r} (sentence {row}) is unknown")
+    def ids(self, sentences, max_len: int | None = None, oov=None) -> np.ndarray:
+        """Sentences as padded id arrays (m, max_len), int32, for an
+        ``Embedding(mask_zero=True)`` made by ``embedding_matrix``: word i is id i + 1, 0
+        pads after the words, longer sentences keep their first max_len words (default:
+        the longest sentence's count, at least 1).  A sentence is a string (lower-cased,
+        split on whitespace) or a list of tokens.  Unknown words raise a KeyError naming
+        them; with ``oov`` an id they get that id, and with ``oov="skip"`` they are left
+        out."""
+        rows = [self._sentence_ids(s, row, oov) for row, s in enumerate(sentences)]
+        max_len = max_len or max((len(r) for r in rows), default=1) or 1
+        out = np.zeros((len(rows), max_len), dtype=np.int32)
+        for row, ids in enumerate(rows):
+            ids = ids[:max_len]
+            out[row, : len(ids)] = ids
         return out
+
+    def _sentence_ids(self, sentence, row: int, oov) -> list[int]:
+        tokens = sentence.lower().split() if isinstance(sentence, str) else sentence
+        ids = []
+        for word in tokens:
+            if word in self.index:
+                ids.append(self.index[word] + 1)
+            elif oov is None:
+                raise KeyError(f"WordVectors.ids: {word!r} (sentence {row}) is unknown")
+            elif oov != "skip":
+                ids.append(oov)
+        return ids
 
     def embedding_matrix(self) -> np.ndarray:
         """(V + 1, d) float32: row 0 zeros (padding), row i + 1 word i's vector; for
