@@ -23,19 +23,27 @@ As gensim and word2vec.c do:
 - alpha falls linearly from ``alpha`` to ``min_alpha`` over all the epochs' words;
 - E starts uniform in +-0.5 / d, O at zero.
 
-Vectorized (a Python loop over steps of a few hundred centers, none over words): the
-centers of a step share their window size b, so a step is arrays
+Vectorized (a Python loop over steps, none over words): a step takes P consecutive
+centers of a chunk of kept words and the w words on either side,
 
-    contexts  (M, 2b)        the window's word ids (invalid past a sentence's ends: masked)
-    outputs   (M, K + 1)     the center's id, then its K noise words
-    scores    (M, 2b, K + 1) = E[contexts] @ O[outputs]^T         (skip-gram)
+    span      (P + 2w, d)      E's rows of the span's words, gathered once
+    windows   (P, 2w + 1, d)   center i's window: span rows i .. i + 2w (a strided view)
+    valid     (P, 2w + 1)      the slots that are contexts: 0 < |offset| <= b_i, same sentence
+    outputs   (P, K + 1)       the center's id, then its K noise words
+    scores    (P, K + 1, 2w+1) = O[outputs] @ windows^T                    (skip-gram)
 
-One departure, for speed: in skip-gram, the 2b pairs of a center share its K noise words
-(Ji et al. 2016, "Parallelizing word2vec in shared and distributed memory"), which makes
-each center's update a small matrix product; word2vec.c draws K for every pair.  Every
-step's rows are added with ``ops.sparse_rows.add_rows`` (repeated rows summed).  Worker
-threads take chunks of the corpus and update the shared tables without locks ("Hogwild",
-as word2vec.c's and gensim's threads do).
+so the window vectors' gradients add back into the span by 2w + 1 slice additions, and a
+step adds P + 2w rows into E and P (K + 1) into O (``ops.sparse_rows.add_rows``: repeated
+rows summed).  Two departures, for speed:
+- in skip-gram the pairs of a center share its K noise words (Ji et al. 2016,
+  "Parallelizing word2vec in shared and distributed memory"); word2vec.c draws K a pair;
+- a step's updates are computed from the same E and O (a minibatch).  A noise word drawn
+  many times in a step gets the sum of its updates, so P is chosen to keep the expected
+  draws of the most likely noise word at most ``MAX_NOISE_REPEATS`` (about 370 centers for
+  a 48,000-word vocabulary, 53 for the Lee corpus' 1,750 words at K = 15; past twice that
+  the Lee corpus' CBOW diverged).
+Worker threads take chunks of the corpus and update the shared tables without locks
+("Hogwild", as word2vec.c's and gensim's threads do).
 """
 
 from __future__ import annotations
