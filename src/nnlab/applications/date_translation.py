@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..data.dates import human_form
 from ..exceptions import ConfigError, ShapeError
 from ..layers import (
     LSTM,
@@ -47,7 +48,7 @@ from ..layers import (
     Softmax,
 )
 from ..training.model import Model
-from .decoding import beam_search, greedy_decode, log_probabilities
+from .decoding import beam_search, corpus_bleu, greedy_decode, log_probabilities
 
 #: the layers' names (``from_model`` finds them by these in a loaded model)
 LAYER_NAMES = {
@@ -298,3 +299,33 @@ class DateTranslator:
             v for v, call in zip(values, model.calls, strict=True) if call.layer is self.softmax
         ]
         return np.stack([backend.to_numpy(a)[:, :, 0] for a in alphas], axis=1)
+
+
+# ------------------------------------------------------------ dates in and out
+def encode_pairs(vocab, pairs) -> tuple[np.ndarray, np.ndarray]:
+    """(X (m, Tx, n_h) one-hot, Y (m, Ty) ids) of (human, ISO) pairs, by a
+    :class:`~nnlab.data.dates.DateVocabulary`."""
+    x = vocab.one_hot(vocab.encode_human([human for human, _ in pairs]), vocab.human_size)
+    return x, vocab.encode_machine([iso for _, iso in pairs])
+
+
+def translate(translator, vocab, texts, k: int = 1, alpha: float = 0.7) -> list[str]:
+    """The ISO strings of human-readable dates (read as ``human_form``: lower-cased, no
+    commas), by greedy decoding (k = 1) or beam search of width k."""
+    x = vocab.one_hot(vocab.encode_human([human_form(t) for t in texts]), vocab.human_size)
+    return vocab.decode_machine(translator.predict_ids(x, k=k, alpha=alpha))
+
+
+def evaluate(translator, vocab, pairs, k: int = 1, alpha: float = 0.7) -> dict:
+    """On (human, ISO) pairs: ``exact_match``, the share translated with every character
+    right, and ``bleu``, sacreBLEU's corpus BLEU with each ISO date a sentence of 10
+    characters (:func:`~nnlab.applications.decoding.corpus_bleu`), of greedy decoding
+    (k = 1) or beam search of width k."""
+    x, y = encode_pairs(vocab, pairs)
+    ids = translator.predict_ids(x, k=k, alpha=alpha)
+    hypotheses = vocab.decode_machine(ids)
+    return {
+        "exact_match": float((ids == y).all(axis=1).mean()),
+        "bleu": corpus_bleu(hypotheses, [iso for _, iso in pairs]),
+        "dates": len(pairs),
+    }
