@@ -15,6 +15,7 @@ from nnlab.data.dates import (  # noqa: E402
     TX,
     TY,
     DateVocabulary,
+    human_form,
     make_dates,
 )
 
@@ -28,6 +29,21 @@ def test_pairs_are_seeded_lower_case_without_commas_and_the_iso_date_is_right():
         assert str(date.day) in human  # every format writes the day's number
         assert str(date.year)[-2:] in human  # and at least the year's last two digits
     assert len({h for h, _ in pairs}) > 250  # formats and locales vary
+
+
+def test_new_dates_exclude_the_training_strings():
+    train = make_dates(2000, seed=0)
+    seen = {h for h, _ in train}
+    plain = make_dates(500, seed=9)
+    assert any(h in seen for h, _ in plain)  # a generator repeats itself: short forms recur
+    new = make_dates(500, seed=9, exclude=seen)
+    assert len(new) == 500 and not any(h in seen for h, _ in new)
+    assert [p for p in plain if p[0] not in seen] == new[: sum(h not in seen for h, _ in plain)]
+
+
+def test_human_form_is_how_the_generator_writes():
+    assert human_form("Saturday, 9 May  2018 ") == "saturday 9 may 2018"
+    assert all(human_form(h) == h for h, _ in make_dates(200, seed=5))
 
 
 def test_several_locales_month_names():

@@ -349,3 +349,72 @@ def test_backward_frees_the_activations_unless_retained():
         model.backward(list(out))
     model.forward(xs, training=True)
     model.backward(list(out))  # a new forward makes backward possible again
+
+
+# ------------------------------------------------- a second model over built layers
+def _encoder_and_head(seed=0):
+    """A trained-model pattern: x -> Dense (encoder) -> Dense (head), and its layers."""
+    x = Input((4,))
+    encoder, head = Dense(3, activation="tanh", name="enc"), Dense(2, name="head")
+    hidden = encoder(x)
+    model = Model(x, head(hidden), dtype="float64", seed=seed)
+    return model, x, hidden, encoder, head
+
+
+def test_a_second_model_over_trained_layers_keeps_and_shares_their_weights():
+    """Keras' Model(inputs, intermediate): building the sub-model neither initializes the
+    trained layers again nor moves their arrays; an update through either is seen by both."""
+    rng = np.random.default_rng(0)
+    x_train, y_train = rng.standard_normal((64, 4)), rng.standard_normal((64, 2))
+    model, x, hidden, encoder, head = _encoder_and_head()
+    model.compile(nnlab.Adam(0.05), "mse")
+    model.fit(x_train, y_train, epochs=3, batch_size=16, verbose=0)
+    trained = model.get_weights()
+
+    sub = Model(x, hidden, dtype="float64", seed=123)  # another seed: would draw other weights
+    sub.build()
+    for name, value in trained.items():  # the trained weights, not new ones
+        np.testing.assert_array_equal(model.get_weights()[name], value, err_msg=name)
+    W, b = trained["enc/W"], trained["enc/b"]
+    xs = rng.standard_normal((5, 4))
+    np.testing.assert_allclose(sub.predict(xs), np.tanh(xs @ W + b), rtol=1e-12)
+
+    # an update through the trained model is seen by the sub-model ...
+    model.fit(x_train, y_train, epochs=1, batch_size=16, verbose=0)
+    assert not np.allclose(encoder.params["W"], W)
+    W2, b2 = encoder.params["W"].copy(), encoder.params["b"].copy()
+    np.testing.assert_allclose(sub.predict(xs), np.tanh(xs @ W2 + b2), rtol=1e-12)
+    # ... and training the sub-model moves the trained model's encoder (not its head)
+    head_W = head.params["W"].copy()
+    full_before = model.predict(xs)
+    sub.compile(nnlab.GradientDescent(0.1), "mse")
+    sub.fit(xs, rng.standard_normal((5, 3)), epochs=1, batch_size=5, verbose=0)
+    assert not np.allclose(encoder.params["W"], W2)
+    np.testing.assert_array_equal(head.params["W"], head_W)
+    expected = np.tanh(xs @ encoder.params["W"] + encoder.params["b"]) @ head_W + head.params["b"]
+    np.testing.assert_allclose(model.predict(xs), expected, rtol=1e-12)
+    assert not np.allclose(model.predict(xs), full_before)
+    # and the trained model still trains its own buffers: its step reaches the layers
+    model.fit(x_train, y_train, epochs=1, batch_size=16, verbose=0)
+    assert not np.allclose(head.params["W"], head_W)
+
+
+def test_a_model_over_exactly_the_same_layers_shares_the_flat_buffers():
+    model, x, hidden, encoder, head = _encoder_and_head()
+    model.build()
+    twin = Model(x, head(hidden), dtype="float64")
+    twin.build()
+    assert twin.flat is model.flat and not model.flat.borrowed
+    before = encoder.params["W"].copy()
+    model.flat.values += 1.0  # one buffer: a step of either model moves both
+    np.testing.assert_array_equal(encoder.params["W"], before + 1.0)
+
+
+def test_a_shared_built_layer_refuses_another_input_shape_or_dtype():
+    model, x, hidden, encoder, head = _encoder_and_head()
+    model.build()
+    wider = Input((5,))
+    with pytest.raises(ShapeError, match=r"input shape \(5,\), but its first call had \(4,\)"):
+        Model(wider, encoder(wider), dtype="float64").build()
+    with pytest.raises(nnlab.exceptions.ConfigError, match="built as float64.*is float32"):
+        Model(x, hidden, dtype="float32").build()

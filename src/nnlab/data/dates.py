@@ -34,9 +34,12 @@ UNK, PAD = "<unk>", "<pad>"
 MACHINE_CHARS = "-0123456789"
 
 
-def make_dates(count: int, locales=TRAIN_LOCALES, seed: int = 0) -> list[tuple[str, str]]:
+def make_dates(
+    count: int, locales=TRAIN_LOCALES, seed: int = 0, exclude=()
+) -> list[tuple[str, str]]:
     """``count`` pairs (human-readable, ISO), each in a random format and locale, from
-    ``seed`` (the same pairs for the same seed)."""
+    ``seed`` (the same pairs for the same seed).  ``exclude``: human strings not to make
+    (a training set's, for new dates to test on): such draws are skipped."""
     try:
         from babel.dates import format_date
         from faker import Faker
@@ -46,12 +49,21 @@ def make_dates(count: int, locales=TRAIN_LOCALES, seed: int = 0) -> list[tuple[s
         ) from None
     fake, rng = Faker(), random.Random(seed)
     fake.seed_instance(seed)
+    excluded = set(exclude)
     pairs = []
-    for _ in range(count):
+    while len(pairs) < count:
         date = fake.date_object()
         text = format_date(date, format=rng.choice(FORMATS), locale=rng.choice(locales))
-        pairs.append((text.lower().replace(",", ""), date.isoformat()))
+        text = human_form(text)
+        if text not in excluded:
+            pairs.append((text, date.isoformat()))
     return pairs
+
+
+def human_form(text: str) -> str:
+    """A date as the model reads it: lower-cased, commas removed, spaces collapsed
+    ("Saturday, 9 May 2018" -> "saturday 9 may 2018")."""
+    return " ".join(text.lower().replace(",", " ").split())
 
 
 @dataclass(frozen=True)

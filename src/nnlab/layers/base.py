@@ -76,6 +76,8 @@ class Layer:
         self.state: dict = {}
         self.regularizers: dict = {}
         self.built = False
+        #: which model buffers (FlatParameters) hold each parameter, once a model packed it
+        self.param_homes: dict = {}
         self.rng = None
         self.dtype = None
         self.cache = Cache()

@@ -164,26 +164,37 @@ class Network:
 
         ``rng`` overrides the model's generator for initialization (the course-compatible
         mode passes one that replays the course's ``np.random.seed`` order).
+
+        Layers already built (shared with another model, Keras' ``Model(inputs,
+        intermediate)`` over a trained model's layers) keep their weights: both models then
+        hold the same arrays, and training either moves the other (see
+        ``FlatParameters``).  Such a layer must be called on inputs of the shapes and dtype
+        it was built for.
         """
         self._set_input_shapes(input_shape)
         if not self.layers:
             raise ConfigError(f"{self.name}: the model has no layers")
         init_rng = rng or self.rng
-        built = set()
+        seen, shared = set(), set()
         for call in self.calls:
             if call.is_input:
                 continue
             layer = call.layer
-            if id(layer) not in built:
+            if id(layer) not in seen:
                 shapes = [pick(self._call_shape(p), k) for p, k in self._reads(call)]
-                layer.build(shapes if layer.multi_input else shapes[0], init_rng, self.dtype)
-                layer.rng = self.rng
-                built.add(id(layer))
-        self._assign_caches()
+                shape = shapes if layer.multi_input else shapes[0]
+                if layer.built:
+                    self._check_built(layer, shape)
+                    shared.add(id(layer))
+                else:
+                    layer.build(shape, init_rng, self.dtype)
+                    layer.rng = self.rng
+                seen.add(id(layer))
+        self._assign_caches(shared)
         self._gradient_paths = {
             wanted: self._calls_needing_gradients(wanted) for wanted in (False, True)
         }
-        self.flat = FlatParameters(self.layers, self.dtype)
+        self.flat = FlatParameters.pack(self.layers, self.dtype)
         self.built = True
         self._on_built()
 
@@ -212,15 +223,37 @@ class Network:
                 f"{self.name}: expected {self.n_inputs} input shapes, got {self.input_shapes}"
             )
 
-    def _assign_caches(self) -> None:
+    def _check_built(self, layer: Layer, shape) -> None:
+        """Raise unless a layer built before (by another model) fits this model's call."""
+        if layer.dtype is not None and layer.dtype != self.dtype:
+            raise ConfigError(
+                f"{self.name}: {layer.describe()} was built as {layer.dtype.name} (shared with "
+                f"another model), this model is {self.dtype.name}"
+            )
+        built = layer.input_shape
+        shapes, expected = (shape, built) if layer.multi_input else ([shape], [built])
+        fits = len(shapes) == len(expected) and all(
+            len(s) == len(e)
+            and all(a is None or b is None or a == b for a, b in zip(s, e, strict=True))
+            for s, e in zip(shapes, expected, strict=True)
+        )
+        if not fits:
+            raise ShapeError(
+                f"{self.name}: {layer.describe()} was built for inputs {built} (shared with "
+                f"another model), this model gives it {shape}"
+            )
+
+    def _assign_caches(self, shared: set = frozenset()) -> None:
         """One cache per call: the layer's own for a layer called once (nothing to swap),
-        a fresh one for each call of a shared layer."""
+        a fresh one for each call of a layer called several times or built before (shared
+        with another model, whose call may hold the layer's own cache)."""
         counts: dict[int, int] = {}
         for call in self.calls:
             counts[id(call.layer)] = counts.get(id(call.layer), 0) + 1
         for call in self.calls:
             if not call.is_input:
-                call.cache = call.layer.cache if counts[id(call.layer)] == 1 else Cache()
+                alone = counts[id(call.layer)] == 1 and id(call.layer) not in shared
+                call.cache = call.layer.cache if alone else Cache()
 
     def _calls_needing_gradients(self, input_grads: bool) -> list[bool]:
         """Per call: is dA of its output needed?  Only where a parameter (or, with

@@ -220,7 +220,10 @@ class Trainer:
     def apply_gradients(self) -> None:
         """One optimizer step on every trainable parameter from its gradient."""
         self._require_compiled("apply_gradients")
-        self.optimizer.step(self.flat.values, self.flat.grads, self.flat.spans)
+        flat = self.flat
+        flat.gather()  # parameters shared with another model's buffers (FlatParameters)
+        self.optimizer.step(flat.values, flat.grads, flat.spans)
+        flat.scatter()
 
     def compute_gradients(self, x, y, training: bool = True, n_examples: int | None = None):
         """Forward and backward on one prepared batch: fill every grad; return
