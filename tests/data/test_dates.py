@@ -70,3 +70,18 @@ def test_vocabulary_encodes_as_the_course():
     assert oh.shape == (2, TX, vocab.human_size) and np.all(oh.sum(-1) == 1)
     with pytest.raises(Exception, match="not an ISO date"):
         vocab.encode_machine(["9 may 1998"])
+
+
+def test_every_text_states_its_labels_year():
+    """The course's "YYY" is babel's week-numbering year: 31 Dec 1985 read "1986"."""
+    from nnlab.data.dates import FORMATS
+
+    pytest.importorskip("babel")
+    from babel.dates import format_date
+
+    for day in ("1985-12-31", "1982-01-02", "1997-12-29"):
+        date = datetime.date.fromisoformat(day)
+        for fmt in FORMATS:
+            for locale in ("en_US", "fr_FR", "de_DE", "nl_NL"):
+                text = format_date(date, format=fmt, locale=locale)
+                assert day[:4] in text or day[2:4] in text.split()[-1][-2:], (fmt, locale, text)

@@ -22,10 +22,13 @@ import numpy as np
 from ..exceptions import InputValueError
 from .datasets import DatasetNotFoundError
 
-#: the course's formats (nmt_utils.FORMATS; "full" weighted as it is there)
+#: the course's formats (nmt_utils.FORMATS; "full" weighted as it is there), with the
+#: calendar year "yyy"/"yy" where the course writes "YYY"/"YY": in babel (CLDR) "Y" is the
+#: week-numbering year, which is the next or the previous year in the last or first days
+#: of a year ("31 déc. 1986" for 1985-12-31), a text that contradicts its label
 FORMATS = ["short", "medium", "long"] + ["full"] * 10 + [
-    "d MMM YYY", "d MMMM YYY", "dd MMM YYY", "d MMM, YYY", "d MMMM, YYY", "dd, MMM YYY",
-    "d MM YY", "d MMMM YYY", "MMMM d YYY", "MMMM d, YYY", "dd.MM.YY",
+    "d MMM yyy", "d MMMM yyy", "dd MMM yyy", "d MMM, yyy", "d MMMM, yyy", "dd, MMM yyy",
+    "d MM yy", "d MMMM yyy", "MMMM d yyy", "MMMM d, yyy", "dd.MM.yy",
 ]  # fmt: skip
 TRAIN_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE")
 HELD_OUT_LOCALE = "nl_NL"
