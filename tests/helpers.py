@@ -107,3 +107,18 @@ def numeric_gradient(f, array, eps=1e-6):
         flat[i] = original
         out[i] = (plus - minus) / (2 * eps)
     return grad
+
+
+def assert_model_gradients(model, xs, output_weights, rtol=1e-5, atol=1e-7):
+    """Every parameter gradient of J = sum_k sum(output_k * r_k) (a float64 model, its
+    outputs weighted by ``output_weights`` r_k) equals finite differences."""
+
+    def cost():
+        outputs = model.forward(xs)
+        return sum(float(np.sum(o * r)) for o, r in zip(outputs, output_weights, strict=True))
+
+    cost()
+    model.backward(output_weights)
+    for name, param, grad in model.named_parameters():
+        expected = numeric_gradient(cost, param)
+        np.testing.assert_allclose(grad, expected, rtol=rtol, atol=atol, err_msg=name)

@@ -130,7 +130,7 @@ def test_beam_search_on_the_model_k1_is_greedy_and_scores_are_the_models():
 def test_the_feed_previous_model_passes_a_float64_gradient_check():
     """Every weight of the attention model with y<t-1> fed back (its attention, LSTM and
     output layers shared across the 3 steps) against finite differences."""
-    from helpers import numeric_gradient
+    from helpers import assert_model_gradients
 
     translator = DateTranslator(
         5, 4, tx=4, ty=3, n_a=3, n_s=4, feed_previous=True, seed=5, dtype="float64"
@@ -142,15 +142,7 @@ def test_the_feed_previous_model_passes_a_float64_gradient_check():
     xs = [np.asarray(a, dtype=np.float64) for a in translator.inputs(x, rng.integers(0, 4, (2, 3)))]
     xs[1], xs[2] = rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
     rs = [rng.standard_normal((2, 4)) for _ in range(3)]
-
-    def cost():
-        return sum(float(np.sum(o * r)) for o, r in zip(model.forward(xs), rs, strict=True))
-
-    cost()
-    model.backward(rs)
-    for name, param, grad in model.named_parameters():
-        expected = numeric_gradient(cost, param)
-        np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-7, err_msg=name)
+    assert_model_gradients(model, xs, rs)
 
 
 def test_it_learns_a_copy_task_feeding_back_its_outputs():

@@ -4,7 +4,7 @@ finite differences."""
 
 import numpy as np
 import pytest
-from helpers import numeric_gradient
+from helpers import assert_model_gradients
 
 from nnlab import layers as L
 from nnlab.exceptions import ConfigError, ShapeError
@@ -94,15 +94,7 @@ def test_the_attention_model_passes_a_float64_gradient_check():
     rng = np.random.default_rng(3)
     xs = [rng.standard_normal((2, 4, 6)), rng.standard_normal((2, 5)), rng.standard_normal((2, 5))]
     rs = [rng.standard_normal((2, 7)) for _ in range(3)]
-
-    def cost():
-        return sum(float(np.sum(o * r)) for o, r in zip(model.forward(xs), rs, strict=True))
-
-    cost()
-    model.backward(rs)
-    for name, param, grad in model.named_parameters():
-        expected = numeric_gradient(cost, param)
-        np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-7, err_msg=name)
+    assert_model_gradients(model, xs, rs)
 
 
 def test_attention_weights_sum_to_one_over_the_input_steps():

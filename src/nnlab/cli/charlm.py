@@ -33,7 +33,7 @@ from ..saving.model_file import load_checkpoint, load_model, read_extra, read_mo
 from ..training import callbacks
 from ..training.callbacks.checkpoint import restore_states
 from ..training.optimizers import Adam, GradientDescent
-from .parser import command_parser
+from .parser import action_parsers, command_parser
 from .resumable import (
     CHECKPOINT_FILE,
     CURVES_FILE,
@@ -56,11 +56,8 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     parser = command_parser(
         subparsers, "charlm", "train a character-level language model, or sample names", __doc__
     )
-    actions = parser.add_subparsers(
-        dest="action",
-        required=True,
-        metavar="ACTION",
-        help="train (a model on a list of names) or sample (names from a trained model)",
+    actions = action_parsers(
+        parser, "train (a model on a list of names) or sample (names from a trained model)"
     )
     train = actions.add_parser("train", help="train on a list of names", description=__doc__)
     lists = ", ".join(NAME_FILES)

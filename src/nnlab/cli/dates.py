@@ -41,7 +41,7 @@ from ..saving.model_file import load_checkpoint, load_model, read_extra, read_mo
 from ..training import callbacks
 from ..training.callbacks.checkpoint import restore_states
 from ..training.optimizers import Adam
-from .parser import command_parser
+from .parser import action_parsers, command_parser
 from .resumable import (
     CHECKPOINT_FILE,
     CURVES_FILE,
@@ -67,11 +67,8 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     parser = command_parser(
         subparsers, "dates", "translate dates into ISO dates with attention, or train it", __doc__
     )
-    actions = parser.add_subparsers(
-        dest="action",
-        required=True,
-        metavar="ACTION",
-        help="train (a translator), translate (dates with a trained one) or evaluate (it)",
+    actions = action_parsers(
+        parser, "train (a translator), translate (dates with a trained one) or evaluate (it)"
     )
     train = actions.add_parser("train", help="train a date translator", description=__doc__)
     options = [

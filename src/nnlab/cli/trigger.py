@@ -41,7 +41,7 @@ from ..training import callbacks
 from ..training.callbacks.checkpoint import restore_states
 from ..training.optimizers import Adam
 from ..training.schedules import ExponentialDecay
-from .parser import command_parser
+from .parser import action_parsers, command_parser
 from .resumable import (
     CHECKPOINT_FILE,
     CURVES_FILE,
@@ -65,11 +65,9 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     parser = command_parser(
         subparsers, "trigger", "train a trigger-word detector, or run it on audio", __doc__
     )
-    actions = parser.add_subparsers(
-        dest="action",
-        required=True,
-        metavar="ACTION",
-        help="train, evaluate (on new clips), clip (make a test clip) or detect (chime on a clip)",
+    actions = action_parsers(
+        parser,
+        "train, evaluate (on new clips), clip (make a test clip) or detect (chime on a clip)",
     )
     train = actions.add_parser("train", help="train the detector", description=__doc__)
     options = [
