@@ -10,6 +10,7 @@ import nnlab
 from nnlab.applications.emojify import (
     emojify_v1,
     emojify_v2,
+    glove_tokens,
     sentence_averages,
     split_unknown,
     sub_vocabulary,
@@ -79,6 +80,26 @@ def test_split_unknown_spells_hashtags_with_glove_words(glove):
     assert "deflategate" not in glove and "flightr" not in glove
     # known words, words under 4 characters and ones with other characters stay whole
     assert split_unknown(["together", "xyz", "a-b"], glove) == ["together", "xyz", "a-b"]
+
+
+def test_glove_tokens_spell_what_glove_lacks_with_glove_words(glove):
+    text = "Soooo happy :-) ;-) <333 #LoveIt http://t.co/x4U yesssss noooo :'( @JetBlue flightr"
+    tokens = tokenize(text)
+    assert [t for t in tokens if t not in glove] == [
+        ";-)", "<333", "loveit", "http://t.co/x4u", "yesssss", ":'(", "flightr",
+    ]  # fmt: skip
+    cache = {}
+    assert glove_tokens(tokens, glove, cache) == [
+        "soooo", "happy", ":-)",  # GloVe has these: kept
+        ";)", "heart", "#", "love", "it", "url", "yes", "noooo", ":(", "@", "jetblue",
+        "flightr",  # nothing spells it: left unknown
+    ]  # fmt: skip
+    assert cache["yesssss"] == ["yes"] and cache["http://t.co/x4u"] == ["url"]
+    # each run cut to 2 letters or to 1, whichever GloVe has more often (lower row)
+    assert glove_tokens(["goooood", "sooooooooo"], glove) == ["good", "so"]
+    assert glove.index["good"] < glove.index["god"] and glove.index["so"] < glove.index["soo"]
+    assert glove_tokens(["flightr", "zzkqx"], glove, unknown="unk") == ["unk", "unk"]
+    assert all(w in glove for w in glove_tokens(tokens, glove, unknown="unk"))
 
 
 def test_sentence_ids_skip_unknown_words_pad_and_truncate():

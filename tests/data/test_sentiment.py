@@ -53,6 +53,15 @@ def test_the_files_counts(tweets):
             ["we", "'re", "sure", "they", "'ve", "said", "we", "'d", "go"],
         ),
         ("RT @x: DON'T", ["rt", "@", "x", ":", "do", "n't"]),
+        # emoticons are one token (GloVe has :) :( ;) :d :p :3 =) :-)), not after a digit
+        (
+            "great:) sad :-( ;) :D :p :/ <3 <333 =) at 10:30",
+            ["great", ":)", "sad", ":-(", ";)", ":d", ":p", ":/", "<3", "<333", "=)", "at"]
+            + ["10", ":", "30"],
+        ),
+        ("x:Do it", ["x", ":", "do", "it"]),
+        # HTML entities, as the tweets have them, are read as their characters
+        ("Q&amp;A &gt; &lt;3", ["q", "&", "a", ">", "<3"]),
     ],
 )
 def test_tokenize_as_glove_was(text, tokens):

@@ -17,9 +17,11 @@ tokenized by Stanford's PTB-style tokenizer:
     -> i do n't trust google 's cars # driverless ... http://t.co/x
     "self-driving" -> self - driving
 
-Lower-case; "n't" and the clitics 's 'm 'd 'll 're 've split off their word (can't -> ca
-n't, won't -> wo n't, as in GloVe); a URL stays one token; numbers keep their inner "." and
-"," (3.5, 1,000); "..." is one token; words are runs of ASCII letters and digits, and every
+HTML entities read as their characters ("&amp;" -> "&"); lower-case; "n't" and the clitics
+'s 'm 'd 'll 're 've split off their word (can't -> ca n't, won't -> wo n't, as in GloVe); a
+URL stays one token; so does an emoticon (":)", ":-(", ";)", ":d", ":p", ":/", "=)", "<3",
+not after a digit: "10:30" is 10 : 30), as GloVe has the common ones; numbers keep their
+inner "." and "," (3.5, 1,000); "..." is one token; words are runs of ASCII letters and digits, and every
 other character that is not a space is a token by itself ("#", "@", "!", "-", and the
 mis-decoded bytes of emoji the file holds, which GloVe does not have).  Stanford's tokenizer
 keeps hyphenated words whole, and GloVe has 33,358 of them ("well-known"), but split at
@@ -32,6 +34,7 @@ whole: "self-driving", 1,732 times, is not a GloVe word, "self" "-" "driving" ar
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from importlib import util
@@ -49,6 +52,8 @@ CLASS_NAMES = ["negative", "neutral", "positive"]
 TOKEN = re.compile(
     r"""
     https?://\S+ | www\.\S+         # a URL: one token
+    | (?<!\d)[:;=]'?-?(?:[()/]+|[dp3](?![a-z0-9]))  # an emoticon: one token
+    | <3+
     | [a-z0-9]+?(?=n't\b)           # "do" of "don't", "ca" of "can't"
     | n't\b
     | '(?:s|m|d|ll|re|ve)\b         # clitics: 's 'm 'd 'll 're 've
@@ -64,7 +69,7 @@ TOKEN = re.compile(
 def tokenize(text: str) -> list[str]:
     """The lower-cased tokens of ``text``, split as GloVe 6B's corpus was (module
     docstring)."""
-    return TOKEN.findall(text.lower().replace("\u2019", "'"))
+    return TOKEN.findall(html.unescape(text).lower().replace("\u2019", "'"))
 
 
 def tweets_path() -> Path:
