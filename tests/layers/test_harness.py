@@ -26,6 +26,7 @@ from helpers import assert_close, compare_with_torch, numeric_gradient
 
 from nnlab import layers as L
 from nnlab import registry
+from nnlab.layers.attention import sinusoidal_encoding
 from nnlab.training.model import Model
 
 torch = pytest.importorskip("torch")
@@ -125,6 +126,24 @@ def bidirectional_t(x, p):
     return torch.cat([y_f, y_b], dim=-1)
 
 
+def mha_t(xs, p, causal=False):
+    """Multi-head attention in torch from nnlab's kernels (d, H, d_h) and (H, e, d_out)."""
+    q, v = xs[0], xs[1]
+    k = xs[2] if len(xs) > 2 else v
+
+    def heads(x, name):  # (m, T, d) -> (m, H, T, d_h)
+        return (torch.einsum("mtd,dhk->mhtk", x, p[f"{name}_kernel"])
+                + p[f"{name}_bias"][None, :, None, :])  # fmt: skip
+
+    Q, K, V = heads(q, "query"), heads(k, "key"), heads(v, "value")
+    scores = Q @ K.transpose(-1, -2) / math.sqrt(Q.shape[-1])
+    if causal:
+        tq, tk = scores.shape[-2:]
+        scores = scores.masked_fill(~torch.ones(tq, tk, dtype=torch.bool).tril(), -1e9)
+    O = torch.softmax(scores, dim=-1) @ V  # (m, H, Tq, e)
+    return torch.einsum("mhte,hed->mtd", O, p["output_kernel"]) + p["output_bias"]
+
+
 CASES = {
     "Activation": Case(lambda: L.Activation("tanh"), (5,), lambda x, p: torch.tanh(x)),
     "Add": Case(L.Add, [(3, 2), (3, 2)], lambda xs, p: xs[0] + xs[1]),
@@ -169,6 +188,22 @@ CASES = {
     ),
     "GlobalAveragePooling2D": Case(
         L.GlobalAveragePooling2D, (4, 3, 2), lambda x, p: x.mean(dim=(1, 2))
+    ),
+    "LayerNormalization": Case(
+        L.LayerNormalization,
+        (3, 4),
+        lambda x, p: F.layer_norm(x, (4,), p["gamma"], p["beta"], 1e-3),
+    ),
+    "MultiHeadAttention": Case(
+        lambda: L.MultiHeadAttention(2, 3, value_dim=2), [(4, 5), (3, 6)], mha_t
+    ),
+    "PositionalEncoding": Case(
+        lambda: L.PositionalEncoding(10),
+        (4, 6),
+        lambda x, p: x + torch.tensor(sinusoidal_encoding(4, 6, np.float64), dtype=x.dtype),
+    ),
+    "PositionEmbedding": Case(
+        lambda: L.PositionEmbedding(7), (4, 3), lambda x, p: x + p["embeddings"][:4]
     ),
     "LeakyReLU": Case(lambda: L.LeakyReLU(0.2), (5,), lambda x, p: F.leaky_relu(x, 0.2)),
     "MaxPool2D": Case(lambda: L.MaxPool2D(2), (4, 6, 2), None),

@@ -5,13 +5,14 @@ is how model files name it.
 """
 
 from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .attention import MultiHeadAttention, PositionalEncoding, PositionEmbedding
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
 from .convolutional import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
 from .core import Dense
 from .embedding import Embedding
 from .merging import Add, Concatenate, Dot
-from .normalization import BatchNormalization
+from .normalization import BatchNormalization, LayerNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
@@ -36,9 +37,13 @@ __all__ = [
     "GRU",
     "Input",
     "Layer",
+    "LayerNormalization",
     "LeakyReLU",
     "LSTM",
     "MaxPool2D",
+    "MultiHeadAttention",
+    "PositionEmbedding",
+    "PositionalEncoding",
     "RandomFlip",
     "RandomRotation",
     "RandomTranslation",

@@ -99,3 +99,70 @@ class BatchNormalization(Layer):
         config = super().get_config()
         config.update(momentum=self.momentum, epsilon=self.epsilon)
         return config
+
+
+@registry.register("layer")
+class LayerNormalization(Layer):
+    """Normalize each example's features (the last axis) by their own mean and variance
+    (Ba et al. 2016): the normalization of transformers, the same at training and
+    inference.  With n features per position:
+
+        mu = mean(x),  var = mean((x - mu)^2)                (over the last axis)
+        x_hat = (x - mu) / sqrt(var + eps),   y = gamma * x_hat + beta
+        backward:  dgamma = sum(dy * x_hat),  dbeta = sum(dy)  (over every other axis)
+                   g = dy * gamma
+                   dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps)
+
+    Args:
+        epsilon: added to the variance (Keras' default 1e-3; PyTorch's and BERT's 1e-5 /
+            1e-12).
+
+    Input and output shape: (m, ..., n).
+    """
+
+    keeps_mask = True
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        if not epsilon > 0:
+            raise ConfigError(f"LayerNormalization: epsilon must be > 0, got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def build_params(self, input_shape, rng):
+        xp = backend.xp
+        n = input_shape[-1]
+        self.params["gamma"] = xp.ones((n,), dtype=self.dtype)
+        self.params["beta"] = xp.zeros((n,), dtype=self.dtype)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        xp = backend.xp
+        x = a_prev.reshape(-1, a_prev.shape[-1])  # (N positions, n)
+        x_hat = x - x.mean(axis=1, keepdims=True)
+        var = xp.einsum("ij,ij->i", x_hat, x_hat)[:, None] / x.shape[1]  # (N, 1)
+        inv_std = 1.0 / xp.sqrt(var + self.epsilon)
+        x_hat *= inv_std
+        self.cache.x_hat, self.cache.inv_std = x_hat, inv_std
+        y = x_hat * self.params["gamma"]
+        y += self.params["beta"]
+        return y.reshape(a_prev.shape)
+
+    def backward(self, da, need_input_grad=True):
+        dy = da.reshape(-1, da.shape[-1])  # (N, n)
+        x_hat, inv_std = self.cache.x_hat, self.cache.inv_std
+        self.write_grad("beta", lambda out: dy.sum(axis=0, out=out))
+        self.write_grad("gamma", lambda out: (dy * x_hat).sum(axis=0, out=out))
+        if not need_input_grad:
+            return None
+        g = dy * self.params["gamma"]  # (N, n)
+        n = g.shape[1]
+        projection = backend.xp.einsum("ij,ij->i", g, x_hat)[:, None] / n  # (N, 1)
+        g -= g.mean(axis=1, keepdims=True)
+        g -= x_hat * projection
+        g *= inv_std
+        return g.reshape(da.shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["epsilon"] = self.epsilon
+        return config

@@ -412,7 +412,7 @@ class Network:
             states = call.cache.d_initial_state if len(call.parents) > 1 else []
             d = [d, *states]
         for (p, k), dp, needed in zip(self._reads(call), d, need, strict=True):
-            if needed:
+            if needed and dp is not None:  # None: an input with no gradient (a mask)
                 self._add_grad(grads, p, k, dp)
 
     def _add_grad(self, grads: list, position: int, index: int | None, grad) -> None:

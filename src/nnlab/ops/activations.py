@@ -13,10 +13,18 @@ tanh        tanh(z)                        1 - a^2
 relu        max(0, z)                      1[z > 0]
 leaky_relu  max(alpha z, z)                1 if z > 0 else alpha
 softmax     exp(z_i) / sum_j exp(z_j)      da -> a * (da - sum(da * a)) (Jacobian-vector)
+gelu        z Phi(z)                       Phi(z) + z phi(z)
+gelu (tanh) z/2 (1 + tanh(u)),             1/2 (1 + t) + z/2 (1 - t^2) u',
+            u = c (z + 0.044715 z^3)       t = tanh(u), c = sqrt(2 / pi)
 =========== ============================== =====================================
+
+Phi and phi are the standard normal distribution and density: Phi(z) = (1 + erf(z /
+sqrt 2)) / 2 (scipy.special.erf), phi(z) = exp(-z^2 / 2) / sqrt(2 pi).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from .. import backend
 from ..exceptions import ConfigError
@@ -141,6 +149,61 @@ class LeakyReLU(Activation):
 
     def __repr__(self) -> str:
         return f"LeakyReLU(alpha={self.alpha})"
+
+
+@register("activation")
+class Gelu(Activation):
+    """GELU (Hendrycks and Gimpel 2016): g(z) = z Phi(z), BERT's and GPT's activation.
+
+    ``approximate=True``: the tanh form, z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
+    (PyTorch's ``GELU(approximate="tanh")``, Keras' ``gelu(approximate=True)``).
+    """
+
+    name = "gelu"
+
+    def __init__(self, approximate: bool = False):
+        if not isinstance(approximate, bool):
+            raise ConfigError(f"Gelu: approximate must be True or False, got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, z):
+        xp = backend.xp
+        if self.approximate:
+            return 0.5 * z * (1.0 + xp.tanh(_tanh_argument(z)))
+        return z * _normal_cdf(z)
+
+    def backward(self, da, z, a):
+        xp = backend.xp
+        if self.approximate:
+            t = xp.tanh(_tanh_argument(z))
+            du = _SQRT_2_OVER_PI * (1.0 + 3 * _GELU_CUBIC * z * z)
+            return da * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du)
+        density = xp.exp(-0.5 * z * z) * _INV_SQRT_2PI
+        return da * (_normal_cdf(z) + z * density)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "approximate": self.approximate}
+
+    def __repr__(self) -> str:
+        return f"Gelu(approximate={self.approximate})"
+
+
+_SQRT_2_OVER_PI = 0.7978845608028654
+_INV_SQRT_2PI = 0.3989422804014327
+_GELU_CUBIC = 0.044715
+
+
+def _tanh_argument(z):
+    return _SQRT_2_OVER_PI * (z + _GELU_CUBIC * z * z * z)
+
+
+def _normal_cdf(z):
+    """Phi(z) = (1 + erf(z / sqrt 2)) / 2, in z's dtype."""
+    if backend.xp is not np:  # CuPy has its own erf
+        from cupyx.scipy.special import erf
+    else:
+        from scipy.special import erf
+    return (0.5 * (1.0 + erf(z * 0.7071067811865476))).astype(z.dtype, copy=False)
 
 
 @register("activation")
