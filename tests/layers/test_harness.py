@@ -211,6 +211,7 @@ CASES = {
     "RandomRotation": Case(L.RandomRotation, (4, 4, 1), random=True, differentiable=False),
     "RandomTranslation": Case(L.RandomTranslation, (4, 4, 1), random=True, differentiable=False),
     "ReLU": Case(L.ReLU, (5,), lambda x, p: torch.relu(x)),
+    "Rescaling": Case(lambda: L.Rescaling(2.5, offset=-1.0), (3, 2), lambda x, p: 2.5 * x - 1.0),
     "RepeatVector": Case(
         lambda: L.RepeatVector(3), (4,), lambda x, p: x[:, None, :].expand(-1, 3, -1)
     ),

@@ -9,7 +9,7 @@ from .attention import MultiHeadAttention, PositionalEncoding, PositionEmbedding
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
 from .convolutional import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
-from .core import Dense
+from .core import Dense, Rescaling
 from .embedding import Embedding
 from .merging import Add, Concatenate, Dot
 from .normalization import BatchNormalization, LayerNormalization
@@ -49,6 +49,7 @@ __all__ = [
     "RandomTranslation",
     "ReLU",
     "RepeatVector",
+    "Rescaling",
     "SeparableConv2D",
     "Sigmoid",
     "SimpleRNN",

@@ -130,3 +130,33 @@ class Dense(Layer):
             ),
         )
         return config
+
+
+@registry.register("layer")
+class Rescaling(Layer):
+    """y = scale * x + offset (Keras' Rescaling): pixels to [0, 1], or a transformer's
+    embeddings times sqrt(d_model).  dx = scale * dy.  No parameters.
+
+    Input and output shape: any (m, ...), unchanged.
+    """
+
+    keeps_mask = True
+
+    def __init__(self, scale: float, offset: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.offset = float(scale), float(offset)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        y = a_prev * self.scale
+        if self.offset:
+            y += self.offset
+        return y
+
+    def backward(self, da, need_input_grad=True):
+        return da * self.scale if need_input_grad else None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(scale=self.scale, offset=self.offset)
+        return config
