@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import backend, registry
 from ..exceptions import ConfigError, ShapeError
-from .base import Layer
+from .base import Layer, shape_matches
 
 
 class Merge(Layer):
@@ -24,7 +24,7 @@ class Merge(Layer):
                 f"got {type(arrays).__name__}"
             )
         for i, (array, shape) in enumerate(zip(arrays, self.input_shape, strict=True)):
-            if tuple(array.shape[1:]) != shape:
+            if not shape_matches(array.shape[1:], shape):
                 raise ShapeError(
                     f"{self.describe()}: input {i} expected shape (m, "
                     f"{', '.join(map(str, shape))}), got {tuple(array.shape)}"
