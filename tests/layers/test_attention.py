@@ -174,3 +174,11 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ShapeError, match="max_length is 3"):
         layer = L.PositionalEncoding(3)
         layer.build((5, 2), None, "float32")
+
+
+def test_padding_mask_of_token_ids():
+    layer = L.PaddingMask()
+    layer.build((4,), None, "float32")
+    ids = np.array([[5, 2, 0, 0], [1, 0, 3, 0]])
+    assert layer.forward(ids).tolist() == [[1, 1, 0, 0], [1, 0, 1, 0]]
+    assert layer.forward(ids).dtype == np.float32

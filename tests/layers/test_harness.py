@@ -197,6 +197,7 @@ CASES = {
     "MultiHeadAttention": Case(
         lambda: L.MultiHeadAttention(2, 3, value_dim=2), [(4, 5), (3, 6)], mha_t
     ),
+    "PaddingMask": Case(L.PaddingMask, (6,), None, differentiable=False, vocabulary=3),
     "PositionalEncoding": Case(
         lambda: L.PositionalEncoding(10),
         (4, 6),

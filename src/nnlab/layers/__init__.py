@@ -5,7 +5,7 @@ is how model files name it.
 """
 
 from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .attention import MultiHeadAttention, PositionalEncoding, PositionEmbedding
+from .attention import MultiHeadAttention, PaddingMask, PositionalEncoding, PositionEmbedding
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
 from .convolutional import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
@@ -42,6 +42,7 @@ __all__ = [
     "LSTM",
     "MaxPool2D",
     "MultiHeadAttention",
+    "PaddingMask",
     "PositionEmbedding",
     "PositionalEncoding",
     "RandomFlip",

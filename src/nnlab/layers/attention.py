@@ -396,3 +396,28 @@ def _check_length(layer, t):
         raise ShapeError(
             f"{layer.describe()}: sequences of {t} positions, but max_length is {layer.max_length}"
         )
+
+
+@registry.register("layer")
+class PaddingMask(Layer):
+    """The attention mask of token ids: (m, T) ids -> (m, T) floats, 1 for a real token
+    and 0 for ``pad_id`` (the course's create_padding_mask, as 1 = attend).  No gradient.
+    """
+
+    accepts_integer_input = True
+
+    def __init__(self, pad_id: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.pad_id = int(pad_id)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        return (a_prev != self.pad_id).astype(self.dtype)
+
+    def backward(self, da, need_input_grad=True):
+        return None
+
+    def get_config(self):
+        config = super().get_config()
+        config["pad_id"] = self.pad_id
+        return config
