@@ -339,6 +339,7 @@ def test_a_copied_folder_loads_with_its_max_length(folder, tmp_path):
         (lambda t: t.encode(["a"], padding="max_length"), "needs a max_length"),
         (lambda t: t.encode(["a"], truncation=True, max_length=0), "positive int"),
         (lambda t: t.encode(["a"], stride=2), "only with return_overflowing"),
+        (lambda t: t.encode(["a"], max_length=4), "needs truncation=True"),
         (
             lambda t: t.encode(
                 ["a long question " * 9], ["c"], truncation="only_second", max_length=8

@@ -204,7 +204,8 @@ class SubwordTokenizer:
                 "only_second" (cut only the context of a pair, as QA does); cuts each row to
                 ``max_length`` tokens, special tokens included.
             max_length: the length truncation cuts to (default the model's, 512 for BERT)
-                and ``padding="max_length"`` pads to.
+                and ``padding="max_length"`` pads to; it does nothing else, so giving it
+                without either is an error (``transformers`` 5 ignores it with a warning).
             padding: "longest" (pad to the longest row) or "max_length".
             stride: with ``return_overflowing``, the tokens each window shares with the
                 one before (Hugging Face's ``doc_stride``).
@@ -267,6 +268,11 @@ class SubwordTokenizer:
         if padding not in PADDING:
             raise InputValueError(f"encode: padding must be one of {PADDING}, got {padding!r}")
         if truncation is False or truncation is None:
+            if max_length is not None and padding != "max_length":
+                raise InputValueError(
+                    f"encode: max_length={max_length} needs truncation=True (or a strategy) "
+                    'or padding="max_length"; without either it would be ignored'
+                )
             return None, None
         strategy = "longest_first" if truncation is True else truncation
         if strategy not in TRUNCATION_STRATEGIES:
