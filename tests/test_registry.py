@@ -36,6 +36,8 @@ REQUIRED = {
         "LSTM": {"units": 2},
         "Bidirectional": {"layer": {"class": "LSTM", "config": {"units": 2}}},
         "RepeatVector": {"n": 3},
+        "MultiHeadAttention": {"num_heads": 2, "key_dim": 3},
+        "Rescaling": {"scale": 0.5},
     },
 }
 

@@ -41,13 +41,19 @@ from .layers import (  # noqa: E402
     Flatten,
     GlobalAveragePooling2D,
     Input,
+    LayerNormalization,
     LeakyReLU,
     MaxPool2D,
+    MultiHeadAttention,
+    PaddingMask,
+    PositionalEncoding,
+    PositionEmbedding,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
     ReLU,
     RepeatVector,
+    Rescaling,
     SeparableConv2D,
     Sigmoid,
     SimpleRNN,
@@ -63,7 +69,7 @@ from .training import callbacks, losses, metrics, optimizers, schedules  # noqa:
 from .training.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
 from .training.gradcheck import gradcheck  # noqa: E402
 from .training.model import Model, Sequential  # noqa: E402
-from .training.optimizers import Adam, GradientDescent, Momentum, RMSprop  # noqa: E402
+from .training.optimizers import Adam, AdamW, GradientDescent, Momentum, RMSprop  # noqa: E402
 from .training.schedules import (  # noqa: E402
     ExponentialDecay,
     InverseTimeDecay,
@@ -80,6 +86,10 @@ __all__ = [
     "RandomRotation",
     "RandomFlip",
     "MaxPool2D",
+    "MultiHeadAttention",
+    "PaddingMask",
+    "PositionEmbedding",
+    "PositionalEncoding",
     "GlobalAveragePooling2D",
     "DepthwiseConv2D",
     "Conv1D",
@@ -91,6 +101,7 @@ __all__ = [
     "Dot",
     "Model",
     "Adam",
+    "AdamW",
     "BatchNormalization",
     "Bidirectional",
     "ConfigError",
@@ -103,6 +114,7 @@ __all__ = [
     "GradientDescent",
     "GRU",
     "Input",
+    "LayerNormalization",
     "InputValueError",
     "InverseTimeDecay",
     "L2",
@@ -115,6 +127,7 @@ __all__ = [
     "RMSprop",
     "ReLU",
     "RepeatVector",
+    "Rescaling",
     "ScheduledInverseTimeDecay",
     "Sequential",
     "ShapeError",

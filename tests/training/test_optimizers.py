@@ -8,6 +8,7 @@ import pytest
 import nnlab
 from nnlab import (
     Adam,
+    AdamW,
     Dense,
     ExponentialDecay,
     GradientDescent,
@@ -236,10 +237,10 @@ def test_fit_sets_the_epoch_learning_rate():
 # ------------------------------------------------------------------------- configs
 def test_unknown_optimizer_lists_known_names():
     with pytest.raises(nnlab.ConfigError) as info:
-        registry.get("optimizer", "adamw")
+        registry.get("optimizer", "adamax")
     message = str(info.value)
-    assert "adamw" in message
-    for name in ("sgd", "momentum", "rmsprop", "adam"):
+    assert "adamax" in message
+    for name in ("sgd", "momentum", "rmsprop", "adam", "adamw"):
         assert name in message
     model = Sequential([Dense(1)], input_shape=(2,))
     with pytest.raises(nnlab.ConfigError, match="rmsprop"):
@@ -404,3 +405,17 @@ def test_fit_clips_by_parameter():
     model.fit(x, x.sum(axis=1, keepdims=True) * 10, epochs=1, batch_size=32, verbose=0)
     assert len(seen) == 1 and max(seen[0]) <= 1e-3 * (1 + 1e-6)
     assert min(seen[0]) > 0.999e-3  # every one was larger and came out at the bound
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01, 0.3])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_adamw_matches_torch(seed, weight_decay):
+    lr, eps = 0.01, 1e-8
+    params, grads = problem(seed, 5)
+    p = torch.tensor(params.copy(), requires_grad=True)
+    ref = torch.optim.AdamW([p], lr=lr, eps=eps, weight_decay=weight_decay)
+    for g in grads:
+        p.grad = torch.tensor(g)
+        ref.step()
+    ours = run(AdamW(lr, weight_decay=weight_decay, epsilon=eps), params, grads)
+    assert_close(ours, p.detach().numpy(), rtol=1e-10, atol=1e-14)

@@ -46,6 +46,11 @@ class Loss:
         """(J, dZ) for the fused activation; z may be None when only a is cached."""
         raise NotImplementedError
 
+    def kept_positions(self, y):
+        """Which positions of prepared targets count (a bool array of y's shape), or None
+        for all of them."""
+        return None
+
     def get_config(self) -> dict:
         return {"name": self.name}
 
@@ -112,13 +117,26 @@ class CategoricalCrossentropy(Loss):
     a softmax per time step): N = m or m T positions.  Targets: one-hot (m, [T,] K) or
     integer labels (m, [T]), used directly (no one-hot array is built):
     dZ = (A - 1[k = y]) / N.
+
+    Args:
+        from_logits: the output is a linear z, not a probability.
+        ignore_class: an integer label whose positions count for nothing (Keras'
+            ``ignore_class``; Hugging Face labels the subwords after a word's first, and the
+            special tokens, -100): N counts the other positions, and the ignored ones get a
+            zero gradient.
     """
 
     name = "categorical_crossentropy"
     fuses_with = "softmax"
 
-    def __init__(self, from_logits: bool = False):
+    def __init__(self, from_logits: bool = False, ignore_class: int | None = None):
         self.from_logits = from_logits
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
+
+    def kept_positions(self, y):
+        if self.ignore_class is None or y.dtype.kind not in "iu":
+            return None
+        return y != self.ignore_class
 
     def prepare(self, y, output_shape):
         y = _as_targets(y, self.name)
@@ -132,7 +150,10 @@ class CategoricalCrossentropy(Loss):
                     f"{self.name}: integer class labels expected, "
                     f"got a label of {float(y[fractional][0]):g}"
                 )
-            _check_range(self.name, y, 0, n_classes - 1, f"class labels in [0, {n_classes - 1}]")
+            labels = y if self.ignore_class is None else y[y != self.ignore_class]
+            _check_range(
+                self.name, labels, 0, n_classes - 1, f"class labels in [0, {n_classes - 1}]"
+            )
             return y.astype(backend.xp.int64)
         _check_target_shape(self.name, y, output_shape)
         return y
@@ -185,7 +206,10 @@ class CategoricalCrossentropy(Loss):
         return self._value_from_probs(y, a), da.reshape(a.shape)
 
     def get_config(self):
-        return {"name": self.name, "from_logits": self.from_logits}
+        config = {"name": self.name, "from_logits": self.from_logits}
+        if self.ignore_class is not None:
+            config["ignore_class"] = self.ignore_class
+        return config
 
 
 @register("loss", aliases=("mse",))

@@ -269,6 +269,29 @@ class Adam(Optimizer):
         }
 
 
+@registry.register("optimizer")
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter 2019), as PyTorch's AdamW:
+    W <- W (1 - lr * weight_decay), then the Adam step.  Transformers are fine-tuned with
+    it.  Every trainable parameter decays (PyTorch's default param group)."""
+
+    name = "adamw"
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.01, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if not weight_decay >= 0:
+            raise ConfigError(f"AdamW: weight_decay must be >= 0, got {weight_decay}")
+        self.weight_decay = float(weight_decay)
+
+    def update_chunk(self, params, grads, slots, tmp):
+        if self.weight_decay:
+            params *= 1.0 - self.lr * self.weight_decay
+        super().update_chunk(params, grads, slots, tmp)
+
+    def get_config(self):
+        return {**super().get_config(), "weight_decay": self.weight_decay}
+
+
 def _check_clipping(owner, given: dict) -> dict:
     """{kind: c} for the one clipping argument set (none: {}); c a positive number."""
     chosen = {k: v for k, v in given.items() if v is not None}

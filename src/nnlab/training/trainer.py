@@ -176,7 +176,7 @@ class Trainer:
         them as a batch of positions, and the padded steps get a zero gradient."""
         loss = self.losses[k]
         z = self.preactivation(k) if fused else None
-        mask = self._output_mask(k, a)
+        mask = self._output_mask(k, a, y)
         if mask is None:
             if fused:
                 return loss.fused_value_and_grad(y, z, a)
@@ -193,18 +193,23 @@ class Trainer:
             value, grad[mask] = loss.value_and_grad(y_real, a_real)
         return value, grad
 
-    def _output_mask(self, k: int, a):
-        """Output k's (m, T) mask from the last forward when it masks a's steps, else None."""
+    def _output_mask(self, k: int, a, y=None):
+        """The positions of output k that count, or None for all: the (m, T) mask of the
+        last forward when it masks a's steps, and the loss' kept positions of y (labels
+        equal to an ``ignore_class`` left out)."""
         masks = self.output_masks
         mask = masks[k] if k < len(masks) else None
-        if mask is None or a.ndim != mask.ndim + 1 or a.shape[: mask.ndim] != mask.shape:
-            return None
-        return mask
+        if mask is not None and (a.ndim != mask.ndim + 1 or a.shape[: mask.ndim] != mask.shape):
+            mask = None
+        kept = None if y is None or k >= len(self.losses) else self.losses[k].kept_positions(y)
+        if kept is None:
+            return mask
+        return kept if mask is None else mask & kept
 
     def unpadded(self, k: int, y, a):
         """(y, a) of output k at its real steps only (as (N, ...) rows) under a sequence
         mask, else as they are: what the metrics score."""
-        mask = self._output_mask(k, a)
+        mask = self._output_mask(k, a, y)
         return (y, a) if mask is None else (y[mask], a[mask])
 
     def regularize(self, n_examples: int | None = None) -> float:
