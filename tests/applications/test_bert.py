@@ -87,3 +87,18 @@ def test_config_and_checkpoint_errors(tmp_path, bert):
     (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
     with pytest.raises(InputValueError, match="model_type must be 'bert', got 'gpt2'"):
         BertConfig.from_file(tmp_path / "config.json")
+
+
+def test_a_head_on_the_loaded_encoder_keeps_its_weights(bert, batch):
+    from nnlab import layers as L
+    from nnlab.training.model import Model
+
+    ids, mask, types = batch
+    head = L.Dense(3, activation="softmax", name="tags")
+    tagger = Model(bert.inputs, head(bert.hidden))
+    tagger.build()
+    hidden = bert.hidden_states(ids, mask, types)
+    probs = tagger.predict([ids, types, mask.astype(np.float32)])
+    expected = hidden @ head.params["W"] + head.params["b"]
+    expected = np.exp(expected - expected.max(-1, keepdims=True))
+    np.testing.assert_allclose(probs, expected / expected.sum(-1, keepdims=True), atol=1e-5)

@@ -118,7 +118,10 @@ class Bert:
         x = Dropout(c.hidden_dropout_prob, name="embeddings_dropout")(x)
         for layer in self.layers:
             x = layer(x, mask)
-        self.model = Model([ids, types, mask], x, seed=seed, name=name)
+        #: the graph's input nodes and its last hidden states, for heads:
+        #: ``Model(bert.inputs, Dense(n, activation="softmax")(bert.hidden))``
+        self.inputs, self.hidden = [ids, types, mask], x
+        self.model = Model(self.inputs, x, seed=seed, name=name)
 
     # ------------------------------------------------------------ checkpoints
     def load_state(self, state: dict) -> None:
