@@ -115,10 +115,11 @@ def assert_model_gradients(model, xs, output_weights, rtol=1e-5, atol=1e-7):
 
     def cost():
         outputs = model.forward(xs)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
         return sum(float(np.sum(o * r)) for o, r in zip(outputs, output_weights, strict=True))
 
     cost()
-    model.backward(output_weights)
+    model.backward(output_weights if len(output_weights) > 1 else output_weights[0])
     for name, param, grad in model.named_parameters():
         expected = numeric_gradient(cost, param)
         np.testing.assert_allclose(grad, expected, rtol=rtol, atol=atol, err_msg=name)
