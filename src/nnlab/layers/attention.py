@@ -8,7 +8,7 @@ v (m, Tk, d_v), H heads of size d_h (Keras' ``key_dim``) and e (``value_dim``):
     K = k Wk + bk    (m, H, Tk, d_h)
     V = v Wv + bv    (m, H, Tk, e)
     S = Q K^T / sqrt(d_h)                  (m, H, Tq, Tk)
-    S = -1e9 where the mask forbids        (padding: a key that is padding; look-ahead:
+    S = S - 1e9 where the mask forbids     (padding: a key that is padding; look-ahead:
                                             a key after the query, j > i)
     P = softmax(S) over the keys; dropout on P in training
     O = P V                                 (m, H, Tq, e), heads merged: (m, Tq, H e)
@@ -34,7 +34,7 @@ from .. import backend, registry
 from ..exceptions import ConfigError, ShapeError
 from .base import Layer
 
-MASKED = -1e9  # the score of a forbidden key: exp underflows to 0 in float32
+MASKED = -1e9  # added to a forbidden key's score: its exp underflows to 0
 
 
 @registry.register("layer")
@@ -155,8 +155,8 @@ class MultiHeadAttention(Layer):
         scores = Q @ K.transpose(0, 1, 3, 2)  # (m, H, Tq, Tk)
         scores *= scale
         allowed = self._allowed(inputs[3] if len(inputs) > 3 else None, m, tq, tk)
-        if allowed is not None:
-            scores = xp.where(allowed, scores, xp.asarray(MASKED, dtype=scores.dtype))
+        if allowed is not None:  # + 0 where allowed, + MASKED where not (in place)
+            scores += xp.where(allowed, 0.0, MASKED).astype(scores.dtype, copy=False)
         P = _softmax(scores)  # (m, H, Tq, Tk)
         keep = None
         if training and self.dropout > 0:
