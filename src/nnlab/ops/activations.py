@@ -223,6 +223,7 @@ def _normal_cdf(z):
     return (0.5 * (1.0 + erf(z * 0.7071067811865476))).astype(z.dtype, copy=False)
 
 
+_SOFTMAX_BLOCK = 131072  # elements of a softmax block (512 KB of float32)
 _ERF_CHUNK = 16384  # elements: a chunk's temporaries stay in the core's cache
 # erf(x) = x p(x^2) / q(x^2) on [-4, 4] (+-1 beyond, in float32), the rational
 # approximation of Eigen's and XLA's float erf; |error| < 7e-8 in exact arithmetic, 4.5e-7
@@ -265,11 +266,15 @@ class Softmax(Activation):
         rows = z.reshape(-1, z.shape[-1])  # (every position, K)
         out = xp.empty(rows.shape, dtype=z.dtype)
 
+        block = max(1, _SOFTMAX_BLOCK // rows.shape[1])  # rows whose passes stay in cache
+
         def pass_(lo, hi):  # row by row, so the rows split across threads
-            e = out[lo:hi]
-            xp.subtract(rows[lo:hi], rows[lo:hi].max(axis=-1, keepdims=True), out=e)
-            xp.exp(e, out=e)
-            e /= e.sum(axis=-1, keepdims=True)
+            for start in range(lo, hi, block):
+                stop = min(start + block, hi)
+                e, z = out[start:stop], rows[start:stop]
+                xp.subtract(z, z.max(axis=-1, keepdims=True), out=e)
+                xp.exp(e, out=e)
+                e /= e.sum(axis=-1, keepdims=True)
 
         run_over_rows(pass_, rows.shape[0], rows.size)
         return out.reshape(z.shape)
