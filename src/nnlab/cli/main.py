@@ -1,4 +1,4 @@
-"""The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates.
+"""The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, qa.
 
     nnlab train --config run.toml --epochs 20 --out runs/deep
     nnlab evaluate runs/deep --dataset mnist
@@ -21,10 +21,10 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..exceptions import NNLabError
-from . import charlm, dates, diagnose, errors, evaluate, gradcheck, train, trigger, tune
+from . import charlm, dates, diagnose, errors, evaluate, gradcheck, qa, train, trigger, tune
 
 #: The command modules, in the order ``nnlab --help`` lists them.
-COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates)
+COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, qa)
 
 
 def main(argv=None) -> int:
