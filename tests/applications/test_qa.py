@@ -152,11 +152,41 @@ def test_logits_loss_and_gradients_equal_huggingface(tokenizer):
     close(norm.grads["gamma"], gamma, "embeddings gamma")
 
 
-def test_fine_tuning_memorizes_a_few_stories_and_answers_from_the_context(tmp_path):
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    folder = tiny_bert_checkpoint(tmp_path / "tiny")
-    qa = QuestionAnswerer.from_pretrained(folder, seed=0)
+    return tiny_bert_checkpoint(tmp_path_factory.mktemp("qa") / "tiny")
+
+
+def test_the_best_window_of_a_long_context_gives_the_answer(tiny, monkeypatch):
+    qa = QuestionAnswerer.from_pretrained(tiny, max_length=24, stride=6)
+    context = " ".join(f"Mary went to the room{k}." for k in range(12))
+    target = context.index("room9")
+    batch = qa.encode([QAExample("z", context, "Where?", "room9", target, (9,))])
+    seen = []
+
+    def logits(encoded, batch_size=64):  # window r scores r everywhere, the answer 9 + 9
+        e = encoded.encoded
+        seen.append(len(encoded))
+        out = np.full((len(encoded), 2, e.input_ids.shape[1]), -1e9, np.float32)
+        for row in range(len(encoded)):
+            out[row][:, encoded.context_mask[row] > 0] = row
+            hit = np.flatnonzero(e.offsets[row, :, 0] == target)
+            if hit.size and encoded.context_mask[row, hit[0]]:
+                out[row, 0, hit[0]] = 9.0
+                out[row, 1, hit[0] + 1] = 9.0  # "room" "##9": the end on "##9"
+        return out
+
+    monkeypatch.setattr(qa, "logits", logits)
+    (answer,) = qa.answer_spans(["Where?"], [context])
+    assert 2 < seen[0] < 9 and len(batch) >= 1  # several windows (each below 18), one holds "room9"
+    assert answer.start == target and answer.score == 18.0
+    assert answer.text == context[answer.start : answer.end] == "room9"
+
+
+def test_fine_tuning_memorizes_a_few_stories_and_answers_from_the_context(tiny):
+    qa = QuestionAnswerer.from_pretrained(tiny, seed=0)
     examples = make_task1(16, seed=1, sentences=(2, 4))
     before = qa.evaluate(examples)["exact_match"]
     history = qa.fit(examples, epochs=40, batch_size=8, learning_rate=3e-3, verbose=False)

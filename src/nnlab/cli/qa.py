@@ -157,7 +157,7 @@ def cmd_train(args) -> int:
     atomic_write_bytes(out / SETTINGS_FILE, json.dumps(settings, indent=2).encode())
     print(
         f"qa train: {len(data['train'])} {'harder ' if args.harder else ''}bAbI stories, "
-        f"{args.epochs} epochs of batches of {args.batch_size}, into {out}",
+        f"{args.epochs} epoch(s) of batches of {args.batch_size}, into {out}",
         flush=True,
     )
 
