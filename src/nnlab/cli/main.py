@@ -1,5 +1,5 @@
 """The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates,
-search.
+search, qa.
 
     nnlab train --config run.toml --epochs 20 --out runs/deep
     nnlab evaluate runs/deep --dataset mnist
@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..exceptions import NNLabError
-from . import charlm, dates, diagnose, errors, evaluate, gradcheck, search, train, trigger, tune
+from . import charlm, dates, diagnose, errors, evaluate, gradcheck, qa, search, train, trigger, tune
 
 #: The command modules, in the order ``nnlab --help`` lists them.
-COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search)
+COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa)
 
 
 def main(argv=None) -> int:

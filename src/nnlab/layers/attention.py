@@ -416,3 +416,66 @@ class PaddingMask(Layer):
         config = super().get_config()
         config["pad_id"] = self.pad_id
         return config
+
+
+@registry.register("layer")
+class MaskLogits(Layer):
+    """Logits of the positions a mask leaves out set to ``fill_value`` (-1e9), so that a
+    softmax over the positions gives them no probability and a loss no gradient (extractive
+    QA: the start and end of an answer never fall on padding or on the question's tokens).
+
+    Inputs ``[x, mask]``: x (m, T, ...) and mask (m, T), a position kept where mask > 0 (a
+    0/1 attention mask); the mask spreads over x's further axes::
+
+        out = x where mask > 0, else fill_value          dx = dOut where mask > 0, else 0
+
+    The mask gets a zero gradient (the output does not change with a kept mask value).
+    """
+
+    multi_input = True
+
+    def __init__(self, fill_value: float = MASKED, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(fill_value, int | float) or not math.isfinite(fill_value):
+            raise ConfigError(f"MaskLogits: fill_value must be a finite number, got {fill_value!r}")
+        self.fill_value = float(fill_value)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 2:
+            raise ShapeError(
+                f"{self.describe()}: expected [x, mask], got {len(input_shape)} inputs"
+            )
+        x, mask = (tuple(s) for s in input_shape)
+        fits = len(mask) <= len(x) and all(
+            a is None or b is None or a == b for a, b in zip(x, mask, strict=False)
+        )
+        if not mask or not fits:
+            raise ShapeError(
+                f"{self.describe()}: the mask's shape (m, {', '.join(map(str, mask))}) must be "
+                f"the first axes of x's (m, {', '.join(map(str, x))})"
+            )
+        return x
+
+    def forward(self, a_prev, training=False):
+        if not isinstance(a_prev, list | tuple) or len(a_prev) != 2:
+            raise ShapeError(f"{self.describe()}: expected a list [x, mask]")
+        x, mask = a_prev
+        if x.shape[: mask.ndim] != mask.shape:
+            raise ShapeError(
+                f"{self.describe()}: mask of shape {tuple(mask.shape)} does not fit x of shape "
+                f"{tuple(x.shape)} (its first axes)"
+            )
+        keep = (mask > 0).reshape(mask.shape + (1,) * (x.ndim - mask.ndim))
+        self.cache.keep, self.cache.mask_shape = keep, mask.shape
+        return backend.xp.where(keep, x, x.dtype.type(self.fill_value))
+
+    def backward(self, da, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        xp = backend.xp
+        return [xp.where(self.cache.keep, da, 0), xp.zeros(self.cache.mask_shape, da.dtype)]
+
+    def get_config(self):
+        config = super().get_config()
+        config["fill_value"] = self.fill_value
+        return config
