@@ -23,6 +23,7 @@ from nnlab.data.ner import (
     load_wnut,
     read_conll,
     split_wnut,
+    split_words,
     tag_ids,
     text_entities,
     wnut_split_indices,
@@ -239,6 +240,24 @@ def test_text_entities(tokenizer):
         ("facility", "Empire State Building", 23, 44),
         ("geo-loc", "NYC", 46, 49),
     ]
+
+
+def test_split_words_splits_as_the_tweets_are(wnut):
+    text = "RT @john_b: I'm at the Empire State Building... http://t.co/x1 #NYC :) don't"
+    words, spans = split_words(text)
+    assert words == [
+        "RT", "@john_b", ":", "I'm", "at", "the", "Empire", "State", "Building", "...",
+        "http://t.co/x1", "#NYC", ":)", "don't",
+    ]  # fmt: skip
+    assert [text[a:b] for a, b in spans] == words
+    assert split_words("  ") == ([], [])
+    # the tweets' own words come back whole from their text (most sentences, not all:
+    # the file also splits some words, "b'day", at characters the regex keeps together)
+    sentences = wnut[0]
+    same = sum(split_words(" ".join(sentence))[0] == sentence for sentence in sentences)
+    assert same / len(sentences) > 0.8
+    with pytest.raises(InputValueError, match="expected a string"):
+        split_words(["a"])
 
 
 def test_errors(tokenizer):

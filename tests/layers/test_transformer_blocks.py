@@ -129,3 +129,28 @@ def test_a_block_called_twice_shares_its_weights():
     block = EncoderLayer(D, HEADS, D_FF)
     model = Model(x_in, block(block(x_in)))
     assert model.count_params() == Model(x_in, block(x_in)).count_params()
+
+
+def test_berts_attention_output_dropout():
+    """attention_output_dropout=True drops the attention output before its residual (BERT's
+    BertSelfOutput): a Dropout layer more, the same outputs at inference, and in training
+    the only dropout left when the attention weights' and the FFN's are off."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 5, D))
+    blocks = [EncoderLayer(D, HEADS, D_FF, dropout=0.5, attention_output_dropout=flag, name=f"b{flag}") for flag in (False, True)]  # fmt: skip
+    models = []
+    for block in blocks:
+        x_in = L.Input((5, D))
+        models.append(Model(x_in, block(x_in), seed=0, dtype="float64"))
+    plain, bert = models
+    plain.build()
+    bert.build()
+    assert len(bert.layers) == len(plain.layers) + 1 and blocks[0].attention_dropout is None
+    bert.set_weights({k.replace("bFalse", "bTrue"): v for k, v in plain.get_weights().items()})
+    np.testing.assert_allclose(bert.predict(x), plain.predict(x), atol=1e-12)
+    blocks[1].self_attention.dropout, blocks[1].ffn_dropout.rate = 0.0, 0.0
+    trained = bert.forward(x, training=True)
+    mask = blocks[1].attention_dropout.cache.mask
+    assert mask.shape == (2, 5, D) and 0.2 < (mask == 0).mean() < 0.8
+    assert set(np.unique(mask)) == {0.0, 2.0}
+    assert not np.allclose(trained, bert.predict(x))

@@ -107,6 +107,7 @@ class Bert:
                 epsilon=c.layer_norm_eps,
                 activation=_ACTIVATIONS[c.hidden_act],
                 name=f"layer{i}",
+                attention_output_dropout=True,  # BertSelfOutput's dropout
             )  # fmt: skip
             for i in range(c.num_hidden_layers)
         ]
@@ -125,8 +126,14 @@ class Bert:
 
     # ------------------------------------------------------------ checkpoints
     def load_state(self, state: dict) -> None:
-        """Copy a Hugging Face state dict (name -> array; "bert." prefixes allowed) in."""
-        if not self.model.built:
+        """Copy a Hugging Face state dict (name -> array; "bert." prefixes allowed) in.
+
+        The weights go into the layers wherever they live: into ``self.model``'s buffers,
+        or those of a model with a head that was built first over ``inputs`` and
+        ``hidden`` (then that model owns the layers, and its generator drives their
+        dropout).
+        """
+        if not self.model.built and not self.word_embeddings.built:
             self.model.build()
         state = {k.removeprefix("bert."): v for k, v in state.items()}
         used = set()
@@ -184,16 +191,18 @@ class Bert:
     @classmethod
     def from_pretrained(cls, folder) -> Bert:
         """A BERT-family checkpoint folder (config.json + model.safetensors)."""
+        folder = _checkpoint_folder(folder, "from_pretrained")
+        bert = cls(BertConfig.from_file(folder / "config.json"))
+        bert.load_pretrained(folder)
+        return bert
+
+    def load_pretrained(self, folder) -> None:
+        """Load a checkpoint folder's weights (``load_state``) and its tokenizer."""
         from safetensors.numpy import load_file
 
-        folder = Path(folder)
-        for file in ("config.json", "model.safetensors"):
-            if not (folder / file).is_file():
-                raise DatasetNotFoundError(f"Bert.from_pretrained: {folder} has no {file}")
-        bert = cls(BertConfig.from_file(folder / "config.json"))
-        bert.load_state(load_file(folder / "model.safetensors"))
-        bert.tokenizer = SubwordTokenizer.from_folder(folder)
-        return bert
+        folder = _checkpoint_folder(folder, "load_pretrained")
+        self.load_state(load_file(folder / "model.safetensors"))
+        self.tokenizer = SubwordTokenizer.from_folder(folder)
 
     # -------------------------------------------------------------- running
     def hidden_states(self, input_ids, attention_mask, token_type_ids=None) -> np.ndarray:
@@ -231,6 +240,14 @@ def mean_pool(hidden, attention_mask) -> np.ndarray:
     mask = np.asarray(attention_mask, dtype=hidden.dtype)[:, :, None]  # (m, T, 1)
     mean = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
     return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+
+
+def _checkpoint_folder(folder, who: str) -> Path:
+    folder = Path(folder)
+    for file in ("config.json", "model.safetensors"):
+        if not (folder / file).is_file():
+            raise DatasetNotFoundError(f"Bert.{who}: {folder} has no {file}")
+    return folder
 
 
 def _assign(target, value, what) -> None:

@@ -1,5 +1,5 @@
 """The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates,
-search, qa.
+search, qa, ner.
 
     nnlab train --config run.toml --epochs 20 --out runs/deep
     nnlab evaluate runs/deep --dataset mnist
@@ -8,7 +8,9 @@ search, qa.
 
 Each command is one module of this package with ``add_command(subparsers)``, which
 registers its parser and sets ``handler``; this module only holds the top-level parser,
-the list of commands and the dispatch.
+the list of commands and the dispatch.  A command module with a ``DEFAULT_ACTION`` (and
+its ``COMMAND`` and ``ACTIONS``) may be called without the action: ``nnlab ner RUN "text"``
+is ``nnlab ner tag RUN "text"``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,23 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..exceptions import NNLabError
-from . import charlm, dates, diagnose, errors, evaluate, gradcheck, qa, search, train, trigger, tune
+from . import (
+    charlm,
+    dates,
+    diagnose,
+    errors,
+    evaluate,
+    gradcheck,
+    ner,
+    qa,
+    search,
+    train,
+    trigger,
+    tune,
+)
 
 #: The command modules, in the order ``nnlab --help`` lists them.
-COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa)
+COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner)  # fmt: skip
 
 
 def main(argv=None) -> int:
@@ -34,6 +49,7 @@ def main(argv=None) -> int:
     Errors and warnings reach the terminal as one line each, ``nnlab: error: ...`` and
     ``nnlab: warning: ...``, without Python's source path and code line.
     """
+    argv = with_default_action(sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(argv)
     with one_line_warnings():
         try:
@@ -41,6 +57,19 @@ def main(argv=None) -> int:
         except NNLabError as err:
             print(f"nnlab: error: {err}", file=sys.stderr)
             return 2
+
+
+def with_default_action(argv: list[str]) -> list[str]:
+    """``argv`` with a command's ``DEFAULT_ACTION`` put in when the word after the command
+    is neither one of its ``ACTIONS`` nor an option (``ner RUN TEXT`` -> ``ner tag RUN
+    TEXT``)."""
+    for module in COMMANDS:
+        default = getattr(module, "DEFAULT_ACTION", None)
+        if default is None or argv[:1] != [module.COMMAND] or len(argv) < 2:
+            continue
+        if argv[1] not in module.ACTIONS and not argv[1].startswith("-"):
+            return [argv[0], default, *argv[1:]]
+    return argv
 
 
 @contextlib.contextmanager

@@ -42,10 +42,16 @@ def add_command(subparsers) -> argparse.ArgumentParser:
         subparsers, "search", "rank documents by meaning (MiniLM sentence embeddings)", __doc__
     )
     parser.add_argument("query", nargs="*", help="the query (or, with --embed, the sentences)")
-    parser.add_argument("--corpus", help="a text file, one document per line")
-    parser.add_argument("--limit", type=int, default=1000, help="Wikipedia summaries used")
-    parser.add_argument("--top", type=int, default=5, help="documents shown")
-    parser.add_argument("--embed", action="store_true", help="print the sentences' cosines")
+    parser.add_argument(
+        "--corpus", help="a text file, one document per line (default: Wikipedia summaries)"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=1000, help="Wikipedia summaries searched (default: 1000)"
+    )
+    parser.add_argument("--top", type=int, default=5, help="documents shown (default: 5)")
+    parser.add_argument(
+        "--embed", action="store_true", help="print the sentences' cosines (default: off)"
+    )
     parser.set_defaults(handler=run)
     return parser
 

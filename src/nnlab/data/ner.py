@@ -39,6 +39,7 @@ Arrays (m sentences, T the padded number of tokens):
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from importlib import util
 from pathlib import Path
@@ -248,6 +249,30 @@ def word_tags(predictions, word_ids, n_words, labels=LABELS) -> list[list[str]]:
                 tags[word] = labels[label]
         result.append(tags)
     return result
+
+
+#: a tweet's words as WNUT-16 writes them: links, HTML entities, emoticons, @mentions and
+#: #hashtags whole, clitics after a space ("'s"), words with their apostrophes and hyphens
+#: ("don't", "pre-show"), each other run of punctuation one word ("...", ":)")
+_TWEET_WORD = re.compile(
+    r"(?:https?://|www\.)\S+"
+    r"|&\w+;"
+    r"|[:;=][-']?[()\[\]DPpO/\\|*3]+(?!\w)"
+    r"|[@#]\w+"
+    r"|'\w+"
+    r"|\w+(?:['’-]\w+)*"
+    r"|[^\w\s]+"
+)
+
+
+def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """The words of a raw text, split as WNUT-16's tweets are (links, @mentions and
+    #hashtags kept whole, punctuation apart), and their ``[start, end)`` characters:
+    ``(words, spans)``, for tagging a text with a model trained on WNUT-16's words."""
+    if not isinstance(text, str):
+        raise InputValueError(f"split_words: expected a string, got {type(text).__name__}")
+    found = list(_TWEET_WORD.finditer(text))
+    return [m.group() for m in found], [m.span() for m in found]
 
 
 def entities(tags) -> list[tuple[str, int, int]]:

@@ -20,8 +20,9 @@ API), so its layers show in the model's summary and save with it:
 Masks are (m, T) inputs, 1 for a real token and 0 for padding (``PaddingMask`` makes one
 from token ids); the decoder's self-attention also applies the look-ahead mask (query t
 reads positions <= t).  Dropout: the attention weights' (``dropout`` of the attention
-layers) and the FFN output's, as the course's layers; PyTorch's also drops the attention
-output and the FFN's hidden layer (equal when dropout is 0).  The course sets the
+layers) and the FFN output's, as the course's layers; BERT's also drops the attention
+output before its residual (``EncoderLayer(attention_output_dropout=True)``), PyTorch's
+that and the FFN's hidden layer (equal when dropout is 0).  The course sets the
 attention's ``key_dim`` to d_model; the default here, d_model / heads, is Vaswani et al.'s
 and PyTorch's (``key_dim=`` chooses).
 """
@@ -90,18 +91,26 @@ class EncoderLayer(_Block):
         epsilon: the LayerNorms' epsilon (the course's 1e-6).
         key_dim: each head's size (default d_model / num_heads).
         activation: the FFN's hidden activation ("relu"; BERT's "gelu").
+        attention_output_dropout: also drop the attention output before its residual
+            connection, as BERT (Hugging Face's ``BertSelfOutput``) and PyTorch do; the
+            course does not.
     """
 
     def __init__(
         self, d_model, num_heads, d_ff, dropout=0.1, epsilon=1e-6, key_dim=None,
-        activation="relu", name="encoder_layer",
+        activation="relu", name="encoder_layer", attention_output_dropout=False,
     ):  # fmt: skip
         super().__init__(d_model, num_heads, d_ff, dropout, epsilon, key_dim, activation, name)
         self.self_attention = self.attention("self_attention")
+        self.attention_dropout = (
+            Dropout(dropout, name=f"{name}_attention_dropout") if attention_output_dropout else None
+        )
 
     def __call__(self, x, mask=None):
         """The block's output node (m, T, d); ``mask`` (m, T): 1 real, 0 padding."""
         attended = self.self_attention(x, x, attention_mask=mask)
+        if self.attention_dropout is not None:
+            attended = self.attention_dropout(attended)
         x1 = self.add_and_norm(0, x, attended)
         return self.add_and_norm(1, x1, self.ffn(x1))
 
