@@ -104,7 +104,7 @@ def test_bad_options_give_clear_errors(tmp_path, capsys):
             [
                 "train",
                 "--optimizer",
-                "adamw",
+                "adamax",
                 "--dataset",
                 "planar",
                 "--quiet",
@@ -114,7 +114,7 @@ def test_bad_options_give_clear_errors(tmp_path, capsys):
         )
         == 2
     )
-    assert "unknown optimizer 'adamw'" in capsys.readouterr().err
+    assert "unknown optimizer 'adamax'" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text("layerz = [3]\n")
     assert main(["train", "--config", str(bad)]) == 2
