@@ -115,10 +115,40 @@ def assert_model_gradients(model, xs, output_weights, rtol=1e-5, atol=1e-7):
 
     def cost():
         outputs = model.forward(xs)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
         return sum(float(np.sum(o * r)) for o, r in zip(outputs, output_weights, strict=True))
 
     cost()
-    model.backward(output_weights)
+    model.backward(output_weights if len(output_weights) > 1 else output_weights[0])
     for name, param, grad in model.named_parameters():
         expected = numeric_gradient(cost, param)
         np.testing.assert_allclose(grad, expected, rtol=rtol, atol=atol, err_msg=name)
+
+
+def tiny_bert_checkpoint(folder, seed=0, hidden=32, layers=2):
+    """Write a small randomly initialized BERT checkpoint folder (transformers' BertModel
+    save_pretrained: config.json, model.safetensors) with all-MiniLM-L6-v2's tokenizer files
+    beside it: a stand-in for a real checkpoint, to run training quickly.  Returns the
+    folder.  Needs torch, transformers and the MiniLM package (``importorskip`` them)."""
+    import shutil
+    from pathlib import Path
+
+    import torch
+    import transformers
+
+    from nnlab.data.tokenization import minilm_folder
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(
+        vocab_size=30522,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=512,
+    )
+    transformers.BertModel(config).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(minilm_folder() / name, folder / name)
+    return folder

@@ -36,6 +36,7 @@ REQUIRED = {
         "LSTM": {"units": 2},
         "Bidirectional": {"layer": {"class": "LSTM", "config": {"units": 2}}},
         "RepeatVector": {"n": 3},
+        "Permute": {"dims": [2, 1]},
         "MultiHeadAttention": {"num_heads": 2, "key_dim": 3},
         "Rescaling": {"scale": 0.5},
     },

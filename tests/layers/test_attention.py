@@ -182,3 +182,14 @@ def test_padding_mask_of_token_ids():
     ids = np.array([[5, 2, 0, 0], [1, 0, 3, 0]])
     assert layer.forward(ids).tolist() == [[1, 1, 0, 0], [1, 0, 1, 0]]
     assert layer.forward(ids).dtype == np.float32
+
+
+def test_the_float32_erf_is_within_5e_7_of_scipys():
+    from scipy.special import erf
+
+    from nnlab.ops.activations import _normal_cdf
+
+    z = np.linspace(-12, 12, 100_001)  # several chunks
+    phi = _normal_cdf(z.astype(np.float32))
+    assert phi.dtype == np.float32
+    np.testing.assert_allclose(phi, 0.5 * (1 + erf(z / np.sqrt(2))), atol=5e-7, rtol=0)

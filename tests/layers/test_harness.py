@@ -194,10 +194,16 @@ CASES = {
         (3, 4),
         lambda x, p: F.layer_norm(x, (4,), p["gamma"], p["beta"], 1e-3),
     ),
+    "MaskLogits": Case(
+        lambda: L.MaskLogits(fill_value=-3.0),
+        [(4, 2), (4,)],  # x (m, T, 2), mask (m, T): about half its standard-normal values > 0
+        lambda xs, p: torch.where((xs[1] > 0)[..., None], xs[0], -3.0) + 0 * xs[1][..., None],
+    ),
     "MultiHeadAttention": Case(
         lambda: L.MultiHeadAttention(2, 3, value_dim=2), [(4, 5), (3, 6)], mha_t
     ),
     "PaddingMask": Case(L.PaddingMask, (6,), None, differentiable=False, vocabulary=3),
+    "Permute": Case(lambda: L.Permute((3, 1, 2)), (2, 3, 4), lambda x, p: x.permute(0, 3, 1, 2)),
     "PositionalEncoding": Case(
         lambda: L.PositionalEncoding(10),
         (4, 6),

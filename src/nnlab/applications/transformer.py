@@ -38,6 +38,7 @@ def transformer(
     dropout: float = 0.1,
     epsilon: float = 1e-6,
     seed: int = 0,
+    dtype=None,
     name: str = "transformer",
 ) -> Model:
     """The course's Transformer (module docstring) as a ``Model([x, y_in], probs)``.
@@ -63,7 +64,7 @@ def transformer(
         block = DecoderLayer(d_model, num_heads, d_ff, dropout, epsilon, name=f"decoder_layer{i}")
         dec = block(dec, enc, target_mask=mask_y, memory_mask=mask_x)
     probs = Dense(target_vocab_size, activation="softmax", name="next_token")(dec)
-    return Model([x, y_in], probs, seed=seed, name=name)
+    return Model([x, y_in], probs, seed=seed, dtype=dtype, name=name)
 
 
 def _embedded(ids, vocab_size, d_model, length, dropout, side):

@@ -1,5 +1,5 @@
 """The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates,
-ner.
+search, qa, ner.
 
     nnlab train --config run.toml --epochs 20 --out runs/deep
     nnlab evaluate runs/deep --dataset mnist
@@ -24,10 +24,23 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..exceptions import NNLabError
-from . import charlm, dates, diagnose, errors, evaluate, gradcheck, ner, train, trigger, tune
+from . import (
+    charlm,
+    dates,
+    diagnose,
+    errors,
+    evaluate,
+    gradcheck,
+    ner,
+    qa,
+    search,
+    train,
+    trigger,
+    tune,
+)
 
 #: The command modules, in the order ``nnlab --help`` lists them.
-COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, ner)
+COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner)  # fmt: skip
 
 
 def main(argv=None) -> int:

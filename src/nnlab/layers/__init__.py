@@ -5,7 +5,13 @@ is how model files name it.
 """
 
 from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .attention import MultiHeadAttention, PaddingMask, PositionalEncoding, PositionEmbedding
+from .attention import (
+    MaskLogits,
+    MultiHeadAttention,
+    PaddingMask,
+    PositionalEncoding,
+    PositionEmbedding,
+)
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
 from .convolutional import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
@@ -16,7 +22,7 @@ from .normalization import BatchNormalization, LayerNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
-from .reshaping import Flatten, Input, RepeatVector
+from .reshaping import Flatten, Input, Permute, RepeatVector
 
 __all__ = [
     "Activation",
@@ -40,9 +46,11 @@ __all__ = [
     "LayerNormalization",
     "LeakyReLU",
     "LSTM",
+    "MaskLogits",
     "MaxPool2D",
     "MultiHeadAttention",
     "PaddingMask",
+    "Permute",
     "PositionEmbedding",
     "PositionalEncoding",
     "RandomFlip",

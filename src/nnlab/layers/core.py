@@ -80,7 +80,7 @@ class Dense(Layer):
 
     def forward(self, a_prev, training=False):
         self.check_input(a_prev)
-        z = backend.xp.matmul(a_prev, self.params["W"])  # (m, ..., n_out)
+        z = _matmul_last_axis(a_prev, self.params["W"])  # (m, ..., n_out)
         if self.use_bias:
             b = self.params["b"]
 
@@ -115,7 +115,7 @@ class Dense(Layer):
             self.write_grad("b", lambda out: dz2.sum(axis=0, out=out))
         if not need_input_grad:
             return None
-        return xp.matmul(dz, self.params["W"].T)
+        return _matmul_last_axis(dz, self.params["W"].T)
 
     def get_config(self):
         config = super().get_config()
@@ -130,6 +130,15 @@ class Dense(Layer):
             ),
         )
         return config
+
+
+def _matmul_last_axis(x, w):
+    """x @ w over x's last axis as one 2-D GEMM: (m, ..., n_in) -> (m, ..., n_out).  (NumPy's
+    matmul of a 3-D x by a matrix runs one GEMM per leading index, on fewer rows each.)"""
+    if x.ndim <= 2:
+        return backend.xp.matmul(x, w)
+    flat = x.reshape(-1, x.shape[-1])  # a view when x is contiguous
+    return backend.xp.matmul(flat, w).reshape(*x.shape[:-1], w.shape[-1])
 
 
 @registry.register("layer")

@@ -1,5 +1,5 @@
-"""Shape-only layers: Input (declares the shape), Flatten (m, ...) -> (m, prod(...)) and
-RepeatVector (m, d) -> (m, n, d)."""
+"""Shape-only layers: Input (declares the shape), Flatten (m, ...) -> (m, prod(...)),
+RepeatVector (m, d) -> (m, n, d) and Permute (the axes of each example reordered)."""
 
 from __future__ import annotations
 
@@ -91,4 +91,45 @@ class RepeatVector(Layer):
     def get_config(self):
         config = super().get_config()
         config["n"] = self.n
+        return config
+
+
+@registry.register("layer")
+class Permute(Layer):
+    """Reorder the axes of each example (Keras' Permute): ``dims`` lists them, counted from
+    1 (the batch axis 0 stays first).  ``Permute((2, 1))``: (m, T, 2) -> (m, 2, T), e.g. a
+    per-token Dense(2) made into a start and an end row over the T positions (extractive
+    QA), so that a softmax over the last axis runs over the positions.  Backward applies
+    the inverse permutation to dA."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        dims = tuple(dims) if isinstance(dims, list | tuple) else (dims,)
+        if not dims or sorted(dims) != list(range(1, len(dims) + 1)):
+            raise ConfigError(
+                f"Permute: dims must be a permutation of 1..n (the batch axis 0 stays), "
+                f"got {dims!r}"
+            )
+        self.dims = tuple(int(d) for d in dims)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != len(self.dims):
+            raise ConfigError(
+                f"{self.describe()}: dims {self.dims} need examples of {len(self.dims)} axes, "
+                f"got (m, {', '.join(map(str, input_shape))})"
+            )
+        return tuple(input_shape[d - 1] for d in self.dims)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        return backend.xp.transpose(a_prev, (0, *self.dims))
+
+    def backward(self, da, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        return backend.xp.transpose(da, (0, *(int(k) + 1 for k in np.argsort(self.dims))))
+
+    def get_config(self):
+        config = super().get_config()
+        config["dims"] = list(self.dims)
         return config

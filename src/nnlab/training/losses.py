@@ -114,7 +114,10 @@ class CategoricalCrossentropy(Loss):
     """J = -mean over positions of sum_k y_k log a_k.
 
     A position is an example (outputs (m, K)) or one step of one example (outputs (m, T, K),
-    a softmax per time step): N = m or m T positions.  Targets: one-hot (m, [T,] K) or
+    a softmax per time step): N = m or m T positions.  K may be left open (an output
+    declared (m, 2, None): extractive QA's start and end logits over a sequence's T
+    tokens, one softmax over the positions for each); labels are then checked to be >= 0
+    only.  Targets: one-hot (m, [T,] K) or
     integer labels (m, [T]), used directly (no one-hot array is built):
     dZ = (A - 1[k = y]) / N.
 
@@ -140,8 +143,8 @@ class CategoricalCrossentropy(Loss):
 
     def prepare(self, y, output_shape):
         y = _as_targets(y, self.name)
-        n_classes = output_shape[-1]
-        if y.ndim == len(output_shape) + 1 and y.shape[-1] == 1 and n_classes > 1:
+        n_classes = output_shape[-1]  # None: any number (a softmax over positions, QA)
+        if y.ndim == len(output_shape) + 1 and y.shape[-1] == 1 and n_classes != 1:
             y = y[..., 0]  # (m, [T,] 1) labels
         if y.ndim == len(output_shape):  # integer labels, one per position
             fractional = y != backend.xp.round(y)
@@ -151,9 +154,12 @@ class CategoricalCrossentropy(Loss):
                     f"got a label of {float(y[fractional][0]):g}"
                 )
             labels = y if self.ignore_class is None else y[y != self.ignore_class]
-            _check_range(
-                self.name, labels, 0, n_classes - 1, f"class labels in [0, {n_classes - 1}]"
-            )
+            if n_classes is None:
+                _check_range(self.name, labels, 0, np.inf, "class labels >= 0")
+            else:
+                _check_range(
+                    self.name, labels, 0, n_classes - 1, f"class labels in [0, {n_classes - 1}]"
+                )
             return y.astype(backend.xp.int64)
         _check_target_shape(self.name, y, output_shape)
         return y
