@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def parse_args(argv=None):
     parser.add_argument("--reuse", action="store_true", help="read back OUT/seed<N>.json files")
     parser.add_argument("--limit", type=int, help="train on the first N sentences (a try)")
     parser.add_argument("--out", default="examples/ner", help="results.json and README.md")
+    parser.add_argument("--note", default="", help="how the runs were made, for README.md")
     return parser.parse_args(argv)
 
 
@@ -214,6 +216,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",")]
     started = time.perf_counter()
@@ -229,7 +232,7 @@ def main(argv=None) -> int:
     print(f"mean test F1 over seeds {seeds}: nnlab {m['nnlab']['f1']:.4f}, transformers "
           f"{m['torch']['f1']:.4f} ({m['gap_points']:+.2f} points)")  # fmt: skip
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "README.md").write_text(readme(results, argv))
+    (out / "README.md").write_text(readme(results, argv, args.note))
     print(f"wrote {out / 'results.json'} and {out / 'README.md'}")
     return 0
 
@@ -248,12 +251,14 @@ def run_seed(args, data, seed: int, settings: dict, out: Path) -> dict:
     def schedule(step):
         return app.learning_rate_at(step, total, args.learning_rate, args.schedule)
 
+    started = time.perf_counter()
     model, _ = app.token_classifier(seed=seed)
     head = model.get_layer("tags")
     initial_head = {key: head.params[key].copy() for key in ("W", "b")}  # torch's too
     result = {"seed": seed, "nnlab": run_nnlab(args, data, schedule, model, seed)}
     result["torch"] = run_torch(args, data, initial_head, total, seed)
     result["test_f1_gap_points"] = 100 * (result["nnlab"]["test"]["f1"] - result["torch"]["test"]["f1"])  # fmt: skip
+    result["seconds"] = time.perf_counter() - started
     print(f"seed {seed}: test F1 nnlab {result['nnlab']['test']['f1']:.4f}, transformers "
           f"{result['torch']['test']['f1']:.4f} ({result['test_f1_gap_points']:+.2f} points)")  # fmt: skip
     saved = {"recipe": settings, "environment": environment(), "result": result}
@@ -300,7 +305,7 @@ def recipe(args, data, total_steps) -> dict:
     }  # fmt: skip
 
 
-def readme(results: dict, argv) -> str:
+def readme(results: dict, argv: list[str], note: str) -> str:
     """examples/ner/README.md: the tables, the command, the machine and the settings."""
     r, env, mean, runs = (
         results["recipe"],
@@ -333,13 +338,19 @@ def readme(results: dict, argv) -> str:
         f"{mean['nnlab']['per_type_f1'][kind]:.3f} |"
         for kind, support in r["test_entities_per_type"].items()
     )
-    command = "python examples/ner_vs_transformers.py" + ("" if not argv else " " + " ".join(argv))
+    shown = [a for a in argv if a != "--reuse"]
+    if "--note" in shown:  # the note goes into the text, not the command
+        k = shown.index("--note")
+        shown = shown[:k] + shown[k + 2 :]
+    command = " ".join(["python examples/ner_vs_transformers.py", *shown])
     return README.format(
         rows="\n".join(rows), per_seed=per_seed, curves=curves, per_type=per_type,
         gap=mean["gap_points"], seeds=seeds, n_seeds=len(runs), first=first["seed"],
-        command=command, cpu=env["cpu"], minutes=results["seconds"] / 60, env=env, r=r,
+        command=command, cpu=env["cpu"], env=env, r=r,
         sentences=r["sentences"], entities=r["entities"], one=100 / r["entities"]["test"],
         sd_torch=100 * mean["torch"]["f1_std"], sd_nnlab=100 * mean["nnlab"]["f1_std"],
+        seed_minutes=", ".join(f"{run['seconds'] / 60:.0f}" for run in runs),
+        note=f" {note}" if note else "",
     )  # fmt: skip
 
 
@@ -357,7 +368,7 @@ sentences ({entities[train]:,} / {entities[dev]} / {entities[test]} entities), o
 scores by seqeval (conlleval mode: an entity counts only if its type and all its words
 match) on the test set after the last epoch; each word takes its first subword's label.
 
-| fine-tune | test precision | test recall | test F1, mean of {n_seeds} seeds | test F1 per seed ({seeds}) | dev F1 | time / epoch |
+| fine-tune | test precision | test recall | test F1, mean of {n_seeds} seeds | test F1 per seed ({seeds}) | dev F1 | time / epoch (training) |
 |---|---|---|---|---|---|---|
 {rows}
 
@@ -400,8 +411,8 @@ both give the same losses to 2e-4 (`tests/applications/test_ner.py`).
 
 Machine: {cpu}, 2 vCPUs shared with other jobs (the times are as loaded as the machine
 was); one thread each (`NNLAB_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`,
-`torch.set_num_threads(1)`). {minutes:.0f} min in all for this command (seeds read back with
---reuse count for nothing). numpy {env[numpy]}, torch {env[torch]}, transformers
+`torch.set_num_threads(1)`). Each seed took {seed_minutes} min (both fine-tunes, their
+evaluations and the data).{note} numpy {env[numpy]}, torch {env[torch]}, transformers
 {env[transformers]}, Python {env[python]}. Every number: `results.json`, and each seed's
 `seed<N>.json`.
 """
