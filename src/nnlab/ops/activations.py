@@ -170,7 +170,9 @@ class Gelu(Activation):
         xp = backend.xp
         if self.approximate:
             return 0.5 * z * (1.0 + xp.tanh(_tanh_argument(z)))
-        return z * _normal_cdf(z)
+        cdf = _normal_cdf(z)  # a new array: the product goes into it
+        cdf *= z
+        return cdf
 
     def backward(self, da, z, a):
         xp = backend.xp
