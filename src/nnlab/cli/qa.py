@@ -222,7 +222,7 @@ def run_metrics(qa: QuestionAnswerer, data: dict, history: list[dict], settings:
         metrics[key] = qa.evaluate(data[key])
         metrics[key]["seconds"] = round(time.perf_counter() - began, 1)
     seconds = [row["seconds"] for row in history]
-    metrics["seconds_per_epoch"] = round(sum(seconds) / len(seconds), 1)
+    metrics["seconds_per_epoch"] = round(sum(seconds) / len(seconds), 3)
     metrics["parameters"] = int(qa.model.count_params())
     metrics["cpu"] = cpu_name()
     metrics["threads"] = os.environ.get("NNLAB_NUM_THREADS", "default")
