@@ -66,6 +66,7 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, help="train on the first N sentences (a try)")
     parser.add_argument("--out", default="examples/ner", help="results.json and README.md")
     parser.add_argument("--note", default="", help="how the runs were made, for README.md")
+    parser.add_argument("--time-steps", type=int, default=40, help="steps timed alternately")
     return parser.parse_args(argv)
 
 
@@ -116,10 +117,26 @@ def torch_tagger(initial_head: dict, seed: int):
 
 
 def run_torch(args, data, initial_head: dict, total_steps: int, seed: int) -> dict:
+    model = torch_tagger(initial_head, seed)
+    train, _ = data["train"]
+    steps = torch_steps(model, train, args, total_steps)
+
+    def one_epoch(epoch, first_step):
+        return steps(app.batch_rows(len(train), args.batch_size, seed, epoch))
+
+    def scores(part):
+        encoded, tags = data[part]
+        return ner.entity_scores(tags, torch_predict_tags(model, encoded))
+
+    return fine_tune("torch", args, len(train), one_epoch, scores)
+
+
+def torch_steps(model, train: app.NerData, args, total_steps: int):
+    """``steps(batches) -> mean loss``: PyTorch's training steps on batches of rows of
+    ``train`` (AdamW, the gradient norm clipped to 1, the schedule stepped per batch)."""
     import torch
     import transformers
 
-    model = torch_tagger(initial_head, seed)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-8,
         weight_decay=args.weight_decay,
@@ -128,12 +145,11 @@ def run_torch(args, data, initial_head: dict, total_steps: int, seed: int) -> di
         scheduler = transformers.get_linear_schedule_with_warmup(optimizer, 0, total_steps)
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    train, _ = data["train"]
 
-    def one_epoch(epoch, first_step):
+    def steps(batches):
         model.train()
         losses = []
-        for rows in app.batch_rows(len(train), args.batch_size, seed, epoch):
+        for rows in batches:
             ids, types, mask = (torch.from_numpy(a) for a in train.inputs(rows))
             labels = torch.from_numpy(train.targets(rows))
             loss = model(input_ids=ids, token_type_ids=types, attention_mask=mask, labels=labels).loss  # fmt: skip
@@ -145,11 +161,7 @@ def run_torch(args, data, initial_head: dict, total_steps: int, seed: int) -> di
             losses.append(loss.item())
         return float(np.mean(losses))
 
-    def scores(part):
-        encoded, tags = data[part]
-        return ner.entity_scores(tags, torch_predict_tags(model, encoded))
-
-    return fine_tune("torch", args, len(train), one_epoch, scores)
+    return steps
 
 
 def torch_predict_tags(model, data: app.NerData, batch_size: int = 64) -> list[list[str]]:
@@ -227,7 +239,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runs = [run_seed(args, data, seed, settings, out) for seed in seeds]
     results = {"recipe": settings, "environment": environment(), "seeds": runs,
-               "mean": summary(runs), "seconds": time.perf_counter() - started}  # fmt: skip
+               "mean": summary(runs), "timing": time_steps(args, data, seeds[0]) if args.time_steps else None,
+               "seconds": time.perf_counter() - started}  # fmt: skip
     m = results["mean"]
     print(f"mean test F1 over seeds {seeds}: nnlab {m['nnlab']['f1']:.4f}, transformers "
           f"{m['torch']['f1']:.4f} ({m['gap_points']:+.2f} points)")  # fmt: skip
@@ -264,6 +277,35 @@ def run_seed(args, data, seed: int, settings: dict, out: Path) -> dict:
     saved = {"recipe": settings, "environment": environment(), "result": result}
     path.write_text(json.dumps(saved, indent=2) + "\n")
     return result
+
+
+def time_steps(args, data, seed: int, rounds: int = 3) -> dict:
+    """Seconds per training step of both on the same --time-steps batches (the first of
+    epoch 0), in alternating rounds; the least round of each counts (a shared machine's
+    load only adds).  The epochs' own times mix in whatever else ran at the time."""
+    train, _ = data["train"]
+    batches = app.batch_rows(len(train), args.batch_size, seed, 0)[: args.time_steps]
+    model, _ = app.token_classifier(seed=seed)
+    head = model.get_layer("tags")
+    initial_head = {key: head.params[key].copy() for key in ("W", "b")}
+    app.compile_tagger(model, args.learning_rate, weight_decay=args.weight_decay)
+    many = 10**6  # the linear schedule stays near its start
+    steps = {
+        "nnlab": lambda rows: app.train_epoch(model, train, rows, lambda step: args.learning_rate),
+        "torch": torch_steps(torch_tagger(initial_head, seed), train, args, many),
+    }
+    for step in steps.values():  # warm up
+        step(batches[:2])
+    seconds: dict = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(batches)
+            seconds[name].append((time.perf_counter() - start) / len(batches))
+    best = {name: min(values) for name, values in seconds.items()}
+    print(f"seconds a step: nnlab {best['nnlab']:.3f}, transformers {best['torch']:.3f}")
+    return {"steps": len(batches), "rounds": seconds, "best": best,
+            "nnlab_over_torch": best["nnlab"] / best["torch"]}  # fmt: skip
 
 
 def summary(runs: list[dict]) -> dict:
@@ -303,6 +345,19 @@ def recipe(args, data, total_steps) -> dict:
                      for part, (_, tags) in data.items()},
         "test_entities_per_type": dict(sorted(ner.entity_counts(data["test"][1]).items())),
     }  # fmt: skip
+
+
+def speed(timing: dict | None) -> str:
+    if not timing:
+        return ""
+    best = timing["best"]
+    return (
+        f" Speed, timed alternately on the same {timing['steps']} batches ("
+        f"{len(timing['rounds']['nnlab'])} rounds each, the least counts): {best['nnlab']:.2f} s a "
+        f"training step in nnlab, {best['torch']:.2f} s in PyTorch "
+        f"({timing['nnlab_over_torch']:.2f}x); the epochs' times in the tables mix in whatever else "
+        "the machine ran."
+    )
 
 
 def readme(results: dict, argv: list[str], note: str) -> str:
@@ -350,6 +405,7 @@ def readme(results: dict, argv: list[str], note: str) -> str:
         sentences=r["sentences"], entities=r["entities"], one=100 / r["entities"]["test"],
         sd_torch=100 * mean["torch"]["f1_std"], sd_nnlab=100 * mean["nnlab"]["f1_std"],
         seed_minutes=", ".join(f"{run['seconds'] / 60:.0f}" for run in runs),
+        speed=speed(results["timing"]),
         note=f" {note}" if note else "",
     )  # fmt: skip
 
@@ -372,7 +428,7 @@ match) on the test set after the last epoch; each word takes its first subword's
 |---|---|---|---|---|---|---|
 {rows}
 
-**nnlab's mean test F1 is {gap:+.2f} points from the reference's.** Per seed (the same seed gives
+**nnlab's mean test F1 is {gap:+.2f} points from the reference's.**{speed} Per seed (the same seed gives
 both the same initial head and the same batches; the dropout masks are each framework's
 own):
 
@@ -407,7 +463,7 @@ the same initial head (nnlab's N(0, 0.02^2) draw copied into PyTorch's) and the 
 batches in the same order (`applications.ner.epoch_order`), each padded to its longest
 sentence; cross-entropy over the first subword of each word (Hugging Face's alignment:
 -100 on the other subwords, [CLS], [SEP] and padding). With dropout off, the first steps of
-both give the same losses to 2e-4 (`tests/applications/test_ner.py`).
+both give the same losses to 2e-4 (`tests/applications/test_ner_tagger.py`).
 
 Machine: {cpu}, 2 vCPUs shared with other jobs (the times are as loaded as the machine
 was); one thread each (`NNLAB_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`,
