@@ -24,6 +24,7 @@ import numpy as np
 
 from nnlab.applications.transformer import greedy_translate, shift_right, transformer
 from nnlab.data.dates import HELD_OUT_LOCALE, TY, DateVocabulary, make_dates
+from nnlab.ops.parallel import cpu_name
 from nnlab.training.optimizers import Adam
 
 PAD, START, OFFSET = 0, 1, 2  # target ids: 0 padding, 1 start, 2.. the machine characters
@@ -44,13 +45,6 @@ def exact_match(model, vocab, pairs) -> float:
     decoded = greedy_translate(model, source_ids(vocab, texts), START, TY) - OFFSET
     guesses = vocab.decode_machine(np.clip(decoded, 0, vocab.machine_size - 1))
     return float(np.mean([g == iso for g, iso in zip(guesses, isos, strict=True)]))
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -29,20 +28,11 @@ from nnlab.applications.date_translation import (
     translate,
 )
 from nnlab.data.dates import HELD_OUT_LOCALE, DateVocabulary, make_dates
+from nnlab.ops.parallel import cpu_name
 from nnlab.practice.plots import attention_heatmap
 from nnlab.training.optimizers import Adam
 
 EXAMPLE = "saturday 9 may 2018"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -50,22 +49,13 @@ from nnlab.applications.emojify import (
 )
 from nnlab.data.sentiment import CLASS_NAMES, load_tweets, split_tweets, tokenize
 from nnlab.data.word_vectors import load_glove
+from nnlab.ops.parallel import cpu_name
 from nnlab.practice.plots import confusion_matrix
 from nnlab.training.callbacks import Callback, EarlyStopping
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "emojify"
 BASELINE_C = (0.3, 1.0, 3.0, 10.0)
 AVERAGE_LAST = 5
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def accuracy(probabilities, labels) -> float:

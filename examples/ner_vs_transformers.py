@@ -49,6 +49,7 @@ import numpy as np
 from nnlab.applications import ner as app
 from nnlab.data import ner
 from nnlab.data.tokenization import load_tokenizer, minilm_folder
+from nnlab.ops.parallel import cpu_name
 
 FRAMEWORKS = ("nnlab", "torch")
 
@@ -208,14 +209,8 @@ def environment() -> dict:
     import torch
     import transformers
 
-    cpu = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]  # fmt: skip
-        cpu = names[0] if names else cpu
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "threads": {"nnlab": 1, "openblas": 1, "torch": torch.get_num_threads()},
         "numpy": np.__version__,
         "torch": torch.__version__,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from ..applications.qa import MAX_LENGTH, QuestionAnswerer
 from ..data.babi import babi_splits
 from ..data.tokenization import SubwordTokenizer, minilm_folder
 from ..exceptions import InputValueError
+from ..ops.parallel import cpu_name
 from ..saving.container import atomic_write_bytes
 from ..saving.model_file import load_model, read_extra, read_model_file
 from .parser import command_parser
@@ -227,17 +227,6 @@ def run_metrics(qa: QuestionAnswerer, data: dict, history: list[dict], settings:
     metrics["cpu"] = cpu_name()
     metrics["threads"] = os.environ.get("NNLAB_NUM_THREADS", "default")
     return metrics
-
-
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # ------------------------------------------------------ answer, evaluate

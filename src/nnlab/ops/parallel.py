@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -163,3 +165,15 @@ def _check(value, who: str) -> int:
     if n < 1 or (not isinstance(value, str) and n != value) or isinstance(value, bool):
         raise ConfigError(f"{who}: expected a positive number of threads, got {value!r}")
     return n
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` says: the name every
+    published figure gives."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
