@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .. import backend, registry
 from ..exceptions import ConfigError
+from ..ops.parallel import run_over_rows
 from .base import Layer
 
 
@@ -138,13 +139,21 @@ class LayerNormalization(Layer):
         self.check_input(a_prev)
         xp = backend.xp
         x = a_prev.reshape(-1, a_prev.shape[-1])  # (N positions, n)
-        x_hat = x - x.mean(axis=1, keepdims=True)
-        var = xp.einsum("ij,ij->i", x_hat, x_hat)[:, None] / x.shape[1]  # (N, 1)
-        inv_std = 1.0 / xp.sqrt(var + self.epsilon)
-        x_hat *= inv_std
+        x_hat, y = xp.empty_like(x), xp.empty_like(x)
+        inv_std = xp.empty((x.shape[0], 1), dtype=x.dtype)  # (N, 1)
+        gamma, beta = self.params["gamma"], self.params["beta"]
+
+        def normalize(lo, hi):  # positions lo..hi-1 (the positions split over the threads)
+            rows, rows_hat, rows_inv_std = x[lo:hi], x_hat[lo:hi], inv_std[lo:hi]
+            xp.subtract(rows, rows.mean(axis=1, keepdims=True), out=rows_hat)
+            var = xp.einsum("ij,ij->i", rows_hat, rows_hat)[:, None] / x.shape[1]
+            xp.divide(1.0, xp.sqrt(var + self.epsilon), out=rows_inv_std)
+            rows_hat *= rows_inv_std
+            xp.multiply(rows_hat, gamma, out=y[lo:hi])
+            y[lo:hi] += beta
+
+        run_over_rows(normalize, x.shape[0], x.size)
         self.cache.x_hat, self.cache.inv_std = x_hat, inv_std
-        y = x_hat * self.params["gamma"]
-        y += self.params["beta"]
         return y.reshape(a_prev.shape)
 
     def backward(self, da, need_input_grad=True):

@@ -226,7 +226,8 @@ def _normal_cdf(z):
 
 
 _SOFTMAX_BLOCK = 131072  # elements of a softmax block (512 KB of float32)
-_ERF_CHUNK = 16384  # elements: a chunk's temporaries stay in the core's cache
+_ERF_CHUNK = 131072  # elements: ~30 NumPy calls a chunk; smaller chunks spend the time in
+# the calls and the GIL (16,384: GELU of 4096 x 1536 in 22 ms on 2 EPYC threads, 131,072: 10)
 # erf(x) = x p(x^2) / q(x^2) on [-4, 4] (+-1 beyond, in float32), the rational
 # approximation of Eigen's and XLA's float erf; |error| < 7e-8 in exact arithmetic, 4.5e-7
 # in float32 against scipy.special.erf (tests/layers/test_attention.py)
@@ -274,7 +275,7 @@ class Softmax(Activation):
             for start in range(lo, hi, block):
                 stop = min(start + block, hi)
                 e, z = out[start:stop], rows[start:stop]
-                xp.subtract(z, z.max(axis=-1, keepdims=True), out=e)
+                xp.subtract(z, row_max(z), out=e)
                 xp.exp(e, out=e)
                 e /= e.sum(axis=-1, keepdims=True)
 
@@ -283,6 +284,19 @@ class Softmax(Activation):
 
     def backward(self, da, z, a):
         return a * (da - (da * a).sum(axis=-1, keepdims=True))
+
+
+def row_max(z):
+    """max over the last axis, kept as an axis of 1: (..., K) -> (..., 1).
+
+    On NumPy through ``fmax.reduce``: ``ndarray.max`` propagates NaN and runs unvectorized
+    on short rows (11 ms against 2.3 ms for 49,152 rows of 128 on one EPYC core).  The two
+    differ only on a row holding NaN (fmax skips it), where a softmax is NaN either way.
+    """
+    xp = backend.xp
+    if xp is np:
+        return np.fmax.reduce(z, axis=-1, keepdims=True)
+    return z.max(axis=-1, keepdims=True)
 
 
 class _ignore_overflow:
