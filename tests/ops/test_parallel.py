@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from nnlab.exceptions import ConfigError
-from nnlab.layers import Conv2D, Dense, MaxPool2D, ReLU
-from nnlab.ops import parallel
+from nnlab.layers import Conv2D, Dense, LayerNormalization, MaxPool2D, ReLU
+from nnlab.ops import activations, parallel
 from nnlab.ops.activations import Softmax
 from nnlab.training.losses import CategoricalCrossentropy
 
@@ -40,12 +40,15 @@ LAYERS = {
     "maxpool 2": lambda: MaxPool2D(2),
     "maxpool 3 stride 2 same": lambda: MaxPool2D(3, strides=2, padding="same"),
     "relu": lambda: ReLU(),
+    "layer norm": lambda: LayerNormalization(),
+    "dense gelu (erf in chunks)": lambda: Dense(5, activation="gelu"),
 }
 
 
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_split_over_threads_equals_one_call(threads, name, channels, monkeypatch):
+    monkeypatch.setattr(activations, "_ERF_CHUNK", 16)  # GELU's erf: several chunks
     x = np.random.default_rng(2).standard_normal((7, 9, 8, channels)).astype(np.float32)
     threads(1)
     serial = forward_backward(LAYERS[name], x)
