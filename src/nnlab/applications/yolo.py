@@ -1,4 +1,42 @@
-"""YOLO (Course 4, week 3: "Car detection with YOLO").
+"""YOLO (Course 4, week 3: "Car detection with YOLO"): a detector trained in nnlab, and
+the lab's post-processing, which turns its outputs into boxes (``detect``).
+
+The detector
+------------
+``yolo_detector`` (Redmon and Farhadi 2017's YOLOv2, small): a grid of S x S cells over the
+image, A anchor boxes per cell, and for each cell and anchor one prediction of 5 + C numbers:
+
+    t_x, t_y, t_w, t_h, t_o, c_1 .. c_C        (the network's raw output)
+    box center  b_x = (g_x + sigmoid(t_x)) * stride,   b_y = (g_y + sigmoid(t_y)) * stride
+    box size    b_w = anchor_w * exp(t_w),             b_h = anchor_h * exp(t_h)
+    objectness  p_o = sigmoid(t_o)                     (the course's box_confidence)
+    classes     p_c = softmax(c)                       (the course's box_class_probs)
+
+with (g_x, g_y) the cell's column and row and ``stride`` the image pixels per cell.
+
+Targets.  Each true box is assigned to the cell holding its center and to the anchor whose
+shape fits it best (IoU of the two shapes sharing a center); that prediction is
+"responsible" for it and gets the targets x* = c_x / stride - g_x, y* likewise,
+t_w* = log(w / anchor_w), t_h* = log(h / anchor_h), its class, objectness 1.  ``encode_targets``
+writes them as an array (m, S, S, A, 6): [responsible, x*, y*, t_w*, t_h*, class].
+
+The loss (``YoloLoss``), summed over cells and anchors and averaged over the m images:
+
+    J = lambda_box sum_resp s (sigmoid(t_x) - x*)^2 + (sigmoid(t_y) - y*)^2
+                             + (t_w - t_w*)^2 + (t_h - t_h*)^2        s = 2 - w h / image area
+      + sum_resp BCE(p_o, 1) + lambda_noobj sum_other [IoU_best <= ignore] BCE(p_o, 0)
+      + sum_resp CE(softmax(c), class)
+
+where IoU_best is the best IoU of a prediction's decoded box with the image's true boxes: a
+prediction that already covers an object well but is not the responsible one is neither
+pushed towards nor away from objectness (YOLOv2/v3's ignore threshold).  Its gradient with
+respect to the raw outputs, written out in ``YoloLoss.value_and_grad``:
+
+    dt_x = lambda_box s 2 (sigmoid(t_x) - x*) sigmoid(t_x) (1 - sigmoid(t_x))     (and t_y)
+    dt_w = lambda_box s 2 (t_w - t_w*)                                              (and t_h)
+    dt_o = weight (p_o - responsible),   dc = responsible (softmax(c) - onehot(class))
+
+all divided by m.
 
 Post-processing
 ---------------
@@ -30,8 +68,271 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exceptions import InputValueError, ShapeError
-from ..ops.boxes import nms
+from .. import backend, registry
+from ..exceptions import ConfigError, InputValueError, ShapeError
+from ..layers import BatchNormalization, Input, LeakyReLU
+from ..layers.convolutional import Conv2D
+from ..layers.pooling import MaxPool2D
+from ..ops.boxes import iou, nms, shape_iou, to_corners
+from ..training.losses import Loss
+from ..training.model import Sequential
+
+TARGET_FIELDS = 6  # responsible, x*, y*, t_w*, t_h*, class
+OBJECTNESS_PRIOR = 0.01
+MAX_LOG_SCALE = 8.0  # t_w, t_h clipped here when decoding (exp overflow)
+
+
+# ================================================================ the detector
+
+
+def yolo_detector(
+    n_classes: int = 10,
+    n_anchors: int = 3,
+    input_shape=(128, 128, 1),
+    width: int = 16,
+    seed=None,
+) -> Sequential:
+    """A small Darknet-style backbone and a 1x1 convolution head, stride 8 (a 128 x 128
+    image gives a 16 x 16 grid):
+
+        [CONV 3x3 -> BN -> LeakyReLU(0.1) -> MAXPOOL 2] x 3    width, 2 width, 4 width
+        CONV 3x3 8 width -> CONV 1x1 4 width -> CONV 3x3 8 width   (each BN + LeakyReLU)
+        CONV 1x1 A (5 + C)                                     the raw predictions
+
+    Output (m, S, S, A (5 + C)); ``decode_predictions`` reads it.
+    """
+    blocks = [Input(tuple(input_shape))]
+
+    def conv(filters, size, name):
+        blocks.extend(
+            [
+                Conv2D(filters, size, padding="same", use_bias=False, name=name),
+                BatchNormalization(0.9, name=f"{name}_bn"),
+                LeakyReLU(0.1, name=f"{name}_leaky"),
+            ]
+        )
+
+    for k, filters in enumerate((width, 2 * width, 4 * width), start=1):
+        conv(filters, 3, f"conv{k}")
+        blocks.append(MaxPool2D(2, name=f"pool{k}"))
+    conv(8 * width, 3, "conv4")
+    conv(4 * width, 1, "conv5")
+    conv(8 * width, 3, "conv6")
+    head = Conv2D(n_anchors * (5 + n_classes), 1, name="predictions")
+    model = Sequential([*blocks, head], seed=seed, name="yolo")
+    model.build()
+    # objectness starts at p_o = 0.01 (b = -log(99)), as most cells hold no object: the
+    # first steps then need not push hundreds of predictions down (Lin et al. 2017's prior)
+    bias = head.params["b"].reshape(n_anchors, 5 + n_classes)
+    bias[:, 4] = -np.log((1 - OBJECTNESS_PRIOR) / OBJECTNESS_PRIOR)
+    return model
+
+
+# ========================================================= targets and the loss
+
+
+def grid_shape(input_shape, stride: int) -> tuple[int, int]:
+    """(S_rows, S_cols) of an image (H, W, ...) at this stride."""
+    if input_shape[0] % stride or input_shape[1] % stride:
+        raise ShapeError(f"yolo: image {input_shape[:2]} is not a multiple of stride {stride}")
+    return input_shape[0] // stride, input_shape[1] // stride
+
+
+def best_anchors(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """(n,) the anchor whose shape fits each (w, h) best: IoU of boxes sharing a center."""
+    return np.argmax(shape_iou(wh, anchors), axis=1)
+
+
+def encode_targets(boxes, classes, anchors, grid, stride: int) -> np.ndarray:
+    """Targets (m, S, S, A, 6) from per-image corner boxes (k_i, 4) and classes (k_i,)
+    (module docstring).  Two boxes given the same cell and anchor: the later one is kept."""
+    anchors = np.asarray(anchors, dtype=np.float64)
+    targets = np.zeros((len(boxes), *grid, len(anchors), TARGET_FIELDS), dtype=np.float32)
+    counts = [len(b) for b in boxes]
+    if not sum(counts):
+        return targets
+    image = np.repeat(np.arange(len(boxes)), counts)
+    corners = np.concatenate([np.asarray(b, np.float64).reshape(-1, 4) for b in boxes])
+    labels = np.concatenate([np.asarray(c).reshape(-1) for c in classes])
+    wh = corners[:, 2:] - corners[:, :2]
+    center = (corners[:, :2] + corners[:, 2:]) / 2 / stride  # in cells
+    cell = np.minimum(np.floor(center).astype(np.int64), np.array(grid[::-1]) - 1)
+    anchor = best_anchors(wh, anchors)
+    fields = np.column_stack(
+        [np.ones(len(image)), center - cell, np.log(wh / anchors[anchor]), labels]
+    )
+    targets[image, cell[:, 1], cell[:, 0], anchor] = fields
+    return targets
+
+
+# ================================================ raw outputs -> the lab's tensors
+
+
+def yolo_head(outputs, anchors, stride: int, n_classes: int):
+    """The network's raw outputs (m, S, S, A (5 + C)) as the lab's four tensors:
+    box_xy and box_wh (m, S, S, A, 2), centers and sizes as fractions of the image's
+    width and height; box_confidence (m, S, S, A, 1); box_class_probs (m, S, S, A, C)."""
+    p = _split_anchors(np.asarray(outputs, dtype=np.float32), len(anchors), n_classes)
+    image_wh = np.array([p.shape[2], p.shape[1]], dtype=np.float32) * stride
+    boxes = _decode_boxes(p, np.asarray(anchors, np.float32), stride) / np.tile(image_wh, 2)
+    logits = p[..., 5:]
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return boxes[..., :2], boxes[..., 2:], _sigmoid(p[..., 4:5]), e / e.sum(-1, keepdims=True)
+
+
+def _split_anchors(a, n_anchors: int, n_classes: int):
+    """(m, S, S, A (5 + C)) -> a view (m, S, S, A, 5 + C)."""
+    m, rows, cols, channels = a.shape
+    if channels != n_anchors * (5 + n_classes):
+        raise ShapeError(
+            f"yolo: the output has {channels} channels per cell, expected anchors x (5 + "
+            f"classes) = {n_anchors} x {5 + n_classes} = {n_anchors * (5 + n_classes)}"
+        )
+    return a.reshape(m, rows, cols, n_anchors, 5 + n_classes)
+
+
+def _decode_boxes(p, anchors, stride):
+    """(b_x, b_y, b_w, b_h) in pixels (m, S, S, A, 4) from raw predictions p (..., 5 + C)."""
+    xp = backend.xp
+    rows, cols = p.shape[1], p.shape[2]
+    gx = xp.arange(cols, dtype=p.dtype)[None, None, :, None]
+    gy = xp.arange(rows, dtype=p.dtype)[None, :, None, None]
+    bx = (gx + _sigmoid(p[..., 0])) * stride
+    by = (gy + _sigmoid(p[..., 1])) * stride
+    wh = anchors * xp.exp(xp.minimum(p[..., 2:4], MAX_LOG_SCALE))
+    return xp.concatenate([bx[..., None], by[..., None], wh], axis=-1)
+
+
+def _sigmoid(z):
+    xp = backend.xp
+    return 0.5 * (1.0 + xp.tanh(0.5 * z))  # = 1 / (1 + exp(-z)), without overflow
+
+
+@registry.register("loss")
+class YoloLoss(Loss):
+    """The YOLO loss (module docstring) of raw outputs (m, S, S, A (5 + C)) against targets
+    from ``encode_targets`` (m, S, S, A, 6).
+
+    Args:
+        anchors: (A, 2) anchor widths and heights in pixels.
+        stride: image pixels per grid cell.
+        n_classes: C.
+        lambda_box, lambda_noobj: the weights of the box terms and of the objectness of
+            predictions responsible for no object.
+        ignore_threshold: a prediction whose box overlaps a true box by more than this
+            IoU gets no objectness loss unless it is responsible for it.
+    """
+
+    name = "yolo_loss"
+
+    def __init__(
+        self,
+        anchors,
+        stride: int = 8,
+        n_classes: int = 10,
+        lambda_box: float = 5.0,
+        lambda_noobj: float = 1.0,
+        ignore_threshold: float = 0.5,
+    ):
+        self.anchors = np.asarray(anchors, dtype=np.float32).reshape(-1, 2)
+        if not (self.anchors > 0).all():
+            raise ConfigError(f"YoloLoss: anchors must be positive (w, h), got {anchors!r}")
+        self.stride, self.n_classes = int(stride), int(n_classes)
+        self.lambda_box, self.lambda_noobj = float(lambda_box), float(lambda_noobj)
+        self.ignore_threshold = float(ignore_threshold)
+        self.last_terms: dict = {}
+
+    def prepare(self, y, output_shape):
+        expected = (*output_shape[:2], len(self.anchors), TARGET_FIELDS)
+        if tuple(y.shape[1:]) != expected:
+            raise ShapeError(
+                f"YoloLoss: targets must be (m, {', '.join(map(str, expected))}) (from "
+                f"encode_targets), got {tuple(y.shape)}"
+            )
+        return y
+
+    def value_and_grad(self, y, a):
+        xp = backend.xp
+        m = a.shape[0]
+        p = _split_anchors(a, len(self.anchors), self.n_classes)
+        responsible = y[..., 0]  # (m, S, S, A)
+        grad = xp.zeros_like(p)
+
+        # boxes: the responsible predictions only
+        scale = self.lambda_box * responsible * self._box_scale(y)
+        sxy = _sigmoid(p[..., 0:2])
+        dxy = sxy - y[..., 1:3]
+        dwh = p[..., 2:4] - y[..., 3:5]
+        box = (scale * ((dxy**2).sum(-1) + (dwh**2).sum(-1))).sum()
+        grad[..., 0:2] = (2 * scale)[..., None] * dxy * sxy * (1 - sxy)
+        grad[..., 2:4] = (2 * scale)[..., None] * dwh
+
+        # objectness: responsible -> 1, the rest -> 0 unless ignored
+        weight = responsible + self.lambda_noobj * (1 - responsible) * self._not_ignored(p, y)
+        logit = p[..., 4]
+        po = _sigmoid(logit)
+        bce = xp.maximum(logit, 0) - logit * responsible + xp.log1p(xp.exp(-xp.abs(logit)))
+        objectness = (weight * bce).sum()
+        grad[..., 4] = weight * (po - responsible)
+
+        # classes: softmax cross-entropy at the responsible predictions
+        logits = p[..., 5:]
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        e = xp.exp(shifted)
+        total = e.sum(axis=-1, keepdims=True)
+        labels = y[..., 5].astype(np.int64)[..., None]
+        log_prob = np.take_along_axis(shifted, labels, axis=-1)[..., 0] - xp.log(total[..., 0])
+        classes = -(responsible * log_prob).sum()
+        probs = e / total
+        onehot = xp.zeros_like(probs)
+        np.put_along_axis(onehot, labels, 1.0, axis=-1)
+        grad[..., 5:] = responsible[..., None] * (probs - onehot)
+
+        self.last_terms = {
+            "box": float(box) / m,
+            "objectness": float(objectness) / m,
+            "class": float(classes) / m,
+        }
+        grad /= m
+        return (box + objectness + classes) / m, grad.reshape(a.shape)
+
+    def _box_scale(self, y):
+        """s = 2 - w h / image area: small boxes weigh more (YOLOv3)."""
+        rows, cols = y.shape[1], y.shape[2]
+        wh = self.anchors * np.exp(y[..., 3:5])  # (m, S, S, A, 2) the true sizes
+        return 2.0 - wh.prod(-1) / (rows * cols * self.stride**2)
+
+    def _not_ignored(self, p, y):
+        """(m, S, S, A) 1 where a prediction's best IoU with the image's true boxes is at
+        most ignore_threshold, else 0."""
+        predicted = to_corners(_decode_boxes(p, self.anchors, self.stride))
+        true = to_corners(_decode_boxes(_logit_targets(y), self.anchors, self.stride))
+        keep = np.ones(y.shape[:4], dtype=p.dtype)
+        for i in range(len(y)):  # the images of the batch: a few true boxes each
+            found = y[i, ..., 0] > 0
+            if found.any():
+                best = iou(predicted[i].reshape(-1, 4), true[i][found]).max(axis=1)
+                keep[i] = (best <= self.ignore_threshold).reshape(keep.shape[1:])
+        return keep
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "anchors": self.anchors.tolist(),
+            "stride": self.stride,
+            "n_classes": self.n_classes,
+            "lambda_box": self.lambda_box,
+            "lambda_noobj": self.lambda_noobj,
+            "ignore_threshold": self.ignore_threshold,
+        }
+
+
+def _logit_targets(y):
+    """Targets as raw predictions that decode to the true boxes: t = logit(x*) for the
+    center (x* clipped into (0, 1)), the log-scales as they are."""
+    xy = np.clip(y[..., 1:3], 1e-6, 1 - 1e-6)
+    return np.concatenate([np.log(xy / (1 - xy)), y[..., 3:5]], axis=-1)
+
 
 # =============================================================== post-processing (the lab)
 
@@ -172,3 +473,40 @@ def yolo_eval(
     )
     boxes = scale_boxes(boxes, image_shape)
     return yolo_non_max_suppression(scores, boxes, classes, max_boxes, iou_threshold)
+
+
+# ==================================================================== detection
+
+
+def detect(
+    model,
+    images,
+    anchors,
+    stride: int = 8,
+    n_classes: int = 10,
+    score_threshold: float = 0.5,
+    iou_threshold: float = 0.5,
+    max_boxes: int = 20,
+    batch_size: int = 64,
+) -> list:
+    """Detections of a trained detector on images (m, H, W, C): for each image a tuple
+    (boxes (k, 4) corners (x1, y1, x2, y2) in pixels, scores (k,), classes (k,)), best
+    score first: ``yolo_head`` then the lab's ``yolo_eval`` (score threshold, per-class NMS,
+    boxes scaled to the image)."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ShapeError(f"detect: images must be (m, H, W, C), got shape {images.shape}")
+    box_xy, box_wh, confidence, probs = yolo_head(
+        model.predict(images, batch_size=batch_size), anchors, stride, n_classes
+    )
+    found = []
+    for i in range(len(images)):  # one image at a time, as the lab's yolo_eval
+        scores, boxes, classes = yolo_eval(
+            (box_xy[i], box_wh[i], confidence[i], probs[i]),
+            image_shape=images.shape[1:3],
+            max_boxes=max_boxes,
+            score_threshold=score_threshold,
+            iou_threshold=iou_threshold,
+        )
+        found.append((boxes[:, [1, 0, 3, 2]].astype(np.float32), scores, classes))
+    return found
