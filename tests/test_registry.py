@@ -26,6 +26,7 @@ REQUIRED = {
     "layer": {
         "Conv1D": {"filters": 2, "kernel_size": 3},
         "Conv2D": {"filters": 2, "kernel_size": 3},
+        "Conv2DTranspose": {"filters": 2, "kernel_size": 3},
         "Dense": {"units": 2},
         "DepthwiseConv2D": {"kernel_size": 3},
         "Input": {"shape": [3]},

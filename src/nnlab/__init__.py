@@ -33,6 +33,7 @@ from .layers import (  # noqa: E402
     Concatenate,
     Conv1D,
     Conv2D,
+    Conv2DTranspose,
     Dense,
     DepthwiseConv2D,
     Dot,
@@ -62,6 +63,7 @@ from .layers import (  # noqa: E402
     Softmax,
     SpatialDropout2D,
     Tanh,
+    UpSampling2D,
     ZeroPadding2D,
 )
 from .ops import activations, initializers, parallel, regularizers  # noqa: E402
@@ -82,6 +84,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ZeroPadding2D",
+    "UpSampling2D",
     "SpatialDropout2D",
     "SeparableConv2D",
     "RandomTranslation",
@@ -98,6 +101,7 @@ __all__ = [
     "DepthwiseConv2D",
     "Conv1D",
     "Conv2D",
+    "Conv2DTranspose",
     "AvgPool2D",
     "Activation",
     "Add",

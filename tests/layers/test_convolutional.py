@@ -24,11 +24,13 @@ from nnlab import (
 from nnlab.layers import (
     AvgPool2D,
     Conv2D,
+    Conv2DTranspose,
     DepthwiseConv2D,
     GlobalAveragePooling2D,
     MaxPool2D,
     SeparableConv2D,
     SpatialDropout2D,
+    UpSampling2D,
     ZeroPadding2D,
 )
 from nnlab.layers import convolutional as conv_module
@@ -265,6 +267,10 @@ def test_output_size_and_padding(n, f, s, padding, n_out, pads):
         (GlobalAveragePooling2D(), (7, 7, 6), (6,)),
         (ZeroPadding2D(((1, 2), (3, 4))), (5, 6, 2), (8, 13, 2)),
         (SpatialDropout2D(0.2), (5, 6, 2), (5, 6, 2)),
+        (Conv2DTranspose(8, 3, strides=2, padding="same"), (7, 5, 3), (14, 10, 8)),
+        (Conv2DTranspose(8, 3, strides=2), (7, 5, 3), (15, 11, 8)),
+        (Conv2DTranspose(2, (2, 5), strides=(3, 2), output_padding=(2, 1)), (4, 4, 1), (13, 12, 2)),
+        (UpSampling2D((2, 3)), (5, 6, 2), (10, 18, 2)),
     ],
 )
 def test_compute_output_shape_before_build(layer, shape, expected):
@@ -307,6 +313,9 @@ def test_outputs_and_gradients_keep_the_dtype(dtype):
         GlobalAveragePooling2D(),
         ZeroPadding2D(1),
         SpatialDropout2D(0.5),
+        Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu"),
+        UpSampling2D(2),
+        UpSampling2D((2, 3), interpolation="bilinear"),
     ):
         built(layer, x.shape[1:], dtype)
         out = layer.forward(x, training=True)
@@ -317,7 +326,13 @@ def test_outputs_and_gradients_keep_the_dtype(dtype):
 
 
 @pytest.mark.parametrize(
-    "layer", [Conv2D(3, 3, padding=1), DepthwiseConv2D(2), SeparableConv2D(3, 2, strides=2)]
+    "layer",
+    [
+        Conv2D(3, 3, padding=1),
+        DepthwiseConv2D(2),
+        SeparableConv2D(3, 2, strides=2),
+        Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1),
+    ],
 )
 def test_no_input_grad_still_fills_parameter_grads(layer):
     rng = np.random.default_rng(0)
@@ -424,6 +439,18 @@ def all_new_layers():
         GlobalAveragePooling2D(),
         ZeroPadding2D(((1, 2), (0, 3))),
         SpatialDropout2D(0.3),
+        Conv2DTranspose(
+            3,
+            (3, 2),
+            strides=(2, 3),
+            padding="same",
+            output_padding=(1, 0),
+            activation="relu",
+            use_bias=False,
+            kernel_initializer="he",
+            kernel_regularizer=0.1,
+        ),
+        UpSampling2D((2, 3), interpolation="bilinear"),
     ]
 
 
@@ -472,6 +499,8 @@ def image_layers():
         GlobalAveragePooling2D(),
         ZeroPadding2D(),
         SpatialDropout2D(0.1),
+        Conv2DTranspose(4, 3),
+        UpSampling2D(),
     ]
 
 
@@ -536,6 +565,43 @@ def test_window_larger_than_padded_input_fails_at_build(layer, shape, fragments)
         assert fragment in message, message
 
 
+@pytest.mark.parametrize(
+    "n, f, s, padding, output_padding, n_out, pads",
+    [
+        (4, 3, 2, "valid", None, 9, (0, 0)),  # (n - 1) s + f
+        (4, 2, 3, "valid", None, 12, (0, 0)),  # n s + max(f - s, 0): the last row bias only
+        (4, 5, 2, "valid", None, 11, (0, 0)),
+        (4, 3, 2, "valid", 1, 10, (0, 0)),
+        (4, 3, 2, "same", None, 8, (0, 1)),  # n s; Conv2D's "same" of 8 -> 4 pads (0, 1)
+        (4, 4, 2, "same", None, 8, (1, 1)),
+        (4, 5, 2, "same", None, 8, (1, 2)),
+        (5, 1, 3, "same", None, 15, (0, 0)),
+        (4, 3, 2, "same", 1, 8, (0, 1)),  # (n - 1) s + f % 2 + a
+        (4, 3, 2, "same", 0, 7, (1, 1)),
+        (4, 4, 2, "same", 1, 7, (1, 2)),
+        (4, 4, 2, "same", 0, 6, (2, 2)),  # TensorFlow refuses this one; JAX's padding
+        (3, 3, 1, "same", None, 3, (1, 1)),
+    ],
+)
+def test_conv2d_transpose_output_size_and_padding(n, f, s, padding, output_padding, n_out, pads):
+    """Keras' deconv_output_length, and the padding of the Conv2D it is the transpose of."""
+    a = None if output_padding is None else (output_padding, 0)
+    layer = built(Conv2DTranspose(2, (f, 1), (s, 1), padding, output_padding=a), (n, 3, 1))
+    assert layer.output_shape[0] == n_out
+    assert layer.geometry.pad[:2] == pads
+    x = np.random.default_rng(0).standard_normal((2, n, 3, 1))
+    assert layer.forward(x).shape == (2, *layer.output_shape)
+
+
+def test_conv2d_transpose_with_an_empty_output_fails_at_build():
+    """ "same", an even kernel and output_padding 0 on one row: (n - 1) s + 0 + 0 = 0."""
+    model = Sequential(
+        [Conv2DTranspose(2, 2, 2, "same", output_padding=0, name="up")], input_shape=(1, 3, 1)
+    )
+    with pytest.raises(ShapeError, match=r'Conv2DTranspose layer "up".*empty output \(0, 4\)'):
+        model.build()
+
+
 def test_same_padding_always_fits():
     assert built(Conv2D(2, 7, padding="same"), (2, 3, 1)).output_shape == (2, 3, 2)
     assert built(MaxPool2D(5, padding="same"), (2, 3, 1)).output_shape == (1, 1, 1)
@@ -560,6 +626,23 @@ def test_same_padding_always_fits():
         (lambda: ZeroPadding2D(-1), "padding"),
         (lambda: ZeroPadding2D((1, 2, 3)), "padding"),
         (lambda: SpatialDropout2D(1.0), "rate"),
+        (lambda: Conv2DTranspose(0, 3), "Conv2DTranspose: filters"),
+        (lambda: Conv2DTranspose(4, 0), "Conv2DTranspose: kernel_size"),
+        (lambda: Conv2DTranspose(4, 3, strides=0), "Conv2DTranspose: strides"),
+        (lambda: Conv2DTranspose(4, 3, strides=(2, -1)), "Conv2DTranspose: strides"),
+        (lambda: Conv2DTranspose(4, 3, padding="full"), "Conv2DTranspose: padding"),
+        (lambda: Conv2DTranspose(4, 3, padding=1), "Conv2DTranspose: padding"),
+        (
+            lambda: Conv2DTranspose(4, 3, strides=2, output_padding=2),
+            r"Conv2DTranspose: output_padding must be smaller than strides, got "
+            r"output_padding=2 with strides=\(2, 2\)",
+        ),
+        (
+            lambda: Conv2DTranspose(4, 3, strides=(2, 1), output_padding=(1, 1)),
+            "Conv2DTranspose: output_padding must be smaller than strides",
+        ),
+        (lambda: Conv2DTranspose(4, 3, output_padding=-1), "Conv2DTranspose: output_padding"),
+        (lambda: Conv2DTranspose(4, 3, activation="swish"), "activation"),
     ],
 )
 def test_bad_settings_raise_config_errors(make, fragment):

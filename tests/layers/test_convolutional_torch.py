@@ -17,6 +17,7 @@ import nnlab
 from nnlab.layers import (
     AvgPool2D,
     Conv2D,
+    Conv2DTranspose,
     DepthwiseConv2D,
     GlobalAveragePooling2D,
     MaxPool2D,
@@ -330,6 +331,215 @@ def test_frozen_conv2d_skips_its_weight_gradients(monkeypatch):
     dx_frozen, dx_live = frozen.backward(da), live.backward(da)
     np.testing.assert_allclose(dx_frozen, dx_live, rtol=1e-12, atol=1e-12)
     assert not np.any(frozen.grads["W"]) and np.any(live.grads["W"])
+
+
+# -------------------------------------------------------------------- Conv2DTranspose
+def keras_transpose_pads(k, s, padding, output_padding):
+    """Keras 3's own conversion of its transposed-convolution arguments for JAX (written
+    out again from keras/src/backend/common/backend_utils.py; TensorFlow agrees): (left,
+    right) zeros around the input dilated by s (s - 1 zeros between pixels), which a
+    stride-1 convolution with the spatially flipped kernel then reads."""
+    if padding == "valid":
+        extra = max(k, s) - k if output_padding is None else output_padding
+        return k - 1, k - 1 + extra
+    if output_padding is None:
+        total = s + k - 2  # output n s
+    else:
+        total = k + k % 2 - 2 + output_padding  # output (n - 1) s + k % 2 + a
+    left = min(total // 2 + total % 2, k - 1)
+    return left, total - left
+
+
+def torch_transpose_args(n, k, s, padding, output_padding):
+    """(t, a, n_out): F.conv_transpose2d(padding=t, output_padding=a) then rows [:n_out].
+
+    The dilated, (left, right)-padded input of Keras' rule has (n - 1) s + 1 + left + right
+    rows; the flipped kernel's k taps give n_out = (n - 1) s + left + right - k + 2
+    outputs, output o being row o + (k - 1 - left) of the full transposed convolution
+    ((n - 1) s + k rows: input i, tap p lands on row i s + p).  PyTorch's padding=t drops t
+    rows at both ends of that full output and output_padding=a adds a at the end (zeros,
+    plus the bias): so t = k - 1 - left, and a = right - left rows more, or, when
+    right - left = -1 (which PyTorch cannot express), one row fewer: a = 0 and crop."""
+    left, right = keras_transpose_pads(k, s, padding, output_padding)
+    n_out = (n - 1) * s + left + right - k + 2
+    return k - 1 - left, max(right - left, 0), n_out
+
+
+def torch_conv_transpose(kernel, strides, padding, output_padding, activation, use_bias=True):
+    """nnlab's Conv2DTranspose in torch: W (f_h, f_w, n_C, n_C_prev) is torch's
+    (in = n_C_prev, out = n_C, f_h, f_w) after permute(3, 2, 0, 1); NCHW in and out."""
+    ops = (None, None) if output_padding is None else output_padding
+
+    def fn(x, p):
+        args = [
+            torch_transpose_args(x.shape[1 + axis], kernel[axis], strides[axis], padding, ops[axis])
+            for axis in (0, 1)
+        ]
+        (t_h, a_h, n_h), (t_w, a_w, n_w) = args
+        w = p["W"].permute(3, 2, 0, 1).contiguous()
+        b = p["b"] if use_bias else None
+        z = F.conv_transpose2d(to_cf(x), w, b, strides, (t_h, t_w), (a_h, a_w))
+        return TORCH_ACTIVATIONS[activation](to_cl(z[:, :, :n_h, :n_w]))
+
+    return fn
+
+
+def random_transpose_case(seed, padding, with_output_padding):
+    """(x shape, kernel, strides, output_padding): kernel sizes 1-5, strides 1-3."""
+    rng = np.random.default_rng(900 + seed)
+    f_h, f_w = (int(v) for v in rng.integers(1, 6, 2))
+    s_h, s_w = (int(v) for v in rng.integers(1, 4, 2))
+    if seed % 3 == 0:
+        f_w, s_w = f_h, s_h  # some square cases
+    output_padding = None
+    if with_output_padding:
+        output_padding = (int(rng.integers(0, s_h)), int(rng.integers(0, s_w)))
+    m = 1 if seed == 0 else int(rng.integers(2, 4))
+    shape = (m, int(rng.integers(1, 7)), int(rng.integers(1, 7)), int(rng.integers(1, 5)))
+    if padding == "same" and output_padding is not None:  # Keras' size can be 0 at n = 1
+        shape = (m, max(shape[1], 2), max(shape[2], 2), shape[3])
+    return shape, (f_h, f_w), (s_h, s_w), output_padding
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("with_output_padding", [False, True], ids=["auto", "output_padding"])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_conv2d_transpose_matches_torch(seed, padding, with_output_padding, dtype):
+    shape, kernel, strides, output_padding = random_transpose_case(
+        seed, padding, with_output_padding
+    )
+    filters = 1 + seed % 4
+    activation = list(TORCH_ACTIVATIONS)[seed % 4]
+    use_bias = seed % 5 != 4
+    layer = Conv2DTranspose(
+        filters,
+        spec(kernel),
+        strides=spec(strides),
+        padding=padding,
+        output_padding=output_padding,
+        activation=activation,
+        use_bias=use_bias,
+        bias_initializer=random_bias(),
+    )
+    x = np.random.default_rng(seed).standard_normal(shape)
+    fn = torch_conv_transpose(kernel, strides, padding, output_padding, activation, use_bias)
+    out, dx, _ = compare_with_torch(layer, fn, x, seed=seed, dtype=dtype)
+    assert layer.params["W"].shape == (*kernel, filters, shape[-1])
+    assert dx.shape == shape
+    if padding == "same" and output_padding is None:
+        assert out.shape == (shape[0], shape[1] * strides[0], shape[2] * strides[1], filters)
+
+
+def torch_same_args(k, s):
+    """PyTorch arguments for Keras' Conv2DTranspose(padding="same"), output n s (n inputs).
+
+    Derivation.  Keras (TensorFlow, JAX) defines it as the transpose of Conv2D "same" over
+    an n s image: that convolution has ceil(n s / s) = n outputs and pads P = max((n - 1) s
+    + k - n s, 0) = max(k - s, 0) zeros, floor(P / 2) before and ceil(P / 2) after.  Its
+    transpose spreads input i over rows i s + p - floor(P / 2), p = 0 .. k - 1: the full
+    transposed convolution ((n - 1) s + k rows, row i s + p) with its first floor(P / 2)
+    rows dropped and n s kept.  PyTorch's ConvTranspose2d(padding=t, output_padding=a)
+    keeps rows t .. (n - 1) s + k - t + a - 1 of that full output, so t = floor(P / 2) and
+      * k >= s: (n - 1) s + k - 2 t = n s + (k - s) mod 2: a = 0, and when k - s is odd one
+        row too many remains at the end: crop it (a would have to be -1);
+      * k < s: P = 0, t = 0, and the full output is s - k rows short: a = s - k (< s).
+    Returns (t, a, crop): crop = rows to drop at the end.  (Keras' own PyTorch backend took
+    t = ceil((k - s) / 2), a = (k - s) mod 2, shifting odd k - s by one pixel, until
+    keras-team/keras#22876.)"""
+    if k >= s:
+        return (k - s) // 2, 0, (k - s) % 2
+    return 0, s - k, 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("strides", [1, 2, 3])
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5])
+def test_conv2d_transpose_same_is_torch_padding_output_padding_and_crop(kernel, strides, dtype):
+    """Keras' "same" in PyTorch's terms, derived in ``torch_same_args``."""
+    t, a, crop = torch_same_args(kernel, strides)
+    layer = Conv2DTranspose(3, kernel, strides, padding="same", bias_initializer=random_bias())
+    x = np.random.default_rng(kernel).standard_normal((2, 4, 3, 2))
+
+    def fn(x_t, p):
+        w = p["W"].permute(3, 2, 0, 1)  # (in, out, f_h, f_w), as ConvTranspose2d.weight
+        z = F.conv_transpose2d(to_cf(x_t), w, p["b"], strides, padding=t, output_padding=a)
+        return to_cl(z[:, :, : z.shape[2] - crop, : z.shape[3] - crop])
+
+    out, _, _ = compare_with_torch(layer, fn, x, seed=kernel, dtype=dtype)
+    assert out.shape == (2, 4 * strides, 3 * strides, 3)
+
+
+@pytest.mark.parametrize(
+    "kernel, strides, padding",
+    [(3, 2, "same"), (4, 2, "same"), ((2, 5), (3, 1), "same"), (3, 2, "valid"), (2, 3, "valid")],
+)
+def test_conv2d_transpose_is_the_input_gradient_of_conv2d(kernel, strides, padding):
+    """Conv2DTranspose(A) equals Conv2D's dA_prev for dZ = A (same kernel, strides and
+    padding, Conv2D over an image of the transposed layer's output size)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4, 5, 2))
+    tconv = Conv2DTranspose(6, kernel, strides, padding, use_bias=False)
+    tconv.build(x.shape[1:], rng, "float64")
+    conv = Conv2D(2, kernel, strides, padding, use_bias=False)
+    conv.build(tconv.output_shape, rng, "float64")
+    assert conv.output_shape == x.shape[1:]
+    conv.params["W"][...] = tconv.params["W"]
+    conv.forward(rng.standard_normal((3, *tconv.output_shape)), training=True)
+    np.testing.assert_allclose(tconv.forward(x), conv.backward(x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("chunk_bytes", [1, 3000])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_transpose_in_chunks_and_threads(monkeypatch, padding, chunk_bytes, threads):
+    """Chunks of one example or of a few (slabs forward, columns backward; dW added up
+    over them), the passes split between threads."""
+    from nnlab.ops import parallel
+
+    monkeypatch.setattr(conv_module, "TRANSPOSE_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)
+    layer = Conv2DTranspose(
+        3, (3, 2), (2, 3), padding, activation="relu", bias_initializer=random_bias()
+    )
+    x = np.random.default_rng(1).standard_normal((5, 3, 4, 2))
+    fn = torch_conv_transpose((3, 2), (2, 3), padding, None, "relu")
+    parallel.set_num_threads(threads)
+    try:
+        compare_with_torch(layer, fn, x, seed=1, dtype="float64")
+    finally:
+        parallel.set_num_threads(parallel._default_threads())
+    assert 1 <= layer._chunk(5, 8 * 3 * 2 * 3) <= 5
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv2d_transpose_1x1_stride_1_is_one_gemm(use_bias, dtype):
+    layer = Conv2DTranspose(4, 1, use_bias=use_bias, bias_initializer=random_bias())
+    x = np.random.default_rng(2).standard_normal((2, 3, 5, 3))
+    fn = torch_conv_transpose((1, 1), (1, 1), "valid", None, None, use_bias)
+    compare_with_torch(layer, fn, x, seed=2, dtype=dtype)
+    assert layer.geometry.identity
+
+
+def test_conv2d_transpose_unet_sized_float32():
+    """A U-Net decoder's upsampling: 32 -> 16 channels, 3x3, stride 2, "same", ReLU."""
+    layer = Conv2DTranspose(16, 3, 2, "same", activation="relu", bias_initializer=random_bias())
+    x = np.random.default_rng(3).standard_normal((2, 8, 8, 32))
+    fn = torch_conv_transpose((3, 3), (2, 2), "same", None, "relu")
+    compare_with_torch(layer, fn, x, seed=3, dtype="float32")
+
+
+def test_frozen_conv2d_transpose_gives_the_input_gradient_only():
+    rng = np.random.default_rng(4)
+    x, da = rng.standard_normal((2, 3, 3, 2)), rng.standard_normal((2, 6, 6, 4))
+    frozen, live = (Conv2DTranspose(4, 3, 2, "same", trainable=t) for t in (False, True))
+    for layer in (frozen, live):
+        layer.build((3, 3, 2), np.random.default_rng(0), "float64")
+        layer.forward(x, training=True)
+    np.testing.assert_allclose(frozen.backward(da), live.backward(da), rtol=1e-12, atol=1e-12)
+    assert not np.any(frozen.grads["W"]) and np.any(live.grads["W"])
+    assert live.backward(da, need_input_grad=False) is None and np.any(live.grads["b"])
 
 
 # ---------------------------------------------------------------------------- Conv1D

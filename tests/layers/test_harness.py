@@ -35,6 +35,7 @@ F = torch.nn.functional
 from test_convolutional_torch import (  # noqa: E402
     torch_avg_pool,
     torch_conv2d,
+    torch_conv_transpose,
     torch_depthwise,
     torch_max_pool,
     torch_separable,
@@ -163,6 +164,18 @@ CASES = {
         ).permute(0, 2, 1),
     ),
     "Conv2D": Case(lambda: L.Conv2D(3, 3, padding="same", activation="tanh"), (5, 4, 2), None),
+    "Conv2DTranspose": Case(
+        lambda: L.Conv2DTranspose(
+            3,
+            (3, 2),
+            strides=(2, 3),
+            padding="same",
+            activation="tanh",
+            bias_initializer="random_normal",
+        ),
+        (3, 2, 2),
+        None,
+    ),
     "Dense": Case(lambda: L.Dense(3, activation="tanh"), (4,), dense_t),
     "Dot": Case(
         lambda: L.Dot(axes=1),
@@ -227,6 +240,13 @@ CASES = {
     "Softmax": Case(L.Softmax, (5,), lambda x, p: torch.softmax(x, dim=-1)),
     "SpatialDropout2D": Case(lambda: L.SpatialDropout2D(0.4), (3, 3, 4), random=True),
     "Tanh": Case(L.Tanh, (5,), lambda x, p: torch.tanh(x)),
+    "UpSampling2D": Case(
+        lambda: L.UpSampling2D((2, 3), interpolation="bilinear"),
+        (3, 4, 2),
+        lambda x, p: to_cl(
+            F.interpolate(to_cf(x), scale_factor=(2, 3), mode="bilinear", align_corners=False)
+        ),
+    ),
     "ZeroPadding2D": Case(
         lambda: L.ZeroPadding2D(((1, 0), (2, 1))),
         (3, 2, 1),
@@ -236,6 +256,7 @@ CASES = {
 # image layers whose PyTorch equivalents the convolution tests already define
 CASES["AvgPool2D"].torch = torch_avg_pool((2, 2), (2, 2), "same")
 CASES["Conv2D"].torch = torch_conv2d((3, 3), (1, 1), "same", "tanh")
+CASES["Conv2DTranspose"].torch = torch_conv_transpose((3, 2), (2, 3), "same", None, "tanh")
 CASES["DepthwiseConv2D"].torch = torch_depthwise((3, 3), (1, 1), "valid")
 CASES["MaxPool2D"].torch = torch_max_pool((2, 2), (2, 2), "valid")
 CASES["SeparableConv2D"].torch = torch_separable((3, 3), (1, 1), "same", None)

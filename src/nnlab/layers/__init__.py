@@ -14,7 +14,7 @@ from .attention import (
 )
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation
 from .base import Layer
-from .convolutional import Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D
+from .convolutional import Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .core import Dense, Rescaling
 from .embedding import Embedding
 from .merging import Add, Concatenate, Dot
@@ -22,6 +22,7 @@ from .normalization import BatchNormalization, LayerNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
+from .resampling import UpSampling2D
 from .reshaping import Flatten, Input, Permute, RepeatVector
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Concatenate",
     "Conv1D",
     "Conv2D",
+    "Conv2DTranspose",
     "Dense",
     "Dot",
     "DepthwiseConv2D",
@@ -65,5 +67,6 @@ __all__ = [
     "Softmax",
     "SpatialDropout2D",
     "Tanh",
+    "UpSampling2D",
     "ZeroPadding2D",
 ]

@@ -170,3 +170,28 @@ def make_geometry(who: str, input_shape, kernel, strides, padding, what="kernel"
 def _axis_padding(padding, axis):
     """One axis's (before, after) of explicit padding, or the mode."""
     return padding if isinstance(padding, str) else padding[axis]
+
+
+def transposed_axis_geometry(
+    n: int, f: int, s: int, padding: str, output_padding: int | None = None
+) -> tuple[int, int, int]:
+    """(n_out, pad_before, pad_after) along one spatial axis of a transposed convolution
+    over n inputs (Keras' ``deconv_output_length``), and the padding of the convolution of
+    an n_out image back to n that it is the transpose of.
+
+    n_out:  "valid"  n s + max(f - s, 0)            output_padding a: (n - 1) s + f + a
+            "same"   n s                            output_padding a: (n - 1) s + f % 2 + a
+    padding: P = (n - 1) s + f - n_out zeros in all, floor(P / 2) before and the rest after
+    (Conv2D's "same" rule: the transposed "same" layer is the transpose of a Conv2D "same"
+    over an image of the output's size, as in TensorFlow and JAX).  Then the convolution of
+    the padded n_out + P rows has exactly n outputs.  P < 0 ("valid" with f < s, or an
+    output_padding) means no padding and -P < s last rows that no window reads (they get
+    only the bias); the convolution still has n outputs.
+    """
+    if output_padding is None:
+        n_out = n * s + max(f - s, 0) if padding == "valid" else n * s
+    else:
+        crop = 0 if padding == "valid" else f // 2
+        n_out = (n - 1) * s + f - 2 * crop + output_padding
+    total = (n - 1) * s + f - n_out
+    return n_out, max(total // 2, 0), max(total - total // 2, 0)
