@@ -27,6 +27,7 @@ from helpers import assert_close, compare_with_torch, numeric_gradient
 from nnlab import layers as L
 from nnlab import registry
 from nnlab.layers.attention import sinusoidal_encoding
+from nnlab.ops.initializers import RandomNormal
 from nnlab.training.model import Model
 
 torch = pytest.importorskip("torch")
@@ -230,6 +231,11 @@ CASES = {
     "RandomFlip": Case(L.RandomFlip, (4, 4, 1), random=True, differentiable=False),
     "RandomRotation": Case(L.RandomRotation, (4, 4, 1), random=True, differentiable=False),
     "RandomTranslation": Case(L.RandomTranslation, (4, 4, 1), random=True, differentiable=False),
+    "PReLU": Case(
+        lambda: L.PReLU(alpha_initializer=RandomNormal(0.5), shared_axes=[1, 2]),
+        (4, 3, 2),
+        lambda x, p: to_cl(F.prelu(to_cf(x), p["alpha"].reshape(-1))),
+    ),
     "ReLU": Case(L.ReLU, (5,), lambda x, p: torch.relu(x)),
     "Rescaling": Case(lambda: L.Rescaling(2.5, offset=-1.0), (3, 2), lambda x, p: 2.5 * x - 1.0),
     "RepeatVector": Case(

@@ -1,4 +1,5 @@
-"""Ready networks, one a file: an MLP, a LeNet-style CNN, a small ResNet, VGG16's conv base.
+"""Ready networks, one a file: an MLP, a LeNet-style CNN, a small ResNet, VGG16's conv base,
+the MTCNN face detector.
 
 ``mlp``, ``lenet`` and ``small_resnet`` build uncompiled models from explicit arguments
 (``nnlab train --model mlp | cnn | resnet`` picks one); VGG16 comes with Keras' ImageNet
@@ -8,6 +9,7 @@ convert the VGG16 weights into the cache.
 
 from .lenet import lenet
 from .mlp import mlp, mlp_loss
+from .mtcnn import MTCNN, mtcnn_weights, onet, pnet, read_joblib_arrays, rnet
 from .resnet import small_resnet
 from .vgg16 import (
     CAFFE_MEAN_BGR,
@@ -35,6 +37,12 @@ __all__ = [
     "load_vgg16_weights",
     "mlp",
     "mlp_loss",
+    "MTCNN",
+    "mtcnn_weights",
+    "onet",
+    "pnet",
+    "read_joblib_arrays",
+    "rnet",
     "preprocess_caffe",
     "small_resnet",
     "vgg16_cache_path",

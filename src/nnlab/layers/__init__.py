@@ -4,7 +4,7 @@ Every layer class registers under its class name (``nnlab.registry.get("layer", 
 is how model files name it.
 """
 
-from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activation import Activation, LeakyReLU, PReLU, ReLU, Sigmoid, Softmax, Tanh
 from .attention import (
     MaskLogits,
     MultiHeadAttention,
@@ -53,6 +53,7 @@ __all__ = [
     "MultiHeadAttention",
     "PaddingMask",
     "Permute",
+    "PReLU",
     "PositionEmbedding",
     "PositionalEncoding",
     "RandomFlip",
