@@ -230,7 +230,7 @@ class YoloLoss(Loss):
         anchors,
         stride: int = 8,
         n_classes: int = 10,
-        lambda_box: float = 5.0,
+        lambda_box: float = 1.0,
         lambda_noobj: float = 1.0,
         ignore_threshold: float = 0.5,
     ):
