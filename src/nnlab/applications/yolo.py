@@ -66,6 +66,8 @@ is > ``iou_threshold``.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import backend, registry
@@ -77,6 +79,7 @@ from ..ops.boxes import iou, nms, shape_iou, to_corners
 from ..training.losses import Loss
 from ..training.model import Sequential
 
+STRIDE = 8  # image pixels per grid cell: three 2 x 2 poolings
 TARGET_FIELDS = 6  # responsible, x*, y*, t_w*, t_h*, class
 OBJECTNESS_PRIOR = 0.01
 MAX_LOG_SCALE = 8.0  # t_w, t_h clipped here when decoding (exp overflow)
@@ -510,3 +513,40 @@ def detect(
         )
         found.append((boxes[:, [1, 0, 3, 2]].astype(np.float32), scores, classes))
     return found
+
+
+def gray_canvas(frames, stride: int = STRIDE) -> np.ndarray:
+    """Frames (m, H, W, 3) RGB or (m, H, W, 1) gray, uint8 or floats in [0, 1], as the
+    detector sees images: gray floats (m, H', W', 1) (ITU-R 601 luma), H and W padded with
+    black up to multiples of the stride (bottom and right: pixel coordinates unchanged)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
+        raise ShapeError(f"yolo: frames must be (m, H, W, 3) or (m, H, W, 1), got {frames.shape}")
+    x = frames.astype(np.float32) / (255.0 if frames.dtype == np.uint8 else 1.0)
+    if x.shape[-1] == 3:
+        x = x @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+    pad_h, pad_w = -x.shape[1] % stride, -x.shape[2] % stride
+    return np.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+
+
+_SIZED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def resized_detector(model, detector: dict, image_shape) -> Sequential:
+    """The detector for images of ``image_shape`` (H, W): a model built for that input with
+    ``model``'s weights (every layer is a convolution, a pooling or a batch norm, so the
+    weights fit any size).  Built once per model and size."""
+    shape = (int(image_shape[0]), int(image_shape[1]), int(detector["input_shape"][2]))
+    if tuple(model.input_shape) == shape:
+        return model
+    sized = _SIZED.setdefault(model, {})
+    if shape not in sized:
+        copy = yolo_detector(
+            n_classes=len(detector["classes"]),
+            n_anchors=len(detector["anchors"]),
+            input_shape=shape,
+            width=detector["width"],
+        )
+        copy.set_weights(model.get_weights())
+        sized[shape] = copy
+    return sized[shape]

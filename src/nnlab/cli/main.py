@@ -1,5 +1,5 @@
 """The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates,
-search, qa, ner.
+search, qa, ner, detect.
 
     nnlab train --config run.toml --epochs 20 --out runs/deep
     nnlab evaluate runs/deep --dataset mnist
@@ -27,6 +27,7 @@ from ..exceptions import NNLabError
 from . import (
     charlm,
     dates,
+    detect,
     diagnose,
     errors,
     evaluate,
@@ -40,7 +41,7 @@ from . import (
 )
 
 #: The command modules, in the order ``nnlab --help`` lists them.
-COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner)  # fmt: skip
+COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner, detect)  # fmt: skip
 
 
 def main(argv=None) -> int:

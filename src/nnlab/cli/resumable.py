@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from ..exceptions import InputValueError
+from ..training.callbacks import Callback
 
 MODEL_FILE, CURVES_FILE, METRICS_FILE = "model.safetensors", "learning_curves.png", "metrics.json"
 CHECKPOINT_FILE, SETTINGS_FILE = "checkpoint.safetensors", "settings.json"
@@ -48,3 +49,11 @@ def run_settings(args, out: Path, keys, default_epochs: int, command: str) -> di
     settings = {key: getattr(args, key) for key in keys}
     settings["epochs"] = args.epochs or default_epochs
     return settings
+
+
+class OneEpoch(Callback):
+    """Ends fit after one epoch (numbered out of the run's): the next epoch trains on new
+    data (fresh clips, fresh canvases)."""
+
+    def on_epoch_end(self, epoch, logs):
+        self.model.stop_training = True

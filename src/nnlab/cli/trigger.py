@@ -48,6 +48,7 @@ from .resumable import (
     METRICS_FILE,
     MODEL_FILE,
     SETTINGS_FILE,
+    OneEpoch,
     add_train_options,
     run_settings,
 )
@@ -144,13 +145,6 @@ def cmd_train(args) -> int:
         )
     _write_outputs(out, model, log.rows, x_dev, dev_clips)
     return 0
-
-
-class OneEpoch(callbacks.Callback):
-    """Ends fit after one epoch: the next epoch trains on new clips."""
-
-    def on_epoch_end(self, epoch, logs):
-        self.model.stop_training = True
 
 
 class DetectionLogger(callbacks.Callback):

@@ -220,3 +220,24 @@ def attention_heatmap(alphas, input_chars, output_chars, path, dpi=90) -> Path:
     fig.colorbar(image, ax=ax, fraction=0.03)
     fig.tight_layout()
     return save_png(fig, path, dpi)
+
+
+def detection_grid(images, found, class_names, path, columns: int = 4, dpi=90) -> Path:
+    """Gray images (n, H, W, 1) in [0, 1] with their detections drawn: ``found`` holds
+    per image (boxes (k, 4) corners x1, y1, x2, y2 in pixels, scores (k,), classes (k,)),
+    each box labelled "class score"."""
+    from matplotlib.patches import Rectangle
+
+    rows = -(-len(images) // columns)
+    fig = Figure(figsize=(2.6 * columns, 2.6 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, (boxes, scores, classes) in zip(axes.flat, images, found, strict=False):
+        ax.imshow(image[:, :, 0], cmap="gray", vmin=0, vmax=1)
+        for (x1, y1, x2, y2), score, cls in zip(boxes, scores, classes, strict=True):
+            # pixel i covers [i - 0.5, i + 0.5] in imshow's coordinates
+            ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec="lime"))
+            ax.text(x1 - 0.5, y1 - 1.5, f"{class_names[cls]} {score:.2f}", color="lime", fontsize=7)
+    fig.tight_layout()
+    return save_png(fig, path, dpi=dpi)
