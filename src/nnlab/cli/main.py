@@ -1,5 +1,5 @@
 """The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates,
-search, qa, ner.
+search, qa, ner, faces.
 
     nnlab train --config run.toml --epochs 20 --out runs/deep
     nnlab evaluate runs/deep --dataset mnist
@@ -30,6 +30,7 @@ from . import (
     diagnose,
     errors,
     evaluate,
+    faces,
     gradcheck,
     ner,
     qa,
@@ -40,7 +41,7 @@ from . import (
 )
 
 #: The command modules, in the order ``nnlab --help`` lists them.
-COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner)  # fmt: skip
+COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner, faces)  # fmt: skip
 
 
 def main(argv=None) -> int:
