@@ -1,5 +1,5 @@
 """The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates,
-search, qa, ner, detect.
+search, qa, ner, detect, faces.
 
     nnlab train --config run.toml --epochs 20 --out runs/deep
     nnlab evaluate runs/deep --dataset mnist
@@ -31,6 +31,7 @@ from . import (
     diagnose,
     errors,
     evaluate,
+    faces,
     gradcheck,
     ner,
     qa,
@@ -41,7 +42,7 @@ from . import (
 )
 
 #: The command modules, in the order ``nnlab --help`` lists them.
-COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner, detect)  # fmt: skip
+COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner, detect, faces)  # fmt: skip
 
 
 def main(argv=None) -> int:
