@@ -24,7 +24,6 @@ gray, padded to a multiple of 8), with digits 16 to 48 pixels tall.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -32,15 +31,19 @@ from pathlib import Path
 import numpy as np
 
 from ..applications import yolo
+from ..data.annotate import draw_boxes
 from ..data.detection import CanvasMaker
+from ..data.video import VideoWriter, video_info
 from ..exceptions import InputValueError
 from ..ops.boxes import kmeans_anchors
+from ..ops.parallel import cpu_name
 from ..practice.plots import detection_grid, learning_curves
 from ..saving.container import atomic_write_bytes
 from ..saving.model_file import load_checkpoint, load_model, read_extra, read_model_file
 from ..training.detection_metrics import coco_map
 from ..training.optimizers import Adam
 from ..training.schedules import ExponentialDecay
+from .media import picture_format, read_image, run_on_video, write_image
 from .parser import action_parsers, command_parser
 from .resumable import (
     CHECKPOINT_FILE,
@@ -61,7 +64,6 @@ SETTINGS = ("epochs", "canvases", "dev_canvases", "test_canvases", "batch_size",
 SETTINGS += ("decay_rate", "width", "anchors", "seed")
 DEFAULT_EPOCHS = 24
 DEV_SEED, TEST_SEED = 1_000_003, 2_000_003  # held-out canvases: the dev set, the test set
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 
 
 def add_command(subparsers) -> argparse.ArgumentParser:
@@ -290,10 +292,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_canvas(args) -> int:
-    from PIL import Image
-
     canvas = CanvasMaker("test", size=args.size).make(1, seed=args.seed)
-    Image.fromarray(np.round(canvas.images[0, :, :, 0] * 255).astype(np.uint8)).save(args.out)
+    write_image(args.out, np.round(canvas.images[0, :, :, 0] * 255).astype(np.uint8))
     digits = " ".join(str(c) for c in canvas.classes[0])
     print(f"wrote {args.out}: digits {digits}")
     return 0
@@ -302,78 +302,57 @@ def cmd_canvas(args) -> int:
 # -------------------------------------------------------------------- find
 def cmd_find(args) -> int:
     model, detector = load_detector(args.run)
-    if Path(args.path).suffix.lower() in VIDEO_SUFFIXES:
-        return _find_in_video(model, detector, args)
-    image = _read_image(args.path)
-    ((boxes, scores, classes),) = _find(model, detector, image[None], args.threshold)
+    path = Path(args.path)
+    image = read_image(path) if path.is_file() else None
+    if image is None:
+        return _find_in_video(model, detector, path, args)
+    if args.out:
+        picture_format(args.out)  # refused before the work, not after
+    ((boxes, scores, classes),) = _find(model, detector, image, args.threshold)
     for box, score, cls in zip(boxes, scores, classes, strict=True):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         print(f"digit {detector['classes'][cls]}  score {score:.2f}  box ({x1}, {y1}, {x2}, {y2})")
     if not len(boxes):
         print("(no digits found)")
     if args.out:
-        _write_image(args.out, _annotated(image, boxes, scores, classes, detector))
+        write_image(args.out, _annotated(image, (boxes, scores, classes), detector))
         print(f"wrote {args.out}")
     return 0
 
 
-def _find(model, detector: dict, frames, threshold: float) -> list:
-    """Detections on RGB or gray uint8 frames (m, H, W, C): in gray, padded to the stride."""
-    gray = yolo.gray_canvas(frames, detector["stride"])
+def _find(model, detector: dict, frame, threshold: float) -> list:
+    """Detections on one RGB or gray uint8 frame (H, W, C): in gray, padded to the stride."""
+    gray = yolo.gray_canvas(frame[None], detector["stride"])
     sized = yolo.resized_detector(model, detector, gray.shape[1:3])
     return _detect(sized, detector, gray, score_threshold=threshold)
 
 
-def _annotated(frame, boxes, scores, classes, detector: dict):
-    from ..data.annotate import draw_boxes
-
+def _annotated(frame, found, detector: dict):
+    boxes, scores, classes = found
     labels = [detector["classes"][c] for c in classes]
     return draw_boxes(frame, boxes, labels=labels, scores=scores, color=(0, 255, 0))
 
 
-def _find_in_video(model, detector: dict, args) -> int:
-    from tqdm.auto import tqdm
-
-    from ..data.video import VideoWriter, read_video, video_info
-    from ..ops.parallel import cpu_name
-
-    info = video_info(args.path)
-    total = info.n_frames if args.max_frames is None else min(args.max_frames, info.n_frames or args.max_frames)  # fmt: skip
+def _find_in_video(model, detector: dict, path: Path, args) -> int:
+    info = video_info(path)
+    total = info.n_frames
+    if args.max_frames is not None:
+        total = args.max_frames if total is None else min(total, args.max_frames)
     writer = VideoWriter(args.out, info.fps, (info.width, info.height)) if args.out else None
-    frames = found_in = seconds = 0
-    with writer or contextlib.nullcontext(), tqdm(total=total, desc="frames", unit="frame") as bar:
-        for frame in read_video(args.path):
-            if args.max_frames is not None and frames >= args.max_frames:
-                break
-            started = time.perf_counter()
-            ((boxes, scores, classes),) = _find(model, detector, frame[None], args.threshold)
-            seconds += time.perf_counter() - started
-            frames, found_in = frames + 1, found_in + bool(len(boxes))
-            if writer is not None:
-                writer.write(_annotated(frame, boxes, scores, classes, detector))
-            bar.update(1)
+    run = run_on_video(
+        path,
+        total,
+        writer,
+        args.max_frames,
+        find=lambda frame: _find(model, detector, frame, args.threshold)[0],
+        draw=lambda frame, found: _annotated(frame, found, detector),
+    )
+    frames = run["frames"]
+    found_in = sum(bool(len(boxes)) for boxes, _, _ in run["found"])
     print(
-        f"{frames} frames, digits found in {found_in} ({found_in / max(frames, 1):.0%}); "
-        f"{frames / max(seconds, 1e-9):.1f} frames/s ({cpu_name()})"
+        f"{frames} frames, digits found in {found_in} ({found_in / frames:.0%}); "
+        f"{frames / max(run['find_seconds'], 1e-9):.1f} frames/s ({cpu_name()})"
     )
     if args.out:
         print(f"wrote {args.out}")
     return 0
-
-
-def _read_image(path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except FileNotFoundError:
-        raise InputValueError(f"detect: no image at {path}") from None
-    except UnidentifiedImageError:
-        raise InputValueError(f"detect: {path} is not an image PIL can read") from None
-
-
-def _write_image(path, image) -> None:
-    from PIL import Image
-
-    Image.fromarray(image).save(path)

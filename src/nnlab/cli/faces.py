@@ -23,20 +23,16 @@ frames, how many have at least one face, and the frames per second of the detect
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..applications.mtcnn import LANDMARKS, MTCNN
 from ..data.annotate import draw_boxes, draw_points
-from ..data.video import WRITE_SUFFIXES, VideoWriter, read_video, video_info
+from ..data.video import VideoWriter, video_info
 from ..exceptions import ConfigError, InputValueError
 from ..ops.parallel import cpu_name, num_threads
-from ..saving.container import atomic_write_bytes
+from .media import picture_format, read_image, run_on_video, write_image
 from .parser import action_parsers, command_parser
 
 BOX_COLOR = (255, 0, 0)
@@ -119,47 +115,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
-# ------------------------------------------------------------------------ pictures
-def read_image(path: Path) -> np.ndarray | None:
-    """The picture at ``path`` as (H, W, 3) uint8 RGB, or None when Pillow does not
-    recognize it as a picture (then it is tried as a video)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as picture:
-            picture = ImageOps.exif_transpose(picture)
-            return np.asarray(picture.convert("RGB"))
-    except UnidentifiedImageError:
-        return None
-    except OSError as err:  # a truncated or damaged picture
-        raise InputValueError(f"faces detect: {str(path)!r} cannot be read: {err}") from None
-
-
-def picture_format(path) -> str:
-    """Pillow's name of the picture format ``path``'s suffix names ("PNG", "JPEG", ...)."""
-    from PIL import Image
-
-    path = Path(path)
-    format_ = Image.registered_extensions().get(path.suffix.lower())
-    if path.suffix.lower() in WRITE_SUFFIXES or format_ is None or format_ not in Image.SAVE:
-        raise ConfigError(
-            f"faces detect: the input is a picture, so --out must name a picture (.png, .jpg); "
-            f"cannot write {str(path)!r} as one"
-        )
-    return format_
-
-
-def write_image(path, image: np.ndarray) -> None:
-    """Write ``image`` in the format its suffix names (PNG, JPEG, ...), atomically."""
-    from PIL import Image
-
-    format_ = picture_format(path)
-    buffer = io.BytesIO()
-    options = {"quality": 95} if format_ == "JPEG" else {}
-    Image.fromarray(image).save(buffer, format=format_, **options)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def annotate(image: np.ndarray, boxes: np.ndarray, scores, points: np.ndarray) -> np.ndarray:
     """``image`` with faces drawn: ``boxes`` (k, 4) corners (one past the last pixel)
     labelled with their ``scores``, and ``points`` (k, 5, 2), the landmarks; line widths
@@ -208,23 +163,10 @@ def detect_video(detector: MTCNN, path: Path, info, writer, max_frames) -> int:
     total = info.n_frames
     if max_frames is not None:
         total = max_frames if total is None else min(total, max_frames)
-    frames = with_face = faces = 0
-    detecting = 0.0
-    with writer or contextlib.nullcontext():  # the video appears only when complete
-        start = time.perf_counter()
-        reader = read_video(path, max_frames=max_frames)
-        for frame in tqdm(reader, total=total, unit="frame", desc=path.name, leave=False):
-            tick = time.perf_counter()
-            rows = detector.detect(frame)
-            detecting += time.perf_counter() - tick
-            frames += 1
-            with_face += bool(len(rows))
-            faces += len(rows)
-            if writer is not None:
-                writer.write(annotate_rows(frame, rows))
-        loop = time.perf_counter() - start
-    if not frames:
-        raise InputValueError(f"faces detect: {str(path)!r} has no frames")
+    run = run_on_video(path, total, writer, max_frames, detector.detect, annotate_rows)
+    frames, loop, detecting = run["frames"], run["seconds"], run["find_seconds"]
+    with_face = sum(bool(len(rows)) for rows in run["found"])
+    faces = sum(len(rows) for rows in run["found"])
     print(
         f"{path.name} ({info.width}x{info.height}, {info.fps:g} fps): {_count(frames, 'frame')}, "
         f"{with_face} with a face ({with_face / frames:.1%}), {_count(faces, 'face')} in all"
