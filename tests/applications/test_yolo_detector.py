@@ -135,3 +135,22 @@ def test_bad_targets_and_anchors_are_named():
         YoloLoss([[10, -1]])
     with pytest.raises(ShapeError, match="channels per cell"):
         yolo_head(np.zeros((1, 4, 4, 40)), ANCHORS, 8, 10)
+
+
+def test_the_shipped_detector_reaches_its_published_map():
+    """examples/detect/run (``nnlab detect train``, defaults): mAP@0.5 >= 0.90 on 1,000
+    held-out canvases (MNIST test digits over the pictures' held-out columns), the number
+    its metrics.json and the README publish."""
+    import json
+    from pathlib import Path
+
+    from nnlab.cli.detect import TEST_SEED, evaluate_detector, load_detector
+    from nnlab.data.detection import CanvasMaker
+
+    run = Path(__file__).parents[2] / "examples" / "detect" / "run"
+    model, detector = load_detector(str(run))
+    scores = evaluate_detector(model, detector, CanvasMaker("test").make(1000, seed=TEST_SEED))
+    published = json.loads((run / "metrics.json").read_text())["test"]
+    assert scores["map_50"] >= 0.90
+    assert scores["map_50"] == pytest.approx(published["map_50"], abs=2e-3)
+    assert scores["map_50_95"] == pytest.approx(published["map_50_95"], abs=2e-3)
