@@ -41,14 +41,18 @@ REQUIRED = {
         "MultiHeadAttention": {"num_heads": 2, "key_dim": 3},
         "Rescaling": {"scale": 0.5},
     },
+    "loss": {"yolo_loss": {"anchors": [[10.0, 12.0], [20.0, 18.0]]}},  # by name, as layers
 }
+PER_NAME = ("layer", "loss")  # kinds whose REQUIRED arguments are given name by name
 
 
 def build_spec(kind, name):
     """The spec that builds ``name``: the bare name, or a config with its required args."""
     needed = REQUIRED.get(kind, {})
+    if kind in PER_NAME:
+        needed = needed.get(name, {})
     if kind == "layer":
-        return {"class": name, "config": needed.get(name, {})}
+        return {"class": name, "config": needed}
     return {"name": name, **needed} if needed else name
 
 
