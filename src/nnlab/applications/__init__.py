@@ -1,5 +1,6 @@
 """Ready networks, one a file: an MLP, a LeNet-style CNN, a small ResNet, VGG16's conv base,
-the MTCNN face detector.
+the MTCNN face detector, dlib's face recognition ResNet (face descriptors) and the face
+alignment it needs.
 
 ``mlp``, ``lenet`` and ``small_resnet`` build uncompiled models from explicit arguments
 (``nnlab train --model mlp | cnn | resnet`` picks one); VGG16 comes with Keras' ImageNet
@@ -7,6 +8,8 @@ weights and "caffe" preprocessing.  Nothing here imports onnx: it is needed only
 convert the VGG16 weights into the cache.
 """
 
+from .face_alignment import align_faces, extract_chip
+from .face_descriptor import FaceEncoder, compute_descriptors, face_descriptor_net
 from .lenet import lenet
 from .mlp import mlp, mlp_loss
 from .mtcnn import MTCNN, mtcnn_weights, onet, pnet, read_joblib_arrays, rnet
@@ -27,7 +30,12 @@ from .vgg16 import (
 )
 
 __all__ = [
+    "align_faces",
     "CAFFE_MEAN_BGR",
+    "compute_descriptors",
+    "extract_chip",
+    "face_descriptor_net",
+    "FaceEncoder",
     "VGG16_CONV_LAYERS",
     "VGG16_SHAPES",
     "WeightsNotFoundError",

@@ -17,8 +17,8 @@ from .base import Layer
 from .convolutional import Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .core import Dense, Rescaling
 from .embedding import Embedding
-from .merging import Add, Concatenate, Dot
-from .normalization import BatchNormalization, LayerNormalization
+from .merging import Add, Concatenate, Dot, PaddedAdd
+from .normalization import Affine, BatchNormalization, LayerNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
@@ -28,6 +28,7 @@ from .reshaping import Flatten, Input, Permute, RepeatVector
 __all__ = [
     "Activation",
     "Add",
+    "Affine",
     "AvgPool2D",
     "BatchNormalization",
     "Bidirectional",
@@ -51,6 +52,7 @@ __all__ = [
     "MaskLogits",
     "MaxPool2D",
     "MultiHeadAttention",
+    "PaddedAdd",
     "PaddingMask",
     "Permute",
     "PReLU",

@@ -1,6 +1,8 @@
 """Merge layers: several inputs, one output (residual connections, concatenation).
 
 Add:          a = a_1 + a_2 + ... + a_k          da_i = da          (all shapes equal)
+PaddedAdd:    a = pad(a_1) + ... + pad(a_k)      da_i = da[:n_1, :n_2, ...] (a_i's corner)
+              each input zero-padded at the end of every axis to the largest size there
 Concatenate:  a = [a_1, ..., a_k] along axis     da_i = the matching slice of da
 Dot:          a = sum over an axis of x * y      dx = dOut . y, dy = dOut . x (per example)
 """
@@ -52,6 +54,60 @@ class Add(Merge):
 
     def backward(self, da, need_input_grad=True):
         return [da] * len(self.input_shape) if need_input_grad else None
+
+
+@registry.register("layer")
+class PaddedAdd(Merge):
+    """Sum of inputs whose shapes may differ: each is zero-padded at the end of every axis
+    (bottom, right, last channels) to the largest size of that axis, then added.  dlib's
+    ``add_prev`` (its residual connection), whose downsampling blocks add a strided
+    convolution's output to an average-pooled shortcut with fewer channels, and, where the
+    two round sizes differently, a row and a column fewer:
+
+        a[i, h, w, c] = sum over inputs k of a_k[i, h, w, c]  (0 where (h, w, c) is outside a_k)
+        da_k = da[:, :n_H(k), :n_W(k), :n_C(k)]
+
+    Input shapes: a list of 2 or more shapes of one rank.
+    Output shape: their largest size on each axis.
+    """
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(s) for s in input_shape]
+        if len(shapes) < 2 or any(len(s) != len(shapes[0]) for s in shapes):
+            raise ShapeError(
+                f"{self.describe()}: expected 2 or more inputs of one rank, got {shapes}"
+            )
+        if any(d is None for s in shapes for d in s):
+            raise ShapeError(f"{self.describe()}: every axis needs a known size, got {shapes}")
+        return tuple(max(sizes) for sizes in zip(*shapes, strict=True))
+
+    def forward(self, a_prev, training=False):
+        self.check_inputs(a_prev)
+        xp = backend.xp
+        m = a_prev[0].shape[0]
+        shape = (m, *self.output_shape)
+        full = [k for k, a in enumerate(a_prev) if a.shape == shape]
+        first = full[0] if full else None
+        out = self.output_array(shape, xp.result_type(*a_prev))
+        if first is None:
+            out[...] = 0
+        else:
+            out[...] = a_prev[first]
+        for k, a in enumerate(a_prev):
+            if k != first:
+                out[_corner(a.shape)] += a
+        return out
+
+    def backward(self, da, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        m = da.shape[0]
+        return [da[_corner((m, *shape))] for shape in self.input_shape]
+
+
+def _corner(shape) -> tuple:
+    """The slices of an array of ``shape`` at the start of every axis of a larger one."""
+    return tuple(slice(0, d) for d in shape)
 
 
 @registry.register("layer")

@@ -14,6 +14,11 @@ feature:
                 dx = gamma / (N sqrt(var + eps)) * (N dy - dbeta - x_hat * dgamma)
 
 Keras defaults: momentum 0.99, epsilon 1e-3 (PyTorch: momentum 0.1 meaning 0.9, eps 1e-5).
+
+Affine is batch normalization frozen at inference, folded into one scale and shift per
+feature (dlib's ``affine`` layer, which replaces each ``bn_con`` of a trained net):
+
+    y = gamma * x + beta       dgamma = sum(dy * x),  dbeta = sum(dy),  dx = gamma * dy
 """
 
 from __future__ import annotations
@@ -174,4 +179,66 @@ class LayerNormalization(Layer):
     def get_config(self):
         config = super().get_config()
         config["epsilon"] = self.epsilon
+        return config
+
+
+@registry.register("layer")
+class Affine(Layer):
+    """A learned scale and shift per feature (the last axis): y = gamma * x + beta.
+
+    dlib's ``affine`` layer: a batch normalization frozen at its running statistics,
+    gamma = gamma_bn / sqrt(running_var + eps), beta = beta_bn - running_mean * gamma
+    (dlib's face recognition ResNet has one after every convolution).  The same in training
+    and inference; over every axis but the last,
+
+        dgamma = sum(dy * x),   dbeta = sum(dy),   dx = gamma * dy
+
+    Args:
+        gamma_initializer, beta_initializer: names or Initializers (default "ones",
+            "zeros": the identity).
+
+    Weights: ``gamma`` and ``beta``, each (n,).
+    Input and output shape: (m, ..., n).
+    """
+
+    keeps_mask = True
+
+    def __init__(self, gamma_initializer="ones", beta_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.gamma_initializer = registry.get("initializer", gamma_initializer)
+        self.beta_initializer = registry.get("initializer", beta_initializer)
+
+    def build_params(self, input_shape, rng):
+        n = input_shape[-1]
+        if n is None:
+            raise ConfigError(f"{self.describe()}: the last axis needs a known size")
+        self.params["gamma"] = self.gamma_initializer((n,), rng, self.dtype)
+        self.params["beta"] = self.beta_initializer((n,), rng, self.dtype)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        xp = backend.xp
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        y = self.output_array(a_prev.shape, xp.result_type(a_prev, gamma))
+        xp.multiply(a_prev, gamma, out=y)
+        y += beta
+        self.cache.a_prev = a_prev
+        return y
+
+    def backward(self, da, need_input_grad=True):
+        n = da.shape[-1]
+        dy = da.reshape(-1, n)  # (N, n)
+        x = self.cache.a_prev.reshape(-1, n)
+        self.write_grad("beta", lambda out: dy.sum(axis=0, out=out))
+        self.write_grad("gamma", lambda out: backend.xp.einsum("ij,ij->j", dy, x, out=out))
+        if not need_input_grad:
+            return None
+        return da * self.params["gamma"]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            gamma_initializer=self.gamma_initializer.get_config(),
+            beta_initializer=self.beta_initializer.get_config(),
+        )
         return config
