@@ -15,6 +15,7 @@ import pytest
 
 from nnlab.applications import mtcnn as M
 from nnlab.exceptions import ConfigError, InputValueError, ModelFileError, ShapeError
+from nnlab.saving.joblib_arrays import UnsafePickleError, read_joblib_arrays
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -149,7 +150,7 @@ def test_pnet_output_grid(weights):
 # ========================================================================== weights
 def test_package_files_read_safely(weights):
     assert len(weights) == sum(len(v) for v in M.WEIGHT_ORDER.values()) == 50
-    arrays = M.read_joblib_arrays(PACKAGE_WEIGHTS / "pnet.lz4")
+    arrays = read_joblib_arrays(PACKAGE_WEIGHTS / "pnet.lz4")
     assert [a.shape for a in arrays[:3]] == [(3, 3, 3, 10), (10,), (1, 1, 10)]
     assert weights["onet/fc5/W"].shape == (1152, 256)
     assert weights["rnet/prelu4/alpha"].shape == (128,)
@@ -172,8 +173,8 @@ def test_a_pickle_calling_os_system_is_refused(tmp_path, compress):
     path = tmp_path / "evil.joblib"
     joblib.dump([np.zeros(3, np.float32), Evil(marker)], path, compress=compress)
     assert b"system" in (pickle.dumps(Evil(marker)))  # the payload really names os.system
-    with pytest.raises(M.UnsafePickleError, match=r"system.*refused") as err:
-        M.read_joblib_arrays(path)
+    with pytest.raises(UnsafePickleError, match=r"system.*refused") as err:
+        read_joblib_arrays(path)
     assert "allowed" in str(err.value)
     assert not marker.exists()
 
@@ -182,8 +183,8 @@ def test_a_plain_pickle_calling_os_system_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps([Evil(marker)], protocol=4))
-    with pytest.raises(M.UnsafePickleError, match="system"):
-        M.read_joblib_arrays(path)
+    with pytest.raises(UnsafePickleError, match="system"):
+        read_joblib_arrays(path)
     assert not marker.exists()
 
 
@@ -196,23 +197,23 @@ def test_an_object_array_is_refused_before_its_nested_pickle_is_read(tmp_path):
     evil = np.empty(1, dtype=object)
     evil[0] = Evil(marker)
     joblib.dump([evil], path)
-    with pytest.raises(M.UnsafePickleError, match="object"):
-        M.read_joblib_arrays(path)
+    with pytest.raises(UnsafePickleError, match="object"):
+        read_joblib_arrays(path)
     assert not marker.exists()
 
 
 def test_other_files_are_model_file_errors(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
-        M.read_joblib_arrays(tmp_path / "none.lz4")
+        read_joblib_arrays(tmp_path / "none.lz4")
     (tmp_path / "text.lz4").write_text("hello")
     with pytest.raises(ModelFileError, match="not a joblib pickle"):
-        M.read_joblib_arrays(tmp_path / "text.lz4")
+        read_joblib_arrays(tmp_path / "text.lz4")
     (tmp_path / "dict.pkl").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(ModelFileError, match="list of arrays"):
-        M.read_joblib_arrays(tmp_path / "dict.pkl")
+        read_joblib_arrays(tmp_path / "dict.pkl")
     (tmp_path / "cut.pkl").write_bytes(pickle.dumps([1, 2, 3])[:-4])
     with pytest.raises(ModelFileError, match="cannot be read"):
-        M.read_joblib_arrays(tmp_path / "cut.pkl")
+        read_joblib_arrays(tmp_path / "cut.pkl")
 
 
 @needs_weights
