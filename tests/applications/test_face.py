@@ -81,6 +81,13 @@ def test_triplet_loss_and_gradients_equal_torch(alpha):
         assert not got[inactive].any()  # an inactive triplet pushes nothing
 
 
+def test_float32_embeddings_get_float32_gradients():
+    e = np.random.default_rng(8).standard_normal((6, 4)).astype(np.float32)
+    assert all(g.dtype == np.float32 for g in triplet_loss_grad(e[:2], e[2:4], e[4:], 0.5))
+    _, d_e = TripletLoss(0.5).value_and_grad(np.array([0, 0, 1, 1, 2, 2]), e)
+    assert d_e.dtype == np.float32 and d_e.shape == (6, 4)
+
+
 def test_triplet_loss_shapes_are_checked():
     with pytest.raises(ShapeError, match="one shape"):
         triplet_loss(np.zeros((3, 4)), np.zeros((3, 4)), np.zeros((3, 5)))

@@ -108,7 +108,7 @@ def triplet_loss_grad(anchor, positive, negative, alpha=0.2):
     """
     a, p, n = _triplet_arrays(anchor, positive, negative)
     active = (_hinge(a, p, n, alpha) > 0)[..., None]  # (m, 1)
-    two = 2.0 * active
+    two = (2.0 * active).astype(a.dtype)  # float32 embeddings keep float32 gradients
     return two * (n - p), two * (p - a), two * (a - n)
 
 
