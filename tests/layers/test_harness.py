@@ -208,6 +208,7 @@ CASES = {
     "GlobalAveragePooling2D": Case(
         L.GlobalAveragePooling2D, (4, 3, 2), lambda x, p: x.mean(dim=(1, 2))
     ),
+    "L2Normalize": Case(L.L2Normalize, (3, 4), lambda x, p: F.normalize(x, dim=-1)),
     "LayerNormalization": Case(
         L.LayerNormalization,
         (3, 4),

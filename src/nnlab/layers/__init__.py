@@ -18,7 +18,7 @@ from .convolutional import Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, Sep
 from .core import Dense, Rescaling
 from .embedding import Embedding
 from .merging import Add, Concatenate, Dot, PaddedAdd
-from .normalization import Affine, BatchNormalization, LayerNormalization
+from .normalization import Affine, BatchNormalization, L2Normalize, LayerNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
@@ -45,6 +45,7 @@ __all__ = [
     "GlobalAveragePooling2D",
     "GRU",
     "Input",
+    "L2Normalize",
     "Layer",
     "LayerNormalization",
     "LeakyReLU",

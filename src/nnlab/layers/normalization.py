@@ -242,3 +242,57 @@ class Affine(Layer):
             beta_initializer=self.beta_initializer.get_config(),
         )
         return config
+
+
+@registry.register("layer")
+class L2Normalize(Layer):
+    """Scale each vector (the last axis) to unit Euclidean length: the last layer of a
+    FaceNet-style encoder, whose embeddings f(x) live on the unit sphere (||f(x)|| = 1), so
+    squared distances lie in [0, 4] and a triplet margin alpha has a fixed scale.  As
+    PyTorch's ``torch.nn.functional.normalize(x, dim=-1)``, with n = ||x||:
+
+        forward:   y = x / max(n, eps)
+        backward:  dx = (dy - y (y . dy)) / n         where n >= eps
+                   dx = dy / eps                      where n < eps (a constant scale)
+
+    (y . dy is the dot product over the last axis, one number per vector: the gradient
+    loses its component along y, which only changes the length.)
+
+    Args:
+        epsilon: the smallest norm divided by (PyTorch's default 1e-12), > 0.
+
+    Input and output shape: (m, ..., d).
+    """
+
+    keeps_mask = True
+
+    def __init__(self, epsilon: float = 1e-12, **kwargs):
+        super().__init__(**kwargs)
+        if not epsilon > 0:
+            raise ConfigError(f"L2Normalize: epsilon must be > 0, got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def forward(self, a_prev, training=False):
+        self.check_input(a_prev)
+        xp = backend.xp
+        norm = xp.sqrt(xp.einsum("...i,...i->...", a_prev, a_prev))[..., None]  # (m, ..., 1)
+        kept = norm >= self.epsilon  # (m, ..., 1): rows divided by their own norm
+        denominator = xp.maximum(norm, self.epsilon)
+        y = a_prev / denominator  # (m, ..., d)
+        self.cache.y, self.cache.denominator, self.cache.kept = y, denominator, kept
+        return y
+
+    def backward(self, da, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        xp = backend.xp
+        y, kept = self.cache.y, self.cache.kept
+        along = xp.einsum("...i,...i->...", y, da)[..., None]  # (m, ..., 1): y . dy
+        dx = da - y * xp.where(kept, along, 0.0)  # (m, ..., d)
+        dx /= self.cache.denominator
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config["epsilon"] = self.epsilon
+        return config

@@ -569,7 +569,7 @@ class Trainer:
         one = len(self.losses) == 1
         config["compile"] = {
             "optimizer": self.optimizer.get_config(),
-            "loss": self.losses[0].get_config()
+            "loss": (None if self.losses[0] is None else self.losses[0].get_config())
             if one
             else {
                 name: None if loss is None else loss.get_config()
