@@ -72,8 +72,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 20, 60],
                         help="images per class in the training set (60: all of it)")  # fmt: skip
-    parser.add_argument("--seeds", type=int, default=3, help="runs per size (seeds 0, 1, ...)")
-    parser.add_argument("--full-seeds", type=int, default=1, help="runs with all 60 per class")
+    parser.add_argument("--seeds", type=int, default=5, help="runs per size (seeds 0, 1, ...)")
+    parser.add_argument("--full-seeds", type=int, default=2, help="runs with all 60 per class")
     parser.add_argument("--learning-rate", type=float, default=3e-4, help="alpha of the head")
     parser.add_argument("--scratch-learning-rate", type=float, default=1e-3)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
