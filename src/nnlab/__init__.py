@@ -70,6 +70,7 @@ from .layers import (  # noqa: E402
     UpSampling2D,
     ZeroPadding2D,
 )
+from .models.network import set_trainable  # noqa: E402
 from .ops import activations, initializers, parallel, regularizers  # noqa: E402
 from .ops.regularizers import L2  # noqa: E402
 from .saving.model_file import load_model  # noqa: E402
@@ -87,6 +88,7 @@ from .training.schedules import (  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "set_trainable",
     "ZeroPadding2D",
     "UpSampling2D",
     "SpatialDropout2D",

@@ -99,3 +99,31 @@ def test_nearest_integer_shift_equals_bilinear():
         layer.angles_and_shifts = lambda m: shifts
         outs.append(layer.forward(x, training=True))
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-12)
+
+
+@pytest.mark.parametrize("fill_mode, pad", [("reflect", "symmetric"), ("nearest", "edge")])
+def test_fill_modes_equal_numpy_padding_on_integer_shifts(fill_mode, pad):
+    """Keras' "reflect" (d c b a | a b c d) is NumPy's "symmetric" padding, "nearest" its
+    "edge": an integer shift of (dy, dx) reads the padded image from (p - dy, p - dx)."""
+    x = images(m=2)
+    for interpolation in ("bilinear", "nearest"):
+        layer = built(RandomTranslation(0.5, 0.5, interpolation=interpolation, fill_mode=fill_mode))
+        dy, dx = np.array([2.0, -3.0]), np.array([-1.0, 4.0])
+        layer.angles_and_shifts = lambda m, dy=dy, dx=dx: (np.zeros(2), dy, dx)
+        out = layer.forward(x, training=True)
+        for i in range(2):
+            padded = np.pad(x[i], ((6, 6), (6, 6), (0, 0)), mode=pad)
+            r, c = 6 - int(dy[i]), 6 - int(dx[i])
+            np.testing.assert_allclose(out[i], padded[r : r + 6, c : c + 6], atol=1e-12)
+    assert RandomRotation(0.1, fill_mode="reflect").get_config()["fill_mode"] == "reflect"
+    with pytest.raises(ConfigError, match="fill_mode"):
+        RandomRotation(0.1, fill_mode="wrap")
+
+
+def test_reflect_rotation_leaves_no_empty_corners():
+    x = np.abs(images(m=3, shape=(8, 8, 1))) + 1.0  # every pixel >= 1
+    for fill_mode, empty in (("constant", True), ("reflect", False)):
+        layer = built(RandomRotation(0.1, fill_mode=fill_mode), shape=(8, 8, 1))
+        layer.angles_and_shifts = lambda m: (np.full(m, 0.5), np.zeros(m), np.zeros(m))
+        out = layer.forward(x, training=True)
+        assert (out.min() < 0.5) == empty

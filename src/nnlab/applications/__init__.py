@@ -13,7 +13,7 @@ from .face_descriptor import FaceEncoder, compute_descriptors, face_descriptor_n
 from .lenet import lenet
 from .mlp import mlp, mlp_loss
 from .mtcnn import MTCNN, mtcnn_weights, onet, pnet, read_joblib_arrays, rnet
-from .resnet import small_resnet
+from .resnet import ResNet50, convolutional_block, identity_block, resnet50, small_resnet
 from .vgg16 import (
     CAFFE_MEAN_BGR,
     VGG16_CONV_LAYERS,
@@ -53,6 +53,10 @@ __all__ = [
     "rnet",
     "preprocess_caffe",
     "small_resnet",
+    "ResNet50",
+    "resnet50",
+    "identity_block",
+    "convolutional_block",
     "vgg16_cache_path",
     "vgg16_conv_base",
     "vgg16_features",

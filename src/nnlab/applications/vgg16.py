@@ -121,17 +121,25 @@ def vgg16_conv_base(
     input_shape = tuple(int(d) for d in input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ShapeError(f"vgg16_conv_base: input_shape must be (H, W, 3), got {input_shape}")
+    layers = vgg16_layers(include_top_pool)
+    model = Sequential(layers, input_shape=input_shape, dtype=dtype, name=name)
+    model.build()
+    if weights is not None:
+        load_vgg16_weights(model, source=None if weights == "imagenet" else weights)
+    return model
+
+
+def vgg16_layers(include_top_pool: bool = True) -> list:
+    """VGG16's 13 Conv2D (3x3, same, ReLU) and 4 or 5 MaxPool2D layers, new and unbuilt,
+    with Keras' names: to put the base inside a larger model (a classifier with a new
+    head), then :func:`load_vgg16_weights` into it by those names."""
     layers = []
     for b, filters in enumerate(VGG16_BLOCKS, start=1):
         for c, n in enumerate(filters, start=1):
             layers.append(Conv2D(n, 3, padding="same", activation="relu", name=f"block{b}_conv{c}"))
         if b < len(VGG16_BLOCKS) or include_top_pool:
             layers.append(MaxPool2D(2, name=f"block{b}_pool"))
-    model = Sequential(layers, input_shape=input_shape, dtype=dtype, name=name)
-    model.build()
-    if weights is not None:
-        load_vgg16_weights(model, source=None if weights == "imagenet" else weights)
-    return model
+    return layers
 
 
 def load_vgg16_weights(model, source=None):

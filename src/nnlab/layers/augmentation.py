@@ -9,7 +9,15 @@ examples are transformed at once (no loop over examples):
 
 Translation and rotation resample with bilinear interpolation (``interpolation="bilinear"``,
 the default) or take the nearest pixel (``"nearest"``: no blur, so shifted digits stay as
-sharp as the test images), and fill with zeros.
+sharp as the test images).  What comes in from outside the image (``fill_mode``): zeros
+("constant", the default), the image mirrored at its border ("reflect", Keras' default:
+d c b a | a b c d | d c b a), or the border pixel repeated ("nearest").  A source
+coordinate u (pixel centres at 0 .. n-1) is mapped into the image before sampling:
+
+    reflect:  t = (u + 1/2) mod 2n;  u' = (t if t < n else 2n - t) - 1/2
+    nearest:  u' = clip(u, 0, n - 1)
+
+Photos want "reflect": a band of zeros along the border is something no test image has.
 Augmentation changes the data, not the function being learned, so these layers belong
 at the model input: their backward passes no gradient on (there is no parameter before
 them to learn).  Input and output shape: (m, n_H, n_W, n_C).
@@ -73,19 +81,25 @@ class RandomFlip(Augmentation):
 
 
 INTERPOLATIONS = ("bilinear", "nearest")
+FILL_MODES = ("constant", "reflect", "nearest")
 
 
 class _AffineAugmentation(Augmentation):
-    """Resample every image through its own rotation + translation (zero fill)."""
+    """Resample every image through its own rotation + translation (``fill_mode`` outside)."""
 
-    def __init__(self, interpolation: str = "bilinear", **kwargs):
+    def __init__(self, interpolation: str = "bilinear", fill_mode: str = "constant", **kwargs):
         super().__init__(**kwargs)
         if interpolation not in INTERPOLATIONS:
             raise ConfigError(
                 f"{type(self).__name__}: interpolation must be one of {INTERPOLATIONS}, "
                 f"got {interpolation!r}"
             )
+        if fill_mode not in FILL_MODES:
+            raise ConfigError(
+                f"{type(self).__name__}: fill_mode must be one of {FILL_MODES}, got {fill_mode!r}"
+            )
         self.interpolation = interpolation
+        self.fill_mode = fill_mode
 
     def angles_and_shifts(self, m):
         """(theta (m,), dy (m,), dx (m,)) in radians and pixels."""
@@ -101,12 +115,28 @@ class _AffineAugmentation(Augmentation):
         # source coordinates: rotate the output grid back by -theta about the centre
         src_r = cos * rows + sin * cols + (h - 1) / 2  # (m, h, w)
         src_c = -sin * rows + cos * cols + (w - 1) / 2
+        if self.fill_mode != "constant":  # every source point inside the image
+            src_r, src_c = _fold(src_r, h, self.fill_mode), _fold(src_c, w, self.fill_mode)
         if self.interpolation == "nearest":
             return _nearest(x, src_r, src_c)
         return _bilinear(x, src_r, src_c)
 
     def get_config(self):
-        return {**super().get_config(), "interpolation": self.interpolation}
+        return {
+            **super().get_config(),
+            "interpolation": self.interpolation,
+            "fill_mode": self.fill_mode,
+        }
+
+
+def _fold(u, n: int, mode: str):
+    """Source coordinates u mapped into [0, n - 1] (module docstring): mirrored at the
+    border ("reflect") or clipped ("nearest")."""
+    xp = backend.xp
+    if mode == "reflect":
+        t = xp.mod(u + 0.5, 2 * n)
+        u = xp.where(t < n, t, 2 * n - t) - 0.5
+    return xp.clip(u, 0, n - 1)
 
 
 @registry.register("layer")

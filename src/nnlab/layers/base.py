@@ -213,8 +213,35 @@ class Layer:
         """'Dense layer "dense_1"': how error messages name this layer."""
         return f'{type(self).__name__} layer "{self.name}"'
 
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates this layer's parameters (Keras' ``layer.trainable``).
+
+        A frozen layer (False) keeps its weights fixed: a model packs only trainable layers'
+        parameters into the buffers its optimizer steps (so a frozen parameter has no
+        optimizer state either), backward computes no dW for it and stops before it when
+        nothing trainable lies further back, and a frozen BatchNormalization runs in
+        inference mode (its moving statistics, not the batch's, and no update of them), as
+        in Keras.  The flag may change at any time: a built model repacks its buffers before
+        its next backward or optimizer step (``Network.sync_trainable``).
+        """
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        if not isinstance(value, bool | np.bool_):
+            raise ConfigError(f"{self.describe()}: trainable must be True or False, got {value!r}")
+        self._trainable = bool(value)
+
     def count_params(self) -> int:
+        """The number of parameters (``params``; a batch norm's moving statistics are
+        ``state``, counted by :meth:`count_state`)."""
         return int(sum(p.size for p in self.params.values()))
+
+    def count_state(self) -> int:
+        """The number of saved non-parameter values (a batch norm's moving mean and
+        variance), which Keras counts among the non-trainable parameters."""
+        return int(sum(v.size for v in self.state.values()))
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}

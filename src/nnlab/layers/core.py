@@ -110,9 +110,10 @@ class Dense(Layer):
         a_prev = self.cache.a_prev
         a2 = a_prev.reshape(-1, a_prev.shape[-1])  # (m ..., n_in)
         dz2 = dz.reshape(-1, self.units)  # (m ..., n_out)
-        self.write_grad("W", lambda out: xp.matmul(a2.T, dz2, out=out))
-        if self.use_bias:
-            self.write_grad("b", lambda out: dz2.sum(axis=0, out=out))
+        if self.trainable:  # a frozen layer needs no dW, db
+            self.write_grad("W", lambda out: xp.matmul(a2.T, dz2, out=out))
+            if self.use_bias:
+                self.write_grad("b", lambda out: dz2.sum(axis=0, out=out))
         if not need_input_grad:
             return None
         return _matmul_last_axis(dz, self.params["W"].T)

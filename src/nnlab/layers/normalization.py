@@ -15,6 +15,10 @@ feature:
 
 Keras defaults: momentum 0.99, epsilon 1e-3 (PyTorch: momentum 0.1 meaning 0.9, eps 1e-5).
 
+A frozen batch norm (``trainable=False``) runs in inference mode even in training, as in
+Keras: it normalizes with its moving statistics and leaves them as they are (fine-tuning a
+pretrained network must not let small batches of new data shift them).
+
 Affine is batch normalization frozen at inference, folded into one scale and shift per
 feature (dlib's ``affine`` layer, which replaces each ``bn_con`` of a trained net):
 
@@ -62,6 +66,7 @@ class BatchNormalization(Layer):
         self.check_input(a_prev)
         xp = backend.xp
         x = a_prev.reshape(-1, a_prev.shape[-1])  # (N, n_C)
+        training = training and self.trainable  # frozen: inference mode (Keras)
         if training:
             mu = x.mean(axis=0)
             x_hat = x - mu
@@ -87,6 +92,10 @@ class BatchNormalization(Layer):
         dy = da.reshape(-1, da.shape[-1])  # (N, n_C)
         cache = self.cache
         x_hat = cache.x_hat
+        if not self.trainable:  # frozen, hence inference mode: no dgamma, dbeta
+            if not need_input_grad:
+                return None
+            return (dy * (self.params["gamma"] * cache.inv_std)).reshape(da.shape)
         dbeta = self.write_grad("beta", lambda out: dy.sum(axis=0, out=out))
         dgamma = self.write_grad("gamma", lambda out: (dy * x_hat).sum(axis=0, out=out))
         if not need_input_grad:

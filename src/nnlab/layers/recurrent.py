@@ -889,6 +889,7 @@ class Bidirectional(Layer):
             half.cache = getattr(cache, prefix)
             half.cache.mask = cache.mask
             half.accumulate_grads = self.accumulate_grads
+            half.trainable = self.trainable
 
     def output_mask(self, a_prev, mask):
         mask = mask if self.forward_layer.return_sequences else None

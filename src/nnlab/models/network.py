@@ -28,6 +28,8 @@ Training (losses, optimizer, fit) is added on top by ``nnlab.training.trainer.Tr
 
 from __future__ import annotations
 
+import fnmatch
+
 import numpy as np
 
 from .. import backend
@@ -191,12 +193,47 @@ class Network:
                     layer.rng = self.rng
                 seen.add(id(layer))
         self._assign_caches(shared)
+        self._pack()
+        self.built = True
+        self._on_built()
+
+    def _pack(self) -> None:
+        """Pack the trainable layers' parameters (FlatParameters) and note which calls
+        backward must reach, for the layers' current ``trainable`` flags."""
         self._gradient_paths = {
             wanted: self._calls_needing_gradients(wanted) for wanted in (False, True)
         }
         self.flat = FlatParameters.pack(self.layers, self.dtype)
-        self.built = True
-        self._on_built()
+        self._packed_flags = self._trainable_flags()
+
+    def _trainable_flags(self) -> tuple:
+        return tuple(layer.trainable for layer in self.layers)
+
+    def sync_trainable(self) -> bool:
+        """Repack the parameter buffers if a layer's ``trainable`` flag changed since the
+        model packed them (Keras' "freeze, then compile again", done for you); return
+        whether it did.  Called before every backward and optimizer step.
+
+        It repacks too when another model sharing the buffers released them.  Every
+        parameter this model's buffers held moves out of them (its value kept), and
+        a new pair of buffers is made for the layers trainable now; a frozen layer's
+        parameters then live in arrays of their own, outside every optimizer step.  The
+        trainer carries the optimizer's state over for the parameters trainable both before
+        and after (``_on_repacked``); a newly unfrozen one starts from zero state.
+        """
+        if not self.built:
+            return False
+        if self._trainable_flags() == self._packed_flags and not self.flat.released:
+            return False
+        old = self.flat
+        old.release()
+        self._pack()
+        self._on_repacked(old)
+        return True
+
+    def _on_repacked(self, old: FlatParameters) -> None:
+        """Hook: the parameters moved from ``old`` into ``self.flat`` (the trainer carries
+        the optimizer's state over)."""
 
     def _output_reads(self):
         """(call position, output index read) of each model output."""
@@ -265,7 +302,8 @@ class Network:
                 dtype = self.input_dtypes[position]
                 needs.append(input_grads and (dtype is None or dtype.kind == "f"))
             else:
-                needs.append(bool(call.layer.params) or any(needs[p] for p in call.parents))
+                learns = bool(call.layer.params) and call.layer.trainable
+                needs.append(learns or any(needs[p] for p in call.parents))
         return needs
 
     # ---------------------------------------------------------- forward/back
@@ -351,6 +389,7 @@ class Network:
                 f"{self.name}.backward: the last backward freed the activations of the last "
                 "forward; run forward again, or pass retain=True to the first backward"
             )
+        self.sync_trainable()
         grads = self._seed_gradients(output_grads)
         fused = self._per_output(from_preactivation, "from_preactivation")
         fused_at = {p for p, flag in zip(self.output_positions, fused, strict=True) if flag}
@@ -421,9 +460,10 @@ class Network:
         accumulate(grads, position, index, grad, n_outputs)
 
     def _finish_gradients(self) -> None:
-        """Zero the gradients of layers no gradient reached; the next pass writes anew."""
+        """Zero the gradients of trainable layers no gradient reached; the next pass writes
+        anew.  (A frozen layer's ``grads`` are not kept up to date: nothing reads them.)"""
         for layer in self.layers:
-            if not layer.accumulate_grads:
+            if not layer.accumulate_grads and layer.trainable:
                 for grad in layer.grads.values():
                     grad[...] = 0
             layer.accumulate_grads = False
@@ -460,9 +500,12 @@ class Network:
         return [x]
 
     # ------------------------------------------------------------------ weights
-    def named_parameters(self):
-        """(name, param, grad) for every parameter, in layer order ('dense_1/W', ...)."""
+    def named_parameters(self, trainable_only: bool = False):
+        """(name, param, grad) for every parameter, in layer order ('dense_1/W', ...); with
+        ``trainable_only``, those of trainable layers only."""
         for layer in self.layers:
+            if trainable_only and not layer.trainable:
+                continue
             for key, value in layer.params.items():
                 yield f"{layer.name}/{key}", value, layer.grads[key]
 
@@ -495,33 +538,58 @@ class Network:
                     )
                 target[...] = value
 
-    def count_params(self) -> int:
-        return sum(layer.count_params() for layer in self.layers)
+    def count_params(self, include_state: bool = False) -> int:
+        """The number of parameters; with ``include_state`` also the batch norms' moving
+        statistics, which Keras counts as non-trainable parameters (Keras' total)."""
+        total = sum(layer.count_params() for layer in self.layers)
+        if include_state:
+            total += sum(layer.count_state() for layer in self.layers)
+        return total
 
-    def summary(self, print_fn=print) -> str:
-        """A table of layers, output shapes and parameter counts (printed and returned)."""
+    def count_trainable_params(self) -> int:
+        """The number of parameters of trainable layers (what the optimizer updates)."""
+        return sum(layer.count_params() for layer in self.layers if layer.trainable)
+
+    def summary(self, print_fn=print, show_trainable: bool = False) -> str:
+        """A table of layers, output shapes and parameter counts (printed and returned).
+
+        Counted as Keras counts them: a layer's row and the total include its saved state
+        (a batch norm's moving mean and variance: 4 n_C for n_C channels); "Trainable" is
+        the parameters of trainable layers, "Non-trainable" the rest (frozen layers'
+        parameters and every moving statistic).  ``show_trainable`` adds a column saying
+        whether each layer is trainable (Keras' ``show_trainable``).
+        """
         if not self.built:
             self.build()
-        rows = [("Layer (type)", "Output shape", "Params")]
+        rows = [("Layer (type)", "Output shape", "Params", "Trainable")]
         for layer in self.layers:
             shapes = layer.output_shape if layer.n_outputs > 1 else [layer.output_shape]
             shape = ", ".join("(None, " + ", ".join(map(str, s)) + ")" for s in shapes)
+            count = layer.count_params() + layer.count_state()
             rows.append(
-                (f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}")
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    shape,
+                    f"{count:,}",
+                    "Y" if layer.trainable else "N",
+                )
             )
-        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        columns = 4 if show_trainable else 3
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(columns)]
         line = "-" * sum(widths)
         out = [f'Model: "{self.name}"', line]
         for i, row in enumerate(rows):
-            out.append("".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+            cells = zip(row[:columns], widths, strict=True)
+            out.append("".join(cell.ljust(w) for cell, w in cells))
             if i == 0:
                 out.append("=" * sum(widths))
-        trainable = sum(l.count_params() for l in self.layers if l.trainable)
+        total = self.count_params(include_state=True)
+        trainable = self.count_trainable_params()
         out += [
             line,
-            f"Total params: {self.count_params():,}",
+            f"Total params: {total:,}",
             f"Trainable params: {trainable:,}",
-            f"Non-trainable params: {self.count_params() - trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
         ]
         text = "\n".join(out)
         if print_fn is not None:
@@ -554,6 +622,76 @@ class Network:
             config["outputs"] = [self.ref_name(p, k) for p, k in self._output_reads()]
             config["output_names"] = list(self.output_names)
         return config
+
+
+def set_trainable(model, trainable: bool = True, *, names=None, from_layer=None) -> list[str]:
+    """Freeze or unfreeze a model's layers by name, pattern or index (Keras' ``trainable``).
+
+    Three forms:
+
+    * ``set_trainable(model, False)``: every layer (Keras' ``base_model.trainable = False``).
+    * ``set_trainable(model, False, names=["block1_*", "dense_1", 3])``: the layers named,
+      matched by a shell pattern (``fnmatch``), or at that index of ``model.layers``;
+      the others keep their flags.
+    * ``set_trainable(model, True, from_layer="block5_conv1")`` (or an index): that layer
+      and every later one (in ``model.layers`` order) get ``trainable``, every earlier one
+      the opposite: the course's fine-tuning recipe (``base_model.trainable = True``, then
+      ``for layer in base_model.layers[:fine_tune_at]: layer.trainable = False``) in one
+      call.
+
+    A built model repacks its parameter buffers here (``sync_trainable``; after a bare
+    ``layer.trainable = ...`` it does so before its next backward or step).  A layer
+    without parameters may carry either flag (only a batch norm's changes what it
+    computes).
+
+    Returns:
+        The names of the layers now trainable, in ``model.layers`` order.
+
+    Raises:
+        ConfigError: a name, pattern or index matches no layer, or both ``names`` and
+            ``from_layer`` are given.
+    """
+    if not isinstance(trainable, bool):
+        raise ConfigError(f"set_trainable: trainable must be True or False, got {trainable!r}")
+    layers = list(model.layers)
+    if names is not None and from_layer is not None:
+        raise ConfigError("set_trainable: give names= or from_layer=, not both")
+    if from_layer is not None:
+        start = min(_layer_positions(model, [from_layer]))
+        for i, layer in enumerate(layers):
+            layer.trainable = trainable if i >= start else not trainable
+    else:
+        chosen = range(len(layers)) if names is None else _layer_positions(model, names)
+        for i in chosen:
+            layers[i].trainable = trainable
+    if getattr(model, "built", False):
+        model.sync_trainable()
+    return [layer.name for layer in layers if layer.trainable]
+
+
+def _layer_positions(model, keys) -> list[int]:
+    """Positions in ``model.layers`` of the layers that names, patterns or indices pick."""
+    keys = [keys] if isinstance(keys, str | int) else list(keys)
+    layer_names = [layer.name for layer in model.layers]
+    positions: list[int] = []
+    for key in keys:
+        if isinstance(key, int | np.integer) and not isinstance(key, bool):
+            if not -len(layer_names) <= key < len(layer_names):
+                raise ConfigError(
+                    f"set_trainable: layer index {key} out of range ({len(layer_names)} layers)"
+                )
+            found = [int(key) % len(layer_names)]
+        elif isinstance(key, str):
+            found = [i for i, name in enumerate(layer_names) if fnmatch.fnmatchcase(name, key)]
+        else:
+            raise ConfigError(f"set_trainable: a layer is a name or an index, got {key!r}")
+        if not found:
+            raise ConfigError(
+                f"set_trainable: no layer of {model.name!r} matches {key!r}; layers: "
+                f"{', '.join(layer_names)}"
+            )
+        positions += [i for i in found if i not in positions]
+    return positions
 
 
 class SequentialNetwork(Network):

@@ -57,6 +57,8 @@ class FlatParameters:
                 offset += -(-value.size // _ALIGN) * _ALIGN
         self.values = xp.zeros(offset, dtype=dtype)
         self.grads = xp.zeros(offset, dtype=dtype)
+        #: True once ``release`` moved the parameters out (the models using it repack)
+        self.released = False
         #: the entries whose parameters another buffer holds (copied in by ``gather``)
         self.borrowed = [e for e in self.entries if home(e.layer, e.key) is not None]
         borrowed = {id(e) for e in self.borrowed}
@@ -96,6 +98,21 @@ class FlatParameters:
         """Write the borrowed parameters back from this model's buffers (after a step)."""
         for entry in self.borrowed:
             entry.layer.params[entry.key][...] = self.view(self.values, entry)
+
+    def release(self) -> None:
+        """Move every parameter these buffers hold out into an array of its own (same
+        values, a zeroed gradient), so that the layers no longer live here: what a model
+        does before repacking after a ``trainable`` flag changed."""
+        xp = backend.xp
+        borrowed = {id(e) for e in self.borrowed}
+        for entry in self.entries:
+            layer, key = entry.layer, entry.key
+            if id(entry) in borrowed or homes(layer).get(key) is not self:
+                continue
+            layer.params[key] = layer.params[key].copy()
+            layer.grads[key] = xp.zeros_like(layer.params[key])
+            del homes(layer)[key]
+        self.released = True
 
     @staticmethod
     def view(buffer, entry: Entry):

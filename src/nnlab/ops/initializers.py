@@ -13,6 +13,8 @@ small_random        0.01 N(0, 1)                          the course's first net
 random_normal       scale N(0, 1)  (scale=10: "large")    the course's initialization lab
 xavier              N(0, 1) sqrt(1 / fan_in)              tanh (the course's Xavier)
 glorot_uniform      U(-l, l), l = sqrt(6/(fan_in+fan_out)) Keras' default
+random_uniform      U(minval, maxval), (-0.05, 0.05)      Keras' RandomUniform
+constant            value                                 tests (Keras' Constant)
 glorot_normal       N(0, 1) sqrt(2 / (fan_in + fan_out))  tanh
 he                  N(0, 1) sqrt(2 / fan_in)              ReLU (He et al. 2015)
 orthogonal          Q of the QR of an N(0, 1) matrix      recurrent kernels (Keras' default)
@@ -24,6 +26,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..exceptions import ConfigError
 from ..registry import register
 
 
@@ -77,6 +80,42 @@ class RandomNormal(Initializer):
 
     def get_config(self) -> dict:
         return {"name": self.name, "scale": self.scale}
+
+
+@register("initializer")
+class RandomUniform(Initializer):
+    """W = U(minval, maxval) (Keras' ``RandomUniform``: -0.05 to 0.05 by default; the
+    course's ResNet identity block starts from it)."""
+
+    name = "random_uniform"
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05):
+        self.minval, self.maxval = float(minval), float(maxval)
+        if not self.minval < self.maxval:
+            raise ConfigError(f"RandomUniform: minval must be < maxval, got {minval}, {maxval}")
+
+    def __call__(self, shape, rng, dtype=None):
+        u = rng.random(shape, dtype=dtype or backend.floatx())
+        return u * (self.maxval - self.minval) + self.minval
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "minval": self.minval, "maxval": self.maxval}
+
+
+@register("initializer")
+class Constant(Initializer):
+    """W = value everywhere (Keras' ``Constant``; the course's ResNet tests use 1)."""
+
+    name = "constant"
+
+    def __init__(self, value: float = 0.0):
+        self.value = float(value)
+
+    def __call__(self, shape, rng, dtype=None):
+        return backend.xp.full(shape, self.value, dtype=dtype or backend.floatx())
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "value": self.value}
 
 
 @register("initializer")

@@ -104,10 +104,11 @@ def gradcheck(model, x, y, epsilon=EPSILON, max_per_param=None, seed=0, training
         return value + penalty
 
     cost()
-    analytic = {name: backend.to_numpy(g).copy() for name, _, g in net.named_parameters()}
+    trained = list(net.named_parameters(trainable_only=True))  # frozen layers get no dW
+    analytic = {name: backend.to_numpy(g).copy() for name, _, g in trained}
     pick = np.random.default_rng(seed)
     per_param, all_g, all_approx = {}, [], []
-    for name, param, _ in net.named_parameters():
+    for name, param, _ in trained:
         flat = param.reshape(-1)
         idx = np.arange(flat.size)
         if max_per_param is not None and flat.size > max_per_param:

@@ -90,6 +90,7 @@ class Trainer:
         if not self.built and self.input_shapes is not None:
             self.build()
         elif self.built:
+            self.sync_trainable()
             self.optimizer.build(self.flat.values)
 
     def _per_output(self, value, what):
@@ -119,6 +120,27 @@ class Trainer:
     def _on_built(self) -> None:
         if self.optimizer is not None:
             self.optimizer.build(self.flat.values)
+
+    def _on_repacked(self, old) -> None:
+        """The trainable set changed (``sync_trainable``): the optimizer's slots follow the
+        parameters into the new buffers; a parameter frozen now drops its state, one
+        unfrozen now starts from zeros (its moments never saw a gradient)."""
+        optimizer = self.optimizer
+        if optimizer is None or not optimizer.slots:
+            if optimizer is not None:
+                optimizer._tmp = None
+            return
+        xp, new = backend.xp, self.flat
+        before = {(id(e.layer), e.key): e for e in old.entries}
+        slots = {key: xp.zeros_like(new.values) for key in optimizer.slots}
+        for entry in new.entries:
+            was = before.get((id(entry.layer), entry.key))
+            if was is None:
+                continue
+            for key, slot in slots.items():
+                new.view(slot, entry)[...] = old.view(optimizer.slots[key], was)
+        optimizer.slots = slots
+        optimizer._tmp = None
 
     @property
     def loss(self):
@@ -225,6 +247,7 @@ class Trainer:
     def apply_gradients(self) -> None:
         """One optimizer step on every trainable parameter from its gradient."""
         self._require_compiled("apply_gradients")
+        self.sync_trainable()
         flat = self.flat
         flat.gather()  # parameters shared with another model's buffers (FlatParameters)
         self.optimizer.step(flat.values, flat.grads, flat.spans)
@@ -590,6 +613,7 @@ class Trainer:
         """Write architecture (JSON) and weights (safetensors) to one file, atomically."""
         from ..saving.model_file import save_model
 
+        self.sync_trainable()  # the optimizer's slots as the saved flags lay them out
         save_model(self, path, include_optimizer, extra_metadata, extra_tensors)
 
 
