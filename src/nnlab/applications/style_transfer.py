@@ -35,12 +35,20 @@ updates the pixels, which are clipped to the valid range after each step.
 
 Layers.  The course (VGG19) takes its content from block5_conv4, the last convolution of
 VGG19's fifth block, which VGG16 does not have (its block 5 is conv1 .. conv3).  nnlab uses
-``block5_conv2``: the same depth of the network (the fifth block, 1/16 of the image's size,
-512 channels, deep enough that the content cost keeps the objects and their layout but
-not their textures and colours), and not block5_conv3, VGG16's last convolution, whose
-features Keras' ImageNet model tuned for its classifier alone.  The style layers are the
-course's: block1_conv1 .. block5_conv1 (the first convolution of each block, which VGG16
-and VGG19 share), weighted 0.2 each.
+``block5_conv2``: the same depth (the fifth block, 1/16 of the image's size, 512
+channels: objects and their layout, not their textures), the middle convolution of the
+block as Gatys et al.'s conv4_2 is of theirs, and cheap: it adds one convolution on 1/256
+of the pixels to the layers the style needs anyway.  (block4_conv2, Gatys' own choice,
+gave the same picture at the course's alpha and beta, 150x200, 100 steps.)  The style
+layers are the course's: block1_conv1 .. block5_conv1 (the first convolution of each
+block, which VGG16 and VGG19 share), weighted 0.2 each.
+
+Scales.  With caffe-space pixels (0-255) the course's alpha = 10, beta = 40 make beta
+J_style about 10^6 times alpha J_content at the start (J_style grows as the 4th power of
+the pixels' scale, J_content as the 2nd): the style cost drives the optimization, and the
+content survives because the image starts from it and the steps are few, as in the
+course's first (TensorFlow 1, caffe-space VGG19) notebook.  Its later version feeds
+pixels in [0, 1], which weighs the content 255^2 times more for the same alpha / beta.
 
 The images live in VGG16's "caffe" space (:func:`~nnlab.applications.vgg16.preprocess_caffe`:
 BGR, the ImageNet mean subtracted, 0-255 scale): the valid pixels of channel c are
@@ -153,17 +161,22 @@ def gram_matrices(a):
     return flat.transpose(0, 2, 1) @ flat  # (m, n_C, n_C)
 
 
-def layer_style_cost_and_grad(gram_S, a_G):
+def layer_style_cost_and_grad(gram_S, a_G, scale: float = 1.0, out=None):
     """J_style[l] and dJ_style[l]/da_G from the style image's Gram matrices.
 
     Args:
         gram_S: the style image's Gram matrices at this layer, (m, n_C, n_C) (from
             :func:`gram_matrices`; m = 1, or one per generated image) or (n_C, n_C).
         a_G: the generated image's activations, (m, n_H, n_W, n_C).
+        scale: the gradient comes multiplied by it (a weight such as beta lambda[l],
+            folded into the small (n_C, n_C) factor rather than applied to the result).
+        out: an array of a_G's shape and dtype to write the gradient into (reused from
+            step to step, it saves allocating and faulting in a new one), or None.
 
     Returns:
         (J, dJ/da_G): the float ``1 / (4 n_C^2 (n_H n_W)^2) sum (G_S - G_G)^2`` (summed
-        over the m images) and ``a_G (G_G - G_S) / (n_C^2 (n_H n_W)^2)``, of a_G's shape.
+        over the m images) and ``scale a_G (G_G - G_S) / (n_C^2 (n_H n_W)^2)``, of a_G's
+        shape (``out`` when given).
     """
     xp = backend.xp
     a_G = _as_activations(a_G, "layer_style_cost")
@@ -175,12 +188,16 @@ def layer_style_cost_and_grad(gram_S, a_G):
             f"activations have {n_C} channels"
         )
     flat = a_G.reshape(m, n_H * n_W, n_C)  # (m, n_H n_W, n_C)
-    diff = flat.transpose(0, 2, 1) @ flat  # G_G (m, n_C, n_C)
+    if m == 1:  # a 2-D product: BLAS's syrk computes the symmetric a^T a in half the time
+        diff = (flat[0].T @ flat[0])[None]  # G_G (1, n_C, n_C)
+    else:
+        diff = flat.transpose(0, 2, 1) @ flat  # G_G (m, n_C, n_C)
     diff -= gram_S  # G_G - G_S
     M = float(n_H * n_W)
     cost = float(xp.vdot(diff, diff)) / (4.0 * n_C * n_C * M * M)
-    diff *= 1.0 / (n_C * n_C * M * M)
-    grad = flat @ diff  # (m, n_H n_W, n_C); diff is symmetric
+    diff *= scale / (n_C * n_C * M * M)
+    grad = None if out is None else out.reshape(m, n_H * n_W, n_C)
+    grad = xp.matmul(flat, diff, out=grad)  # (m, n_H n_W, n_C); diff is symmetric
     return cost, grad.reshape(a_G.shape)
 
 
@@ -417,6 +434,7 @@ class StyleTransfer:
         self.optimizer.build(self.generated.reshape(-1))
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         self._started = None
+        self._buffers: dict = {}
 
     def _image(self, image, who: str):
         image = np.asarray(backend.to_numpy(image))
@@ -438,13 +456,17 @@ class StyleTransfer:
         return dict(zip(self.model.output_names, values, strict=True))
 
     def _costs(self, acts: dict, x):
-        """The costs of image x whose model outputs are ``acts``, and dJ/d(output) of each."""
+        """The costs of image x whose model outputs are ``acts``, and dJ/d(output) of each
+        (written into buffers kept from step to step; backward consumes them at once)."""
         grads: dict = {}
         J_style = 0.0
         for name, weight in self.style_layers:
-            cost, grad = layer_style_cost_and_grad(self.gram_S[name], acts[name])
+            a_G = acts[name]
+            out = self._buffer(name, a_G) if name not in grads else None
+            cost, grad = layer_style_cost_and_grad(
+                self.gram_S[name], a_G, scale=self.beta * weight, out=out
+            )
             J_style += weight * cost
-            grad *= self.beta * weight
             grads[name] = grad if name not in grads else grads[name] + grad
         J_content, grad = content_cost_and_grad(self.a_C, acts[self.content_layer])
         grad *= self.alpha
@@ -454,6 +476,13 @@ class StyleTransfer:
         J = self.alpha * J_content + self.beta * J_style + self.tv_weight * J_tv
         costs = {"J": J, "J_content": J_content, "J_style": J_style, "J_tv": J_tv}
         return costs, [grads.get(n) for n in self.model.output_names]
+
+    def _buffer(self, name: str, like):
+        """The gradient buffer of output ``name``, shaped like ``like``."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != like.shape or buffer.dtype != like.dtype:
+            buffer = self._buffers[name] = backend.xp.empty_like(like)
+        return buffer
 
     def costs_and_gradient(self, x):
         """The costs of image x (1, H, W, C) and dJ/dx: one forward, one backward.
