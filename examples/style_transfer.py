@@ -25,6 +25,7 @@ once into nnlab's cache).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -74,11 +75,12 @@ def run(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    content, style = pictures(out)
+    content, style = (Path(os.path.relpath(p)) for p in pictures(out))  # as typed
+    result = Path(os.path.relpath(out / "result.jpg"))
     steps = [s for s in PROGRESS if s <= args.steps]
     with tempfile.TemporaryDirectory() as frames:
         status = nnlab(
-            ["stylize", str(content), str(style), "--out", str(out / "result.jpg")]
+            ["stylize", str(content), str(style), "--out", str(result)]
             + ["--steps", str(args.steps), "--save-every", str(np.gcd.reduce(steps[1:]) or 1)]
             + ["--frames-dir", frames]
         )
