@@ -79,3 +79,20 @@ def test_input_gradient_kernel_is_the_adjoint():
         dx = run(dz, winograd.input_gradient_kernel(w), back)
         assert dx.shape == x.shape
         np.testing.assert_allclose(np.vdot(z, dz), np.vdot(x, dx), rtol=1e-10)
+
+
+def test_kernel_transforms_are_G_g_G_transpose():
+    """kernel_transform is G g G^T of every channel pair; input_gradient_transform is the
+    transform of input_gradient_kernel, made without the rotated copy."""
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((3, 3, 5, 7))
+    g = np.array(winograd._G)
+    expected = np.einsum("ap,pqcn,bq->abcn", g, w, g).reshape(16, 5, 7)
+    np.testing.assert_allclose(winograd.kernel_transform(w), expected, rtol=1e-12, atol=1e-12)
+    rotated = winograd.kernel_transform(winograd.input_gradient_kernel(w))
+    np.testing.assert_allclose(
+        winograd.input_gradient_transform(w), rotated, rtol=1e-12, atol=1e-12
+    )
+    assert winograd.input_gradient_transform(w).shape == (16, 7, 5)
+    w32 = w.astype(np.float32)
+    assert winograd.input_gradient_transform(w32).dtype == np.float32

@@ -19,6 +19,7 @@ plots.activation_stats(
     f"{out}/acts.png",
 )
 plots.confusion_matrix([[3, 1], [0, 4]], f"{out}/confusion.png")
+plots.step_curves({"J": [5.0, 2.0], "beta J_style": [4.0, 1.5], "tv": [0, 0]}, f"{out}/steps.png", wide="J")
 print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
 """
 
@@ -32,5 +33,5 @@ def test_drawing_keeps_the_backend_and_never_imports_pyplot(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == "svg False"
-    for name in ("curves", "grads", "acts", "confusion"):
+    for name in ("curves", "grads", "acts", "confusion", "steps"):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

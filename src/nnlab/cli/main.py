@@ -1,5 +1,5 @@
 """The nnlab command: train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates,
-search, qa, ner, detect, faces.
+search, qa, ner, detect, faces, stylize.
 
     nnlab train --config run.toml --epochs 20 --out runs/deep
     nnlab evaluate runs/deep --dataset mnist
@@ -36,13 +36,14 @@ from . import (
     ner,
     qa,
     search,
+    stylize,
     train,
     trigger,
     tune,
 )
 
 #: The command modules, in the order ``nnlab --help`` lists them.
-COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner, detect, faces)  # fmt: skip
+COMMANDS = (train, evaluate, gradcheck, diagnose, errors, tune, charlm, trigger, dates, search, qa, ner, detect, faces, stylize)  # fmt: skip
 
 
 def main(argv=None) -> int:

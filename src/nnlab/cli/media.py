@@ -32,6 +32,22 @@ def read_image(path: Path) -> np.ndarray | None:
         raise InputValueError(f"{str(path)!r} cannot be read as a picture: {err}") from None
 
 
+def fit_picture(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 cut to the aspect ratio width : height (the middle part is
+    kept) and resized to (height, width, 3) with Pillow's Lanczos filter."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    if w * height > h * width:  # too wide: keep the middle columns
+        keep = max(1, round(h * width / height))
+        image = image[:, (w - keep) // 2 : (w - keep) // 2 + keep]
+    elif w * height < h * width:  # too tall: keep the middle rows
+        keep = max(1, round(w * height / width))
+        image = image[(h - keep) // 2 : (h - keep) // 2 + keep]
+    picture = Image.fromarray(np.ascontiguousarray(image))
+    return np.asarray(picture.resize((width, height), Image.Resampling.LANCZOS))
+
+
 def picture_format(path) -> str:
     """Pillow's name of the picture format ``path``'s suffix names ("PNG", "JPEG", ...)."""
     from PIL import Image

@@ -478,10 +478,10 @@ class Conv2D(_Conv):
     def _input_grad_winograd(self, dz, input_shape):
         """dA_prev = conv(dZ padded by 2 - pad, W rotated, channels swapped), by Winograd."""
         xp = backend.xp
-        kernel = winograd.input_gradient_kernel(self.params["W"])
+        u = winograd.input_gradient_transform(self.params["W"])
         pad = tuple(2 - p for p in self.geometry.pad)
         dx = xp.empty(input_shape, dtype=dz.dtype)
-        winograd.conv3x3(xp.ascontiguousarray(dz), winograd.kernel_transform(kernel), pad, dx)
+        winograd.conv3x3(xp.ascontiguousarray(dz), u, pad, dx)
         return dx
 
     def get_config(self):

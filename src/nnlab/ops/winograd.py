@@ -49,6 +49,14 @@ TILES_PER_GEMM = 256
 
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 _AT = ((1.0, 1.0, 1.0, 0.0), (0.0, 1.0, -1.0, -1.0))
+#: kron(G, G): row 4 a + b, column 3 p + q holds G[a, p] G[b, q]
+_G_KRON = tuple(
+    tuple(_G[a][p] * _G[b][q] for p in range(3) for q in range(3))
+    for a in range(4)
+    for b in range(4)
+)
+#: the same for the kernel rotated 180 degrees: tap (p, q) reads (2 - p, 2 - q)
+_G_KRON_ROTATED = tuple(row[::-1] for row in _G_KRON)
 #: kron(A^T, A^T): row 2 r + c, column 4 a + b holds A^T[r, a] A^T[c, b]
 _A_KRON = tuple(
     tuple(_AT[r][a] * _AT[c][b] for a in range(4) for b in range(4))
@@ -58,18 +66,36 @@ _A_KRON = tuple(
 
 
 def kernel_transform(w):
-    """U = G g G^T for every channel pair: w (3, 3, C, N) -> (16, C, N), index 4 a + b."""
+    """U = G g G^T for every channel pair: w (3, 3, C, N) -> (16, C, N), index 4 a + b.
+
+    Both sides at once: U[4 a + b] = sum_{p, q} G[a, p] G[b, q] g[p, q], one GEMM of the
+    16 x 9 matrix kron(G, G) with w as (9, C N) (half the passes over memory of G g, then
+    (G g) G^T).
+    """
     xp = backend.xp
-    g = xp.asarray(_G, dtype=w.dtype)  # (4, 3)
-    rows = xp.matmul(g, w.reshape(3, -1)).reshape(4, 3, -1)  # (G g)[a, q, cn]
-    u = xp.matmul(g, rows)  # (4 a, 4 b, cn): sum_q G[b, q] (G g)[a, q]
-    return u.reshape(16, *w.shape[2:])
+    kron = xp.asarray(_G_KRON, dtype=w.dtype)  # (16, 9)
+    taps = xp.ascontiguousarray(w).reshape(9, -1)  # (9 taps p q, C N)
+    return xp.matmul(kron, taps).reshape(16, *w.shape[2:])
 
 
 def input_gradient_kernel(w):
     """The kernel (3, 3, N, C) whose convolution of dZ is dA_prev: W rotated 180 degrees
     in its window, input and output channels swapped."""
     return w[::-1, ::-1].transpose(0, 1, 3, 2)
+
+
+def input_gradient_transform(w):
+    """``kernel_transform(input_gradient_kernel(w))``: (16, N, C) for w (3, 3, C, N).
+
+    The 180-degree rotation reverses the order of the 9 taps, so it is kron(G, G) with its
+    columns reversed; the channel swap is one transposed copy of w (9, N, C), made before
+    the GEMM (w is 16/9 times smaller than U).
+    """
+    xp = backend.xp
+    _, _, c, n = w.shape
+    kron = xp.asarray(_G_KRON_ROTATED, dtype=w.dtype)  # (16, 9)
+    swapped = xp.ascontiguousarray(w.reshape(9, c, n).transpose(0, 2, 1))  # (9, N, C)
+    return xp.matmul(kron, swapped.reshape(9, -1)).reshape(16, n, c)
 
 
 def output_size(n: int, before: int, after: int) -> int:

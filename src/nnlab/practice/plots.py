@@ -69,6 +69,40 @@ def activation_stats(history: dict, path, title: str = "Activations") -> Path:
     return save_png(fig, path)
 
 
+def step_curves(
+    series: dict,
+    path,
+    title: str = "Costs",
+    xlabel: str = "step",
+    ylabel: str = "cost",
+    wide: str | None = None,
+) -> Path:
+    """Curves per optimization step, log scale (style transfer's J, alpha J_content,
+    beta J_style); returns the PNG path.
+
+    ``series`` maps a label to per-step values (0, negatives and None are left out: a
+    curve that is all zero, such as an unused term, is not drawn).  The series named
+    ``wide`` is drawn as a wide pale band under the others (a sum that one of its terms
+    nearly covers stays visible).
+    """
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.subplots()
+    for label, values in series.items():
+        values = _positive(values)
+        if any(v == v for v in values):  # not all NaN
+            style = {"lw": 6, "alpha": 0.3, "color": "k"} if label == wide else {}
+            ax.plot(range(1, len(values) + 1), values, label=label, **style)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
 def _series(history: dict, prefix: str) -> list[str]:
     return [key for key in history if key.startswith(prefix)]
 
