@@ -1,5 +1,5 @@
 """Ready networks, one a file: an MLP, a LeNet-style CNN, a small ResNet, VGG16's conv base,
-the MTCNN face detector.
+the MTCNN face detector, the course's U-Net.
 
 ``mlp``, ``lenet`` and ``small_resnet`` build uncompiled models from explicit arguments
 (``nnlab train --model mlp | cnn | resnet`` picks one); VGG16 comes with Keras' ImageNet
@@ -11,6 +11,7 @@ from .lenet import lenet
 from .mlp import mlp, mlp_loss
 from .mtcnn import MTCNN, mtcnn_weights, onet, pnet, read_joblib_arrays, rnet
 from .resnet import small_resnet
+from .unet import create_mask, segmentation_loss, unet_model
 from .vgg16 import (
     CAFFE_MEAN_BGR,
     VGG16_CONV_LAYERS,
@@ -28,6 +29,7 @@ from .vgg16 import (
 
 __all__ = [
     "CAFFE_MEAN_BGR",
+    "create_mask",
     "VGG16_CONV_LAYERS",
     "VGG16_SHAPES",
     "WeightsNotFoundError",
@@ -43,8 +45,10 @@ __all__ = [
     "pnet",
     "read_joblib_arrays",
     "rnet",
+    "segmentation_loss",
     "preprocess_caffe",
     "small_resnet",
+    "unet_model",
     "vgg16_cache_path",
     "vgg16_conv_base",
     "vgg16_features",
