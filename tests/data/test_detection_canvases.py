@@ -86,3 +86,89 @@ def _width(name):
 def test_bad_settings_are_named(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         CanvasMaker(**kwargs)
+
+
+# ------------------------------------------------------------------ segmentation masks
+def test_masks_leave_the_canvases_unchanged(train_maker):
+    plain, masked = train_maker.make(8, seed=5), train_maker.make(8, seed=5, masks=True)
+    assert plain.masks is None
+    np.testing.assert_array_equal(plain.images, masked.images)
+    assert all((a == b).all() for a, b in zip(plain.boxes, masked.boxes, strict=True))
+    assert masked.masks.shape == (8, 128, 128) and masked.masks.dtype == np.uint8
+
+
+def test_every_mask_pixel_lies_in_a_box_of_its_class(train_maker):
+    canvases = train_maker.make(40, seed=2, masks=True)
+    assert canvases.masks.max() <= 10 and (canvases.masks == 0).mean() > 0.5
+    for mask, boxes, classes in zip(canvases.masks, canvases.boxes, canvases.classes, strict=True):
+        for digit in range(10):
+            inside = np.zeros(mask.shape, dtype=bool)
+            for x1, y1, x2, y2 in boxes[classes == digit].astype(int):
+                inside[y1:y2, x1:x2] = True
+            labelled = mask == 1 + digit
+            assert not (labelled & ~inside).any()
+            assert labelled.any() == bool((classes == digit).any())
+
+
+def test_mask_is_the_ink_and_its_tight_box_is_the_box(train_maker, monkeypatch):
+    """One digit on a black background: the canvas is level * a with level in [0.75, 1],
+    so the ink (a > 0.2) holds every pixel above 0.2 and only pixels above 0.15, and the
+    mask's tight box is the recorded box."""
+    single = CanvasMaker.__new__(CanvasMaker)
+    single.__dict__.update(train_maker.__dict__)
+    single.min_digits = single.max_digits = 1
+    monkeypatch.setattr(CanvasMaker, "_background", lambda self, rng: np.zeros((128, 128)))
+    canvases = single.make(20, seed=4, masks=True)
+    for image, mask, (box,), (digit,) in zip(
+        canvases.images[:, :, :, 0], canvases.masks, canvases.boxes, canvases.classes, strict=True
+    ):
+        ink = mask > 0
+        assert set(np.unique(mask)) == {0, 1 + digit}
+        assert not (image > INK_THRESHOLD)[~ink].any()
+        assert (image[ink] > 0.75 * INK_THRESHOLD).all()
+        rows, cols = np.nonzero(ink)
+        tight = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
+        np.testing.assert_array_equal(tight, box)
+
+
+def test_later_digit_overwrites_where_they_overlap(train_maker):
+    """Digits that are solid squares (ink = the whole frame = the box), allowed to overlap:
+    the mask is the boxes painted in drawing order, each over the ones before."""
+    squares = CanvasMaker.__new__(CanvasMaker)
+    squares.__dict__.update(train_maker.__dict__)
+    squares.digits = np.ones((10, 28, 28, 1), dtype=np.float32)
+    squares.labels = np.arange(10)
+    squares.min_digits = squares.max_digits = 6
+    squares.min_size, squares.max_size, squares.max_overlap = 30, 48, 1.0
+    canvases = squares.make(10, seed=9, masks=True)
+    overlapping = 0
+    for mask, boxes, classes in zip(canvases.masks, canvases.boxes, canvases.classes, strict=True):
+        painted = np.zeros_like(mask)
+        for (x1, y1, x2, y2), digit in zip(boxes.astype(int), classes, strict=True):
+            painted[y1:y2, x1:x2] = 1 + digit
+        np.testing.assert_array_equal(mask, painted)
+        overlapping += int((iou(boxes, boxes) - np.eye(len(boxes))).max() > 0)
+    assert overlapping >= 8
+
+
+def test_rectangular_canvases():
+    maker = CanvasMaker("test", size=(96, 128), max_digits=3, min_size=20, max_size=40)
+    canvases = maker.make(12, seed=0, masks=True)
+    assert maker.shape == (96, 128)
+    assert canvases.images.shape == (12, 96, 128, 1) and canvases.masks.shape == (12, 96, 128)
+    for boxes in canvases.boxes:
+        assert (boxes[:, 2] <= 128).all() and (boxes[:, 3] <= 96).all()
+    square = CanvasMaker("test", size=(64, 64), max_digits=3, min_size=20, max_size=40)
+    np.testing.assert_array_equal(
+        square.make(3, seed=1).images,
+        CanvasMaker("test", size=64, max_digits=3, min_size=20, max_size=40).make(3, 1).images,
+    )
+
+
+@pytest.mark.parametrize(
+    "size, match",
+    [((96,), "pair"), ((96, 200), "wide"), ((32, 64), "min_size"), (64.5, "pair")],
+)
+def test_bad_canvas_sizes_are_named(size, match):
+    with pytest.raises(ConfigError, match=match):
+        CanvasMaker(size=size, max_size=40)

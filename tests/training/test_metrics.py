@@ -229,3 +229,35 @@ def test_accuracy_over_time_steps_counts_positions():
     labels[0, :2] = (labels[0, :2] + 1) % 5  # two wrong positions out of 12
     for y in (labels, np.eye(5)[labels]):
         assert accuracy_counts(y, a) == (10.0, 12)
+
+
+# ------------------------------------------------------------------ segmentation IoU
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n_classes, never", CASES)
+def test_iou_matches_sklearn_jaccard(seed, n_classes, never):
+    """Per-class IoU (average=None) and mean IoU (macro) of masks (m, H, W), every pixel
+    counted once, as scikit-learn's jaccard_score of the flattened labels."""
+    y_true, y_pred = random_labels(seed, n_classes, m=4 * 5 * 6, never_predicted=never)
+    masks_true, masks_pred = y_true.reshape(4, 5, 6), y_pred.reshape(4, 5, 6)
+    expected = sklearn_metrics.jaccard_score(
+        y_true, y_pred, labels=range(n_classes), average=None, zero_division=0
+    )
+    np.testing.assert_allclose(metrics.iou_per_class(masks_true, masks_pred), expected)
+    macro = sklearn_metrics.jaccard_score(y_true, y_pred, average="macro", zero_division=0)
+    assert metrics.mean_iou(masks_true, masks_pred) == pytest.approx(macro, abs=1e-12)
+
+
+def test_iou_of_absent_classes_and_summed_confusion_matrices():
+    t = np.array([[0, 0, 1], [1, 3, 3]])
+    p = np.array([[0, 1, 1], [1, 3, 0]])
+    # class 0: TP 1, FP 1, FN 1 -> 1/3; class 1: TP 2, FP 1 -> 2/3; class 2 absent: 0;
+    # class 3: TP 1, FN 1 -> 1/2
+    np.testing.assert_allclose(metrics.iou_per_class(t, p, 4), [1 / 3, 2 / 3, 0, 1 / 2])
+    assert metrics.mean_iou(t, p, 4) == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+    whole = metrics.confusion_matrix(t.ravel(), p.ravel(), 4)
+    parts = sum(metrics.confusion_matrix(t[i], p[i], 4) for i in range(2))
+    np.testing.assert_allclose(metrics.iou_from_confusion(parts), metrics.iou_from_confusion(whole))
+    with pytest.raises(ShapeError, match="same shape"):
+        metrics.iou_per_class(t, p[:, :2])
+    with pytest.raises(ShapeError, match="K, K"):
+        metrics.iou_from_confusion(np.ones((2, 3)))

@@ -1,6 +1,7 @@
-"""A detection set made from real images (Course 4, week 3): MNIST digits at random scales
-and positions, 1 to 6 on each 128 x 128 canvas, over textures cropped from scikit-image's
-pictures.  Every digit's box and class is recorded.
+"""A detection and segmentation set made from real images (Course 4, week 3): MNIST digits
+at random scales and positions, 1 to 6 on each 128 x 128 canvas (or H x W: smaller ones
+train a U-Net in minutes), over textures cropped from scikit-image's pictures.  Every
+digit's box and class is recorded, and on request a per-pixel class mask.
 
     canvas = background (1 - a) + ink a        a: the resized digit's intensity in [0, 1]
 
@@ -31,6 +32,8 @@ TEXTURES = ("grass", "gravel", "brick", "camera", "moon", "cell", "coins")
 HELD_OUT_WIDTH = 160  # each picture's right-most columns: the test canvases' backgrounds
 INK_THRESHOLD = 0.2  # a digit pixel above this intensity is ink (it sets the box)
 PLACEMENT_TRIES = 20
+#: the classes of a mask pixel: 0 background, 1 + d the ink of digit d
+MASK_CLASSES = ("background", *(str(d) for d in range(10)))
 
 
 @dataclass
@@ -40,11 +43,14 @@ class DetectionSet:
     images: (n, H, W, 1) float32 in [0, 1].
     boxes: n arrays (k_i, 4) float32, corners (x1, y1, x2, y2) in pixels.
     classes: n arrays (k_i,) int64, the digits.
+    masks: (n, H, W) uint8 class of every pixel (0 background, 1 + digit on its ink; see
+        ``MASK_CLASSES``), or None when not asked for.
     """
 
     images: np.ndarray
     boxes: list
     classes: list
+    masks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -55,10 +61,14 @@ class CanvasMaker:
 
     Args:
         split: "train" (MNIST's training digits, the pictures' left parts) or "test".
-        size: the canvas' side in pixels.
+        size: the canvas' side in pixels, or (H, W); W at most ``HELD_OUT_WIDTH``.
         min_digits, max_digits: digits per canvas, uniform between them.
-        min_size, max_size: a digit's side in pixels (its 28 x 28 frame resized).
+        min_size, max_size: a digit's side in pixels (its 28 x 28 frame resized), at most
+            min(H, W).
         max_overlap: the largest IoU allowed between two digits' boxes.
+
+    Attributes:
+        shape: (H, W), the canvas' rows and columns.
     """
 
     def __init__(
@@ -77,46 +87,52 @@ class CanvasMaker:
             raise ConfigError(
                 f"CanvasMaker: need 1 <= min_digits <= max_digits, got {min_digits}, {max_digits}"
             )
-        if not 8 <= min_size <= max_size <= size:
+        shape = _canvas_shape(size)
+        if not 8 <= min_size <= max_size <= min(shape):
             raise ConfigError(
                 f"CanvasMaker: need 8 <= min_size <= max_size <= size, got {min_size}, "
                 f"{max_size}, {size}"
             )
-        if size > HELD_OUT_WIDTH:
-            raise ConfigError(f"CanvasMaker: size must be <= {HELD_OUT_WIDTH}, got {size}")
-        self.split, self.size = split, size
+        if shape[1] > HELD_OUT_WIDTH:
+            raise ConfigError(f"CanvasMaker: size must be <= {HELD_OUT_WIDTH} wide, got {size}")
+        self.split, self.size, self.shape = split, size, shape
         self.min_digits, self.max_digits = min_digits, max_digits
         self.min_size, self.max_size, self.max_overlap = min_size, max_size, max_overlap
         (x_train, y_train), (x_test, y_test) = load_mnist(flatten=False, normalize=True)
         self.digits, self.labels = (x_train, y_train) if split == "train" else (x_test, y_test)
-        self.pictures = [_picture_region(name, split, size) for name in TEXTURES]
+        self.pictures = [_picture_region(name, split, shape) for name in TEXTURES]
 
-    def make(self, n: int, seed: int = 0) -> DetectionSet:
-        """n canvases; the same seed gives the same canvases."""
+    def make(self, n: int, seed: int = 0, masks: bool = False) -> DetectionSet:
+        """n canvases; the same seed gives the same canvases.  ``masks=True`` also fills
+        ``DetectionSet.masks`` (n, H, W) (the module docstring)."""
         rng = np.random.default_rng([seed, 0 if self.split == "train" else 1])
-        images = np.empty((n, self.size, self.size, 1), dtype=np.float32)
+        images = np.empty((n, *self.shape, 1), dtype=np.float32)
+        mask_array = np.zeros((n, *self.shape), dtype=np.uint8) if masks else None
         boxes, classes = [], []
         for i in range(n):
             images[i, :, :, 0] = self._background(rng)
             k = int(rng.integers(self.min_digits, self.max_digits + 1))
-            placed = self._place_digits(images[i, :, :, 0], k, rng)
+            mask = None if mask_array is None else mask_array[i]
+            placed = self._place_digits(images[i, :, :, 0], k, rng, mask)
             boxes.append(np.array([b for b, _ in placed], dtype=np.float32).reshape(-1, 4))
             classes.append(np.array([c for _, c in placed], dtype=np.int64))
-        return DetectionSet(images, boxes, classes)
+        return DetectionSet(images, boxes, classes, mask_array)
 
     def _background(self, rng) -> np.ndarray:
         picture = self.pictures[int(rng.integers(len(self.pictures)))]
-        y = int(rng.integers(picture.shape[0] - self.size + 1))
-        x = int(rng.integers(picture.shape[1] - self.size + 1))
-        crop = picture[y : y + self.size, x : x + self.size]
+        height, width = self.shape
+        y = int(rng.integers(picture.shape[0] - height + 1))
+        x = int(rng.integers(picture.shape[1] - width + 1))
+        crop = picture[y : y + height, x : x + width]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         if rng.random() < 0.5:
             crop = crop[::-1]
         return crop * rng.uniform(0.25, 0.6) + rng.uniform(0.0, 0.3)
 
-    def _place_digits(self, canvas, k: int, rng) -> list:
-        """Draws k digits into canvas (in place); returns [(box, class)]."""
+    def _place_digits(self, canvas, k: int, rng, mask=None) -> list:
+        """Draws k digits into canvas (in place), and their ink's classes into mask (H, W)
+        unless it is None; returns [(box, class)]."""
         from skimage.transform import resize
 
         placed = []
@@ -129,9 +145,10 @@ class CanvasMaker:
             if rows.size == 0:
                 continue
             ink = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)  # in the frame
+            height, width = self.shape
             for _ in range(PLACEMENT_TRIES):
-                x0 = int(rng.integers(self.size - s + 1))
-                y0 = int(rng.integers(self.size - s + 1))
+                x0 = int(rng.integers(width - s + 1))
+                y0 = int(rng.integers(height - s + 1))
                 box = np.array([x0 + ink[0], y0 + ink[1], x0 + ink[2], y0 + ink[3]], np.float32)
                 if all(_pair_iou(box, other) <= self.max_overlap for other, _ in placed):
                     break
@@ -141,7 +158,10 @@ class CanvasMaker:
             region = canvas[y0 : y0 + s, x0 : x0 + s]
             region *= 1.0 - digit
             region += level * digit
-            placed.append((box, int(self.labels[index])))
+            label = int(self.labels[index])
+            if mask is not None:
+                mask[y0 : y0 + s, x0 : x0 + s][digit > INK_THRESHOLD] = 1 + label
+            placed.append((box, label))
         return placed
 
 
@@ -154,15 +174,29 @@ def _pair_iou(a, b) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def _picture_region(name: str, split: str, size: int) -> np.ndarray:
+def _canvas_shape(size) -> tuple[int, int]:
+    """(H, W) from a side or a pair."""
+    pair = (size, size) if isinstance(size, int | np.integer) else size
+    if (
+        not isinstance(pair, tuple | list)
+        or len(pair) != 2
+        or not all(isinstance(v, int | np.integer) and v > 0 for v in pair)
+    ):
+        raise ConfigError(f"CanvasMaker: size must be an int or a pair (H, W), got {size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _picture_region(name: str, split: str, shape: tuple[int, int]) -> np.ndarray:
     """The part of scikit-image's picture ``name`` (gray, [0, 1]) a split crops from:
     its right-most HELD_OUT_WIDTH columns for "test", the columns left of them for "train"
-    (at least ``size`` wide)."""
+    (at least H x W)."""
     import skimage.data
 
     picture = getattr(skimage.data, name)().astype(np.float32) / 255.0
     cut = picture.shape[1] - HELD_OUT_WIDTH
     region = picture[:, cut:] if split == "test" else picture[:, :cut]
-    if region.shape[0] < size or region.shape[1] < size:
-        raise ConfigError(f"CanvasMaker: picture {name!r} is too small for {size} x {size} crops")
+    if region.shape[0] < shape[0] or region.shape[1] < shape[1]:
+        raise ConfigError(
+            f"CanvasMaker: picture {name!r} is too small for {shape[0]} x {shape[1]} crops"
+        )
     return region

@@ -16,6 +16,12 @@ matrix C (rows: true class, columns: predicted class)::
     precision_k = TP_k / (TP_k + FP_k)        recall_k = TP_k / (TP_k + FN_k)
     F1_k = 2 precision_k recall_k / (precision_k + recall_k) = 2 TP_k / (2 TP_k + FP_k + FN_k)
 
+Segmentation scores each class by its intersection over union (the Jaccard index), counted
+over every pixel of every image (:func:`iou_per_class`, :func:`mean_iou`,
+:func:`iou_from_confusion`; labels of any shape, (m, n_H, n_W) masks included)::
+
+    IoU_k = TP_k / (TP_k + FP_k + FN_k)        mean IoU = mean of IoU_k over the classes
+
 A 0/0 ratio is 0 (scikit-learn's ``zero_division=0``).  ``average="binary"`` reports class 1
 (the positive class); ``average="macro"`` is the unweighted mean over the classes that occur
 in ``y_true`` or ``y_pred`` (as scikit-learn does).
@@ -158,6 +164,69 @@ def classification_report(y_true, y_pred) -> dict:
     }
     report["macro"]["support"] = int(scores["support"].sum())
     return report
+
+
+def iou_from_confusion(c) -> np.ndarray:
+    """Per-class IoU_k = TP_k / (TP_k + FP_k + FN_k) from a confusion matrix.
+
+    Parameters
+    ----------
+    c : array_like of int, shape (K, K)
+        Counts, rows true class, columns predicted class (:func:`confusion_matrix`; sum the
+        matrices of several batches to score them all at once).
+
+    Returns
+    -------
+    ndarray of float64, shape (K,)
+        0 for a class that is neither true nor predicted anywhere (0/0).
+    """
+    c = np.asarray(c)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ShapeError(f"iou_from_confusion: expected a (K, K) matrix, got shape {c.shape}")
+    tp = np.diag(c).astype(np.float64)
+    union = c.sum(axis=0) + c.sum(axis=1) - tp  # TP + FP + FN
+    return _ratio(tp, union)
+
+
+def iou_per_class(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
+    """Per-class intersection over union of two label arrays of any one shape.
+
+    Every position (every pixel of every mask) counts once: the confusion matrix of the
+    flattened labels, counted with ``np.bincount``, gives IoU_k = TP_k / (TP_k + FP_k + FN_k)
+    (:func:`iou_from_confusion`), equal to scikit-learn's
+    ``jaccard_score(y_true.ravel(), y_pred.ravel(), labels=range(K), average=None)``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of int, same shape (m, ...), e.g. masks (m, n_H, n_W)
+        True and predicted classes, integers >= 0.
+    n_classes : int, optional
+        K (labels 0 .. K-1); default ``max(y_true, y_pred) + 1``.
+
+    Returns
+    -------
+    ndarray of float64, shape (K,)
+        0 for a class absent from both arrays.
+    """
+    return iou_from_confusion(_pixel_confusion(y_true, y_pred, n_classes))
+
+
+def mean_iou(y_true, y_pred, n_classes: int | None = None) -> float:
+    """The mean of :func:`iou_per_class` over the classes present in ``y_true`` or
+    ``y_pred`` (scikit-learn's ``jaccard_score(..., average="macro")`` of the flattened
+    labels; a class absent from both, 0/0, is left out of the mean)."""
+    c = _pixel_confusion(y_true, y_pred, n_classes)
+    present = (c.sum(axis=0) + c.sum(axis=1)) > 0
+    return float(iou_from_confusion(c)[present].mean())
+
+
+def _pixel_confusion(y_true, y_pred, n_classes) -> np.ndarray:
+    """The confusion matrix of two label arrays of one shape, flattened."""
+    t = np.asarray(backend.to_numpy(y_true))
+    p = np.asarray(backend.to_numpy(y_pred))
+    if t.shape != p.shape:
+        raise ShapeError(f"y_true and y_pred must have the same shape, got {t.shape} and {p.shape}")
+    return confusion_matrix(t.reshape(-1), p.reshape(-1), n_classes)
 
 
 def _averaged(name: str, y_true, y_pred, average: str) -> float:
