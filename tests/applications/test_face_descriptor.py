@@ -40,11 +40,7 @@ needs_mtcnn = pytest.mark.skipif(
 LIMIT = 0.06  # nnlab vs dlib, the same chip: the 8-bit weights' error stays under it
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """Every test gets an empty cache folder: ~/.cache/nnlab is never touched."""
-    monkeypatch.setenv("NNLAB_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("private_cache")  # every test: an empty cache folder
 
 
 @pytest.fixture(scope="module")

@@ -71,11 +71,7 @@ def assert_close_to(ours, ref, what):
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """Every test gets an empty cache folder: ~/.cache/nnlab is never touched."""
-    monkeypatch.setenv("NNLAB_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("private_cache")  # every test: an empty cache folder
 
 
 @pytest.fixture(scope="module")
